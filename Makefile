@@ -1,0 +1,133 @@
+# Drover build: every program into bin/ (or build/test/bin for the
+# sanitizer build that `make test` uses), tests, install, demo.
+#
+#   make                 release build into bin/
+#   make test            install deps, sanitizer build, unit + integration tests
+#   make demo            install deps, build, run an all-in-one cluster and a job
+#   make install PREFIX=/usr/local DESTDIR=
+#   make bench           benchmarks under bench/
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+MODE    ?= release
+
+ifeq ($(MODE),test)
+OUT        := build/test
+BINDIR     := build/test/bin
+MODE_CFLAGS  := -O1 -g -Werror -fsanitize=address,undefined \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer
+MODE_LDFLAGS := -fsanitize=address,undefined
+else
+OUT        := build/release
+BINDIR     := bin
+MODE_CFLAGS  := -O2 -g
+MODE_LDFLAGS :=
+endif
+
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wwrite-strings
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+ALL_CFLAGS  = -std=gnu11 $(WARN) -D_GNU_SOURCE -I. -I$(OUT)/gen $(PQ_CFLAGS) -pthread \
+              $(MODE_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = -pthread $(MODE_LDFLAGS) $(LDFLAGS)
+LIBS    := -lpq -lev -lssl -lcrypto -lcurl -ljansson -lhwloc -lhttp_parser -lm
+
+LIB_SRC   := $(wildcard lib/*.c) $(wildcard integrations/*/*.c) \
+             $(OUT)/gen/migrations.c
+LIB_OBJ   := $(patsubst %.c,$(OUT)/%.o,$(filter-out $(OUT)/%,$(LIB_SRC))) \
+             $(OUT)/gen/migrations.o
+LIBDROVER := $(OUT)/libdrover.a
+
+# Each program: <dir>/main.c holds main(); the rest of the folder is an
+# archive that unit tests may link too.
+PROG_DIRS := cli qmgr sched noded
+prog_name  = $(if $(filter cli,$(1)),drover,drover-$(1))
+PROG_ARCH  = $(foreach d,$(PROG_DIRS),$(OUT)/lib$(d).a)
+PROGRAMS   := $(foreach d,$(PROG_DIRS),$(BINDIR)/$(call prog_name,$(d)))
+PBS_LINKS  := qsub qstat qdel qhold qrls
+LINKS      := $(addprefix $(BINDIR)/,$(PBS_LINKS))
+
+UNIT_SRC  := $(wildcard tests/unit/test-*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
+
+.PHONY: all deps test test-build unit integration demo install clean bench \
+        format check-banned
+all: $(PROGRAMS) $(LINKS)
+
+deps:
+	@scripts/deps.sh
+
+$(OUT)/gen/migrations.c: $(sort $(wildcard sql/*.sql)) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh $(sort $(wildcard sql/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUT)/gen/migrations.o: $(OUT)/gen/migrations.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBDROVER): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+define prog_rules
+$(1)_OBJ := $$(patsubst %.c,$$(OUT)/%.o,$$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c)))
+$$(OUT)/lib$(1).a: $$($(1)_OBJ)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$$(BINDIR)/$(call prog_name,$(1)): $$(OUT)/$(1)/main.o $$(OUT)/lib$(1).a $$(LIBDROVER)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach d,$(PROG_DIRS),$(eval $(call prog_rules,$(d))))
+
+$(LINKS): $(BINDIR)/drover
+	ln -sf drover $@
+
+# tests/unit/test-<prog>-*.c also link that program's archive.
+unit_prog = $(firstword $(foreach d,$(PROG_DIRS),$(if $(filter test-$(d)-%,$(1)),$(d))))
+.SECONDEXPANSION:
+$(OUT)/unit/%: tests/unit/%.c tests/unit/unit.h $$(if $$(call unit_prog,$$*),$(OUT)/lib$$(call unit_prog,$$*).a) $(LIBDROVER)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(if $(call unit_prog,$*),$(OUT)/lib$(call unit_prog,$*).a) $(LIBDROVER) $(LIBS)
+
+test-build:
+	$(MAKE) MODE=test all $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
+
+test: deps check-banned
+	$(MAKE) test-build
+	scripts/run-tests.sh
+
+unit: deps
+	$(MAKE) test-build
+	scripts/run-tests.sh unit
+
+integration: deps
+	$(MAKE) test-build
+	scripts/run-tests.sh integration
+
+check-banned:
+	@scripts/check-banned.sh
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+bench: deps
+	$(MAKE) all
+	@for b in bench/*.sh; do [ -x "$$b" ] && "$$b"; done; true
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	for l in $(PBS_LINKS); do ln -sf drover $(DESTDIR)$(PREFIX)/bin/$$l; done
+
+format:
+	clang-format -i $(wildcard lib/*.[ch] */*.[ch] tests/unit/*.[ch])
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,361 @@
+/* drover CLI internals, grouped by file. */
+#ifndef DV_CLI_H
+#define DV_CLI_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "lib/http-server.h" /* struct dv_http_header */
+#include "lib/job.h"
+#include "lib/mem.h"
+
+#define CLI_VERSION "0.1.0"
+/* Seconds one API request may take. */
+#define CLI_REQUEST_TIMEOUT 30.0
+
+/* getopt.c: a reentrant getopt with glibc's permutation and messages. */
+struct cli_getopt {
+    int argc;
+    char **argv; /* borrowed */
+    const char *optstring;
+    const char *prog;      /* for messages: "qsub" */
+    struct dv_buf *errors; /* messages appended here; NULL: dropped */
+    int idx;               /* next argv index */
+    int sub;               /* position inside a cluster of options */
+    char *optarg;          /* the current option's argument, borrowed */
+    int optopt;
+    char **operands;  /* non-options in order (borrowed strings) */
+    int *operand_idx; /* their argv indexes */
+    int noperands;
+    int ddash; /* argv index of "--", or -1 */
+};
+
+void cli_getopt_init(struct cli_getopt *g, int argc, char **argv,
+                     const char *optstring, const char *prog);
+void cli_getopt_cleanup(struct cli_getopt *g);
+/* Returns the next option character, '?' for an unknown option or a
+ * missing argument (a glibc-worded message goes to g->errors), or -1 when
+ * every argument has been seen (operands are then in g->operands). */
+int cli_getopt_next(struct cli_getopt *g);
+
+/* directives.c: job script directive scanning (pbs-cli.md 1.2). */
+struct dir_scan {
+    const char *p; /* next line; borrowed script text */
+    int stopped;   /* an executable line was seen */
+    int line;      /* lines consumed */
+};
+
+void dir_scan_init(struct dir_scan *s, const char *script);
+/* Finds the next directive with the given prefix (which may change
+ * between calls, as -C in a directive does). Returns 1 with *argv a new
+ * vector {"qsub", tokens..., NULL} (free with cli_strv_free), 0 when no
+ * directive is left (end of script or first executable line), -1 on an
+ * unmatched quote (*bad_quote says which). */
+int dir_scan_next(struct dir_scan *s, const char *prefix, char ***argv,
+                  int *argc, char *bad_quote);
+/* Shell-like split of a directive's text into {"qsub", words..., NULL}:
+ * blanks separate words, '...' and "..." quote, '\' takes the next
+ * character. Returns 0, or -1 on an unmatched quote. */
+int dir_split(const char *text, char ***argv, int *argc, char *bad_quote);
+/* True when the line (len bytes, newline included or not) is executable:
+ * its first non-blank character is not '#', and it does not start with
+ * "#!" or ':' in column 1. */
+int dir_is_executable(const char *line, size_t len);
+/* The text after the prefix when the line is a directive, else NULL. */
+const char *dir_match(const char *line, size_t len, const char *prefix);
+int script_has_crlf(const char *script);
+void cli_strv_free(char **v, int n);
+
+/* pbs-common.c: PBS conventions: --version, API error codes as PBS texts
+ * and exit statuses. */
+/* Prints "pbs_version = <version>" when argv is exactly "<cmd> --version"
+ * and returns 1; returns 0 otherwise. */
+int cli_print_version_if_asked(int argc, char **argv);
+
+struct pbs_error {
+    const char *code; /* API code: "job_not_found" */
+    const char *text; /* PBS server text: "Unknown Job Id" */
+    int pbs_errno;    /* 15001 */
+    int exit_status;  /* pbs_errno mod 256: 153 */
+};
+
+/* The entry for an API code, or NULL. */
+const struct pbs_error *pbs_error_lookup(const char *code);
+/* The exit status for an API code; 1 for codes PBS has no number for. */
+int pbs_error_exit_status(const char *code);
+
+/* jobid.c: job identifiers on the command line. */
+int jobid_is_jobid(const char *s);
+/* Parses "seq[.server][@server]". Returns 0 with *seq and *server (a new
+ * string naming the server given, or NULL), or -1 when ill-formed. */
+int jobid_parse(const char *s, long long *seq, char **server);
+/* The id as PBS shows it, "seq.server"; returns a new string. */
+char *jobid_expand(const char *s, const char *default_server);
+/* The id cut after the first label of the server name ("1.a.b" -> "1.a");
+ * returns a new string. */
+char *jobid_short(const char *id);
+
+/* client.c: talking to drover-qmgr. */
+struct cli_client {
+    const char *prog;  /* borrowed: "qsub" */
+    char *base;        /* the server address */
+    char *host;        /* what "cannot connect to server <host>" names */
+    char *user;        /* X-Drover-User */
+    char *server_name; /* learned from the server, or NULL */
+    struct dv_http_client *http;
+};
+
+struct cli_reply {
+    long status;
+    json_t *body;      /* parsed 2xx body, or NULL; owned */
+    char code[64];     /* API error code ("" on success) */
+    char message[256]; /* API error message */
+};
+
+/* Returns a new client for DROVER_ADDR (caller frees), or NULL with err. */
+struct cli_client *cli_client_new(const char *prog, struct dv_err *err);
+void cli_client_free(struct cli_client *c);
+/* Sends a request (body borrowed; may be NULL). Returns 0 when an answer
+ * arrived (r filled; caller cleans it up), -1 when none did (err). */
+int cli_client_call(struct cli_client *c, const char *method, const char *path,
+                    const json_t *body, const struct dv_http_header *extra,
+                    int nextra, struct cli_reply *r, struct dv_err *err);
+void cli_reply_cleanup(struct cli_reply *r);
+/* Fills r->code and r->message from an API error body. */
+void cli_reply_set_error(struct cli_reply *r, const char *body);
+/* The errno PBS would print for a transport failure. */
+int cli_transport_errno(const struct dv_err *err);
+/* Prints "<prog>: cannot connect to server <host> (errno=N)" and returns
+ * the exit status (N). */
+int cli_client_report_transport(const struct cli_client *c,
+                                const struct dv_err *err);
+/* The server's name (GET /v1/status once; "" when unknown); borrowed. */
+const char *cli_client_server_name(struct cli_client *c);
+void cli_client_set_server_name(struct cli_client *c, const char *name);
+char *cli_current_user(void);
+/* The host part of an address ("http://h:1" -> "h"); a new string. */
+char *cli_addr_host(const char *base);
+void cli_urlencode(struct dv_buf *b, const char *s);
+
+/* jobs.c: job objects decoded at the edge, and fetching them. */
+struct cli_job {
+    long long id;
+    char *job_id; /* "12.srv" */
+    char *name;
+    char *owner;
+    char *queue;
+    char *state; /* "queued", ... */
+    char *hold_types;
+    char *exec_host;
+    char *exec_vnode;
+    char *comment;
+    int priority;
+    int rerunnable;
+    int has_exit_status;
+    int exit_status;
+    int run_count;
+    double ctime, qtime, stime, mtime, end_time; /* < 0: unset */
+    int has_used;
+    int64_t used_cput, used_walltime, used_mem; /* seconds, bytes */
+    struct dv_kv *rlist;                        /* Resource_List as text */
+    int nrlist;
+    /* From the spec, when the answer has one: */
+    int has_spec;
+    char *submit_host;
+    char *workdir;
+    char *stdout_path;
+    char *stderr_path;
+    char *join;
+    char *shell;
+    char *depend;
+    char *submit_args;
+    char **env;
+    int nenv;
+    char **argv;
+    int argc;
+};
+
+struct cli_joblist {
+    struct cli_job *jobs;
+    int n;
+    size_t cap;
+    char *server; /* the list's "server", or NULL */
+};
+
+/* Decodes a job object leniently (unknown keys ignored). Returns 0, or -1
+ * when o is not an object. */
+int cli_job_from_json(const json_t *o, struct cli_job *j);
+void cli_job_cleanup(struct cli_job *j);
+char cli_job_state_letter(const struct cli_job *j);
+/* The server name for a job: list_server when known, else the part of
+ * job_id after the first '.'; a new string. */
+char *cli_job_server(const struct cli_job *j, const char *list_server);
+void cli_joblist_cleanup(struct cli_joblist *l);
+/* Fetches every page of GET /v1/jobs?<query>. Returns 0 (out filled), -1
+ * on a transport failure (err), 1 on an API error (r says which; caller
+ * cleans r up). */
+int cli_jobs_list(struct cli_client *c, const char *query,
+                  struct cli_joblist *out, struct cli_reply *r,
+                  struct dv_err *err);
+/* GET /v1/jobs/:id; same returns as cli_jobs_list. */
+int cli_jobs_get(struct cli_client *c, long long id, struct cli_job *out,
+                 struct cli_reply *r, struct dv_err *err);
+
+/* qstat-format.c: qstat's layouts, appended to a buffer. */
+#define QSTAT_ALT_G 0x1        /* -G: sizes in gb */
+#define QSTAT_ALT_M 0x2        /* -M: sizes in mw */
+#define QSTAT_ALT_NODES 0x4    /* -n */
+#define QSTAT_ALT_COMMENT 0x8  /* -s */
+#define QSTAT_ALT_ONELINE 0x10 /* -1 */
+#define QSTAT_ALT_WIDE 0x20    /* -w */
+
+struct qstat_attr {
+    char *name; /* "Resource_List" */
+    char *resc; /* "ncpus", or NULL */
+    char *value;
+};
+
+struct qstat_attrs {
+    struct qstat_attr *a;
+    int n;
+    size_t cap;
+};
+
+void qstat_default_header(struct dv_buf *out, int wide);
+/* One row of the default format from raw values (truncation applied
+ * here: id cut after the server's first label, '*' when too long). */
+void qstat_default_row(struct dv_buf *out, const char *job_id, const char *name,
+                       const char *owner, const char *time_use,
+                       const char *state, const char *queue, int wide);
+void qstat_job_default_row(struct dv_buf *out, const struct cli_job *j,
+                           int wide);
+void qstat_alt_header(struct dv_buf *out, const char *server, int wide);
+void qstat_alt_row(struct dv_buf *out, const struct cli_job *j, int opt);
+/* Rescales a PBS size for the Memory column (cnv_size) into buf. */
+const char *qstat_cnv_size(const char *value, int opt, char *buf, size_t size);
+/* Appends an attribute (strings copied); value NULL adds nothing. */
+void qstat_attrs_add(struct qstat_attrs *a, const char *name, const char *resc,
+                     const char *value);
+void qstat_attrs_cleanup(struct qstat_attrs *a);
+/* A job's -f attributes in PBS order. */
+void qstat_job_attrs(const struct cli_job *j, const char *server,
+                     struct qstat_attrs *a);
+/* "    name[.resc] = value" with PBS's wrapping (no final newline). */
+void qstat_prt_attr(struct dv_buf *out, const char *name, const char *resc,
+                    const char *value, int one_line);
+void qstat_full_text(struct dv_buf *out, const char *job_id,
+                     const struct qstat_attrs *a, int one_line);
+void qstat_full_dsv(struct dv_buf *out, const char *job_id,
+                    const struct qstat_attrs *a, const char *delim);
+/* A job's attributes as a JSON object; returns a new reference. */
+json_t *qstat_attrs_json(const struct qstat_attrs *a);
+int cli_json_is_number(const char *s);
+/* A number when s reads as one, else a string; a new reference. */
+json_t *cli_json_auto(const char *s);
+/* Prints v as cJSON's formatted printer does (no final newline). */
+void cli_json_print(struct dv_buf *out, const json_t *v);
+
+/* qsub-opts.c: qsub options, precedence and the job spec. */
+#define QSUB_SRC_DIRECTIVE 2
+#define QSUB_SRC_CMDLINE 3
+
+struct qsub_res {
+    char *name;
+    char *value;
+    int src;
+};
+
+/* Each value with the source that set it (0: unset). */
+struct qsub_opts {
+    char *name;
+    int name_src;
+    char *queue;
+    int queue_src;
+    char *out_path;
+    int out_src;
+    char *err_path;
+    int err_src;
+    char *join;
+    int join_src;
+    int hold;
+    int hold_src;
+    int priority;
+    int priority_src;
+    int rerunnable;
+    int rerun_src;
+    char *shell;
+    int shell_src;
+    char *depend;
+    int depend_src;
+    char *prefix;
+    int prefix_src;
+    int z;
+    int z_src;
+    int V;
+    int V_src;
+    char *vlist;
+    int v_src;
+    struct qsub_res *res;
+    int nres;
+};
+
+/* What qsub knows about where it runs (all borrowed). */
+struct qsub_ctx {
+    const char *user;
+    const char *group;
+    const char *host; /* gethostname */
+    const char *fqdn; /* PBS_O_HOST */
+    const char *cwd;  /* PBS_O_WORKDIR */
+    const char *system;
+    char **envp;
+    const char *script; /* NULL with cmd_argv */
+    char **cmd_argv;
+    int cmd_argc;
+    const char *default_name; /* script basename or "STDIN" */
+    const char *submit_args;
+};
+
+extern const char qsub_usage_text[];
+void qsub_opts_init(struct qsub_opts *o);
+void qsub_opts_cleanup(struct qsub_opts *o);
+/* Parses argv (argv[0] is the program) as source src. Messages go to errs
+ * as PBS words them; returns the number of errors. g is initialised here
+ * and holds the operands afterwards (caller cleans it up). */
+int qsub_opts_parse(struct qsub_opts *o, int argc, char **argv, int src,
+                    struct dv_buf *errs, struct cli_getopt *g);
+/* Adds "-l" text "name=value[,...]" as source src. Returns 0 or -1. */
+int qsub_parse_resources(struct qsub_opts *o, const char *list, int src);
+void qsub_opts_set_resource(struct qsub_opts *o, const char *name,
+                            const char *value, int src);
+/* The directive prefix now: -C, else PBS_DPREFIX (env_dprefix, may be
+ * NULL), else "#PBS"; "" means do not scan. */
+const char *qsub_dir_prefix(const struct qsub_opts *o, const char *env_dprefix);
+/* "qsub: directive error: <each token followed by a space>\n". */
+void qsub_directive_error(struct dv_buf *errs, int argc, char **argv);
+/* "[host:]path" made absolute against cwd; a new string. */
+char *qsub_abs_path(const char *path, const char *cwd);
+/* Fills s (initialised by the caller) from o and ctx. Returns 0, or -1
+ * with a message in errs. */
+int qsub_build_spec(const struct qsub_opts *o, const struct qsub_ctx *ctx,
+                    struct dv_job_spec *s, struct dv_buf *errs);
+
+/* cmd-qsub.c */
+int cmd_qsub(int argc, char **argv);
+
+/* cmd-qstat.c */
+int cmd_qstat(int argc, char **argv);
+
+/* cmd-qdel.c: qdel, qhold, qrls. */
+int cmd_qdel(int argc, char **argv);
+int cmd_qhold(int argc, char **argv);
+int cmd_qrls(int argc, char **argv);
+/* "<cmd>: <text> <id>" for a per-job API error; returns the exit status. */
+int cli_report_job_error(const char *prog, const struct cli_reply *r,
+                         const char *display_id);
+
+/* cmd-dev.c */
+int cmd_dev(int argc, char **argv);
+
+#endif

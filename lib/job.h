@@ -1,0 +1,114 @@
+/*
+ * The job specification: what qsub and the JSON API submit, what qmgr
+ * validates and stores (jobs.spec) and what noded runs. Decoded strictly
+ * from JSON at the API edge (unknown keys, wrong types and oversized values
+ * are errors), normalised (defaults, resources parsed), and encoded back.
+ *
+ * JSON form (docs/api.md has the full description):
+ *   {"name": "job", "queue": "workq", "type": "batch", "owner": "alice",
+ *    "group": "alice", "submit_host": "h1", "priority": 0, "hold": false,
+ *    "rerunnable": true, "script": "...", "argv": ["cmd", "arg"],
+ *    "shell": "/bin/bash", "workdir": "/home/alice",
+ *    "env": ["PBS_O_HOME=/home/alice", ...], "stdout": "/p/job.o12",
+ *    "stderr": "/p/job.e12", "join": "n|oe|eo",
+ *    "resources": {"walltime": "1:00:00", "select": "1:ncpus=2", ...},
+ *    "depend": "afterok:12.srv", "submit_args": "-N job job.sh"}
+ * Encoded specs also carry "resource_list" (canonical PBS Resource_List
+ * text values, sorted by name) and "chunks" (the parsed select), which the
+ * decoder accepts and ignores (they are recomputed).
+ */
+#ifndef DV_JOB_H
+#define DV_JOB_H
+
+#include <jansson.h>
+
+#include "lib/err.h"
+#include "lib/resources.h"
+
+#define DV_JOB_MAX_SCRIPT (1024 * 1024)
+#define DV_JOB_MAX_ARGS 4096
+#define DV_JOB_MAX_ENV 4096
+#define DV_JOB_MAX_STRING (64 * 1024)
+#define DV_JOB_MAX_NAME 236
+#define DV_JOB_MAX_RESOURCES 64
+
+enum dv_job_state {
+    DV_JOB_QUEUED = 0, /* Q: waiting for placement */
+    DV_JOB_HELD,       /* H: held by a user (hold_types) */
+    DV_JOB_RUNNING,    /* R: placed; its allocations run */
+    DV_JOB_EXITING,    /* E: being stopped (qdel) or ending */
+    DV_JOB_FINISHED,   /* F: done, kept as history */
+};
+
+/* "queued" <-> DV_JOB_QUEUED...; -1 when unknown. */
+int dv_job_state_parse(const char *s);
+const char *dv_job_state_name(enum dv_job_state st);
+/* PBS's state letter: Q H R E F. */
+char dv_job_state_letter(enum dv_job_state st);
+
+struct dv_job_spec {
+    char *name;
+    char *queue; /* NULL: the default queue */
+    char *type;  /* "batch" */
+    char *owner;
+    char *group;
+    char *submit_host;
+    int priority; /* -1024..1023 */
+    int hold;
+    int rerunnable;
+    char *script;
+    char **argv;
+    int argc;
+    char *shell;
+    char *workdir;
+    char **env; /* "NAME=value" */
+    int nenv;
+    char *stdout_path;
+    char *stderr_path;
+    char *join; /* "n", "oe", "eo" */
+    struct dv_kv *resources; /* as requested: name -> PBS text */
+    int nresources;
+    char *depend;
+    char *submit_args;
+    /* Filled by dv_job_spec_normalize: */
+    struct dv_resreq req;
+    int normalized;
+};
+
+void dv_job_spec_init(struct dv_job_spec *s);
+void dv_job_spec_cleanup(struct dv_job_spec *s);
+
+/* Decodes j into s (initialised by the caller; previous contents freed).
+ * Strict: unknown keys, wrong types, strings over DV_JOB_MAX_STRING (the
+ * script over DV_JOB_MAX_SCRIPT), too many args, env entries or resources
+ * are errors (DV_EINVAL / DV_ETOOLARGE with a message naming the field).
+ * Returns 0 or -1. */
+int dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
+                          struct dv_err *err);
+/* Checks the spec and fills defaults: type "batch", join "n", rerunnable
+ * as given, name "STDIN" when absent; parses resources into s->req (PBS
+ * errors, see lib/resources.h). Requires owner, and exactly one of script
+ * and argv. Returns 0 or -1 with err set (code "invalid_job" unless a more
+ * precise one applies). */
+int dv_job_spec_normalize(struct dv_job_spec *s, struct dv_err *err);
+/* Encodes s; returns a new reference (caller decrefs). When s is
+ * normalised, adds "resource_list" and "chunks". */
+json_t *dv_job_spec_to_json(const struct dv_job_spec *s);
+/* Sets (replacing) resource name to value in s->resources. */
+void dv_job_spec_set_resource(struct dv_job_spec *s, const char *name,
+                              const char *value);
+/* Appends "NAME=value" to s->env, replacing an entry of the same name. */
+void dv_job_spec_setenv(struct dv_job_spec *s, const char *name,
+                        const char *value);
+/* Checks a -W depend value's syntax: type:jobid[:jobid...][,type:...]
+ * with PBS's types. Returns 0 or -1 (code "bad_depend", "Invalid Job
+ * Dependency"). */
+int dv_job_depend_check(const char *depend, struct dv_err *err);
+
+/* Job id text: "123.<server>" and the parse back to the number ("123",
+ * "123.srv", "123.srv.domain" all give 123). Returns 0 or -1. */
+void dv_job_id_format(long long id, const char *server, char *buf,
+                      size_t size);
+int dv_job_id_parse(const char *s, long long *id);
+
+#endif

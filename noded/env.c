@@ -1,0 +1,301 @@
+/*
+ * What a job sees: the owner's identity from the password database, the
+ * explicit environment (PBS's and Drover's variables over the submitted
+ * Variable_List), PBS_NODEFILE's content, the output file paths and the
+ * PATH search for argv jobs. Pure functions, tested on their own.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/strutil.h"
+#include "noded/noded.h"
+
+#define ENV_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+int
+env_user_lookup(const char *name, struct env_user *u, struct dv_err *err)
+{
+    struct passwd pw, *res = NULL;
+    long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+    size_t size = hint > 0 ? (size_t)hint : 4096;
+    char *buf = NULL;
+    int rc, ng;
+
+    memset(u, 0, sizeof(*u));
+    if (dv_str_empty(name)) {
+        dv_err_set(err, DV_EINVAL, "unknown_user", "the job has no owner");
+        return -1;
+    }
+    for (;;) {
+        buf = dv_xrealloc(buf, size);
+        rc = getpwnam_r(name, &pw, buf, size, &res);
+        if (rc != ERANGE || size > (1u << 20)) {
+            break;
+        }
+        size *= 2;
+    }
+    if (res == NULL) {
+        if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF ||
+            rc == EPERM) {
+            dv_err_set(err, DV_ENOTFOUND, "unknown_user",
+                       "No Password Entry for User %s", name);
+        } else {
+            dv_err_set(err, DV_EIO, "user_lookup",
+                       "could not look up user %s: %s", name, strerror(rc));
+        }
+        free(buf);
+        return -1;
+    }
+    u->name = dv_xstrdup(pw.pw_name);
+    u->uid = pw.pw_uid;
+    u->gid = pw.pw_gid;
+    u->home = dv_xstrdup(dv_str_empty(pw.pw_dir) ? "/" : pw.pw_dir);
+    u->shell = dv_xstrdup(dv_str_empty(pw.pw_shell) ? "/bin/sh" : pw.pw_shell);
+    free(buf);
+
+    ng = 32;
+    for (;;) {
+        int n = ng;
+
+        u->groups = dv_xrealloc(u->groups, (size_t)n * sizeof(gid_t));
+        if (getgrouplist(u->name, u->gid, u->groups, &n) >= 0) {
+            u->ngroups = n;
+            break;
+        }
+        if (n <= ng || n > 65536) {
+            /* Cannot grow: run with the primary group only. */
+            u->groups[0] = u->gid;
+            u->ngroups = 1;
+            break;
+        }
+        ng = n;
+    }
+    return 0;
+}
+
+void
+env_user_cleanup(struct env_user *u)
+{
+    free(u->name);
+    free(u->home);
+    free(u->shell);
+    free(u->groups);
+    memset(u, 0, sizeof(*u));
+}
+
+void
+env_free(char **env)
+{
+    if (env == NULL) {
+        return;
+    }
+    for (char **p = env; *p != NULL; p++) {
+        free(*p);
+    }
+    free(env);
+}
+
+static size_t
+env_len(char *const *env)
+{
+    size_t n = 0;
+
+    while (env != NULL && env[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+/* Index of the entry for name (name without '='), or -1. */
+static long
+env_find(char *const *env, const char *name, size_t namelen)
+{
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        if (strncmp(env[i], name, namelen) == 0 && env[i][namelen] == '=') {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+const char *
+env_get(char *const *env, const char *name)
+{
+    size_t len = strlen(name);
+    long i = env_find(env, name, len);
+
+    return i < 0 ? NULL : env[i] + len + 1;
+}
+
+/* Puts entry ("NAME=value", taken) into *env, replacing one of that
+ * name. */
+static void
+env_put(char ***env, char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    long i;
+    size_t n;
+
+    if (eq == NULL || eq == entry) {
+        free(entry);
+        return;
+    }
+    i = env_find(*env, entry, (size_t)(eq - entry));
+    if (i >= 0) {
+        free((*env)[i]);
+        (*env)[i] = entry;
+        return;
+    }
+    n = env_len(*env);
+    *env = dv_xrealloc(*env, (n + 2) * sizeof(char *));
+    (*env)[n] = entry;
+    (*env)[n + 1] = NULL;
+}
+
+void
+env_set(char ***env, const char *name, const char *value)
+{
+    env_put(env, dv_xasprintf("%s=%s", name, value != NULL ? value : ""));
+}
+
+static void
+env_setll(char ***env, const char *name, long long v)
+{
+    env_put(env, dv_xasprintf("%s=%lld", name, v));
+}
+
+char **
+env_build(const struct env_info *in)
+{
+    const struct dv_job_spec *s = in->spec;
+    const struct env_user *u = in->user;
+    char **env = dv_xcalloc(1, sizeof(char *));
+    const char *v;
+    char *tmp;
+
+    for (int i = 0; i < s->nenv; i++) {
+        if (s->env[i] != NULL) {
+            env_put(&env, dv_xstrdup(s->env[i]));
+        }
+    }
+    env_set(&env, "HOME", u->home);
+    env_set(&env, "LOGNAME", u->name);
+    env_set(&env, "USER", u->name);
+    env_set(&env, "SHELL", u->shell);
+    v = env_get(env, "PBS_O_PATH");
+    env_set(&env, "PATH", !dv_str_empty(v) ? v : ENV_DEFAULT_PATH);
+    env_set(&env, "PBS_JOBID", in->job_id_str);
+    env_set(&env, "PBS_JOBNAME", !dv_str_empty(s->name) ? s->name : "STDIN");
+    v = in->queue;
+    if (dv_str_empty(v)) {
+        v = s->queue;
+    }
+    if (dv_str_empty(v)) {
+        v = env_get(env, "PBS_O_QUEUE");
+    }
+    env_set(&env, "PBS_QUEUE", v != NULL ? v : "");
+    if (dv_str_empty(env_get(env, "PBS_O_WORKDIR"))) {
+        env_set(&env, "PBS_O_WORKDIR",
+                !dv_str_empty(s->workdir) ? s->workdir : u->home);
+    }
+    env_set(&env, "PBS_NODEFILE", in->nodefile);
+    env_set(&env, "PBS_NODENUM", "0");
+    env_set(&env, "PBS_TASKNUM", "1");
+    env_set(&env, "PBS_ENVIRONMENT", "PBS_BATCH");
+    env_set(&env, "ENVIRONMENT", "BATCH");
+    env_setll(&env, "NCPUS", in->ncpus);
+    env_setll(&env, "OMP_NUM_THREADS", in->ncpus);
+    tmp = dv_xasprintf("%s/tmp", in->alloc_dir);
+    env_set(&env, "TMPDIR", tmp);
+    free(tmp);
+    env_set(&env, "PBS_JOBDIR", u->home);
+    env_setll(&env, "DROVER_ALLOC_ID", in->alloc_id);
+    env_set(&env, "DROVER_ALLOC_DIR", in->alloc_dir);
+    env_setll(&env, "DROVER_JOB_ID", in->job_id);
+    env_set(&env, "DROVER_NODE_NAME", in->node_name);
+    env_set(&env, "DROVER_CPUSET", in->cpuset != NULL ? in->cpuset : "");
+    return env;
+}
+
+char *
+env_nodefile(const struct alloc_host *hosts, int nhosts, const char *self,
+             int ncpus)
+{
+    struct dv_buf b;
+
+    dv_buf_init(&b);
+    for (int i = 0; i < nhosts; i++) {
+        for (int c = 0; c < hosts[i].ncpus; c++) {
+            dv_buf_printf(&b, "%s\n", hosts[i].host);
+        }
+    }
+    if (nhosts == 0) {
+        for (int c = 0; c < ncpus; c++) {
+            dv_buf_printf(&b, "%s\n", self);
+        }
+    }
+    return dv_buf_steal(&b);
+}
+
+char *
+env_output_path(const char *spec_path, const char *dir, const char *home,
+                const char *name, long long seq, char kind)
+{
+    const char *p = spec_path, *colon, *slash;
+
+    if (dv_str_empty(p)) {
+        return dv_xasprintf("%s/%s.%c%lld", home,
+                            !dv_str_empty(name) ? name : "STDIN", kind, seq);
+    }
+    /* PBS's "host:path": the path is on this host. */
+    colon = strchr(p, ':');
+    slash = strchr(p, '/');
+    if (colon != NULL && (slash == NULL || colon < slash)) {
+        p = colon + 1;
+    }
+    if (p[0] == '/') {
+        return dv_xstrdup(p);
+    }
+    if (dv_str_empty(dir)) {
+        dir = home;
+    }
+    return dv_xasprintf("%s/%s", dir, p);
+}
+
+char **
+env_exec_candidates(const char *cmd, const char *path)
+{
+    char **out = dv_xcalloc(1, sizeof(char *));
+    size_t n = 0;
+    const char *p, *end;
+
+    if (strchr(cmd, '/') != NULL) {
+        out = dv_xrealloc(out, 2 * sizeof(char *));
+        out[0] = dv_xstrdup(cmd);
+        out[1] = NULL;
+        return out;
+    }
+    if (path == NULL) {
+        path = ENV_DEFAULT_PATH;
+    }
+    for (p = path;; p = end + 1) {
+        size_t len;
+
+        end = strchr(p, ':');
+        len = end != NULL ? (size_t)(end - p) : strlen(p);
+        out = dv_xrealloc(out, (n + 2) * sizeof(char *));
+        /* An empty element means the current directory, as in execvp. */
+        out[n++] = len == 0 ? dv_xasprintf("./%s", cmd)
+                            : dv_xasprintf("%.*s/%s", (int)len, p, cmd);
+        out[n] = NULL;
+        if (end == NULL) {
+            break;
+        }
+    }
+    return out;
+}

@@ -1,0 +1,476 @@
+/*
+ * drover-noded internals, grouped by file. The daemon fingerprints its host
+ * with hwloc, registers with qmgr, long-polls for its allocations and runs
+ * them (fork/exec as the job owner, bound to the granted cores) on one libev
+ * loop. docs/internals/noded.md explains the state machines.
+ */
+#ifndef DV_NODED_H
+#define DV_NODED_H
+
+#include <ev.h>
+#include <hwloc.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/mem.h"
+
+struct dv_http_async;
+struct noded;
+
+/* ---- main.c / config ---------------------------------------------------- */
+
+struct noded_config {
+    char *server;   /* qmgr base address */
+    char *name;     /* node name; NULL: short host name */
+    char *data_dir; /* <data_dir>/alloc/<id>/ per allocation */
+    char *datacenter;
+    char *pool;
+    char *topology_xml;       /* load this hwloc XML instead of the host */
+    char *topology_synthetic; /* or this hwloc synthetic description */
+    int64_t memory;           /* bytes; 0: what hwloc found */
+    int allow_root;           /* run root-owned jobs as root */
+    double kill_grace;        /* Drover seconds from SIGTERM to SIGKILL */
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    char *log_level;
+    char *log_file;
+};
+
+/* ---- topology.c: the hwloc fingerprint ---------------------------------- */
+
+struct topology_core {
+    int index;   /* hwloc logical core index: what allocations' cpusets use */
+    int numa;    /* logical index of its NUMA node; -1: none */
+    int package; /* logical index of its package; -1: none */
+    char *pus;   /* OS indexes of its PUs, hwloc list syntax ("0,8") */
+};
+
+struct topology_numa {
+    int index; /* logical index */
+    unsigned os_index;
+    uint64_t memory; /* bytes; 0 when the topology does not say */
+    char *cores;     /* logical core indexes in hwloc list syntax */
+};
+
+struct topology_package {
+    int index;
+    char *cores;
+    char *cpu_model; /* the CPUModel info, or NULL */
+};
+
+struct topology_gpu {
+    int index;   /* 0..ngpus-1 in topology order */
+    char *name;  /* OS device name ("nvml0", "cuda0"), or the PCI bus id */
+    char *pci;   /* "0000:34:00.0", or NULL */
+    char *model; /* GPUModel or PCIDevice info, or NULL */
+    int numa;    /* logical index of the nearest NUMA node; -1: unknown */
+    int package; /* -1: unknown */
+};
+
+struct topology {
+    hwloc_topology_t topo;
+    int is_thissystem; /* 0 for XML and synthetic topologies */
+    int npackages, nnuma, ncores, npus, ngpus;
+    uint64_t memory; /* total bytes (or the --memory override) */
+    struct topology_package *packages;
+    struct topology_numa *numa;
+    struct topology_core *cores;
+    struct topology_gpu *gpus;
+    hwloc_obj_t *core_objs; /* by logical core index; PUs when the
+                               topology has no core objects */
+    char *cpu_model;        /* the first package's CPUModel, or NULL */
+};
+
+/* Loads the host's topology, or xml (a file) or synthetic (hwloc's
+ * synthetic syntax) when not NULL, and fingerprints it. memory > 0
+ * replaces the total memory. Returns a new topology (caller frees with
+ * topology_free), or NULL with err set. */
+struct topology *topology_load(const char *xml, const char *synthetic,
+                               int64_t memory, struct dv_err *err);
+void topology_free(struct topology *t);
+/* The union of the PU sets of the given logical cores ("0-1,4"). Returns a
+ * new bitmap (caller frees with hwloc_bitmap_free), or NULL with err set
+ * when cores does not parse or names a core the topology lacks. */
+hwloc_bitmap_t topology_cores_pus(const struct topology *t, const char *cores,
+                                  struct dv_err *err);
+/* The same as an hwloc list of PU OS indexes; new string, caller frees. */
+char *topology_cores_pus_text(const struct topology *t, const char *cores,
+                              struct dv_err *err);
+/* {"resources": ..., "topology": ..., "attributes": ...} as docs/api.md's
+ * register body wants them (the caller adds name, datacenter, pool and
+ * address). hostname is the value of the "hostname" attribute. Returns a
+ * new reference. */
+json_t *topology_fingerprint_json(const struct topology *t,
+                                  const char *hostname);
+
+/* ---- env.c: the job's environment, nodefile and output paths ------------ */
+
+/* The job owner as the password database knows them. */
+struct env_user {
+    char *name;
+    uid_t uid;
+    gid_t gid;
+    char *home;  /* "/" when empty */
+    char *shell; /* "/bin/sh" when empty */
+    gid_t *groups;
+    int ngroups;
+};
+
+/* Looks up name (getpwnam_r, getgrouplist). Returns 0, or -1 with err set
+ * (DV_ENOTFOUND when the user does not exist). Cleanup with
+ * env_user_cleanup even on failure. */
+int env_user_lookup(const char *name, struct env_user *u, struct dv_err *err);
+void env_user_cleanup(struct env_user *u);
+
+/* What the environment of chunk 0 is made from; all borrowed. */
+struct env_info {
+    const struct dv_job_spec *spec;
+    const struct env_user *user;
+    const char *job_id_str; /* "12.srv" */
+    long long job_id;
+    long long alloc_id;
+    const char *queue;
+    int ncpus;
+    const char *cpuset; /* granted logical cores */
+    const char *alloc_dir;
+    const char *nodefile;
+    const char *node_name;
+};
+
+/* Builds the job's environment: the spec's env list, then (replacing
+ * entries of the same name) HOME LOGNAME USER SHELL PATH PBS_* NCPUS
+ * OMP_NUM_THREADS TMPDIR DROVER_*. Returns a new NULL-terminated array
+ * (caller frees with env_free). */
+char **env_build(const struct env_info *in);
+void env_free(char **env);
+/* The value of name in env, or NULL; borrowed. */
+const char *env_get(char *const *env, const char *name);
+/* Sets name=value in *env (a NULL-terminated array from env_build),
+ * replacing an entry of the same name. */
+void env_set(char ***env, const char *name, const char *value);
+
+struct alloc_host {
+    char *host;
+    int ncpus;
+};
+
+/* PBS_NODEFILE's content: each host repeated ncpus times, one per line, in
+ * order. With no hosts, self repeated ncpus times. New string; caller
+ * frees. */
+char *env_nodefile(const struct alloc_host *hosts, int nhosts, const char *self,
+                   int ncpus);
+/* The path of an output file: spec_path without a leading "host:", made
+ * absolute against dir when relative; when spec_path is NULL,
+ * "<home>/<name>.<kind><seq>" (kind 'o' or 'e'). New string; caller frees. */
+char *env_output_path(const char *spec_path, const char *dir, const char *home,
+                      const char *name, long long seq, char kind);
+/* The paths execvp would try for cmd with search path path (cmd itself
+ * when it holds a slash). New NULL-terminated array; free with env_free. */
+char **env_exec_candidates(const char *cmd, const char *path);
+
+/* ---- spawn.c: fork/exec of a job's process ------------------------------ */
+
+enum spawn_join {
+    SPAWN_JOIN_NONE = 0, /* separate stdout and stderr files */
+    SPAWN_JOIN_OE,       /* stderr into the stdout file */
+    SPAWN_JOIN_EO,       /* stdout into the stderr file */
+};
+
+/* Everything the child needs, prepared by the parent (the child makes
+ * system calls only). All borrowed. */
+struct spawn_req {
+    char **candidates; /* paths to execve, tried in order (PATH search) */
+    char **argv;       /* NULL-terminated */
+    char **envp;       /* NULL-terminated; the whole environment */
+    const char *stdout_path;
+    const char *stderr_path;
+    enum spawn_join join;
+    const char *cwd;          /* chdir here... */
+    const char *cwd_fallback; /* ...or here when that fails */
+    int set_identity;         /* switch to uid/gid/groups (needs root) */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int ngroups;
+    hwloc_topology_t topo; /* with cpuset: bind to these PUs */
+    hwloc_const_bitmap_t cpuset;
+    mode_t umask;
+};
+
+/* What the child reports through the close-on-exec pipe. */
+enum spawn_stage {
+    SPAWN_STAGE_SETSID = 1,
+    SPAWN_STAGE_BIND, /* a warning: the job runs unbound */
+    SPAWN_STAGE_GROUPS,
+    SPAWN_STAGE_SETGID,
+    SPAWN_STAGE_SETUID,
+    SPAWN_STAGE_STDIN,
+    SPAWN_STAGE_STDOUT,
+    SPAWN_STAGE_STDERR,
+    SPAWN_STAGE_CHDIR, /* a warning: the fallback directory is used */
+    SPAWN_STAGE_EXEC,
+};
+
+struct spawn_report {
+    int32_t stage;  /* enum spawn_stage */
+    int32_t errnum; /* errno */
+    int32_t fatal;  /* 1: the child exits 127 without running the job */
+};
+
+/* Forks and execs req in a new session. On success *pid is the child (and
+ * its process group) and *report_fd the read end of the report pipe
+ * (non-blocking, close-on-exec; caller closes). Returns 0, or -1 with err
+ * set (nothing was started). */
+int spawn_child(const struct spawn_req *req, pid_t *pid, int *report_fd,
+                struct dv_err *err);
+/* Reads whole reports available on fd into out (at most max). Returns the
+ * number read, 0 at end of file or when nothing is there, -1 on a read
+ * error; *eof is set at end of file. */
+int spawn_read_reports(int fd, struct spawn_report *out, int max, int *eof);
+/* "could not open output file" and the like for a stage. */
+const char *spawn_stage_text(int stage);
+/* The start time of process pid (field 22 of /proc/<pid>/stat, clock ticks
+ * since boot), which tells a process from a later one with the same pid.
+ * Returns 0 or -1. */
+int spawn_proc_starttime(pid_t pid, unsigned long long *start);
+/* PBS's exit status for a wait status: the exit code 0-255, 256+N for a
+ * signal N. */
+int spawn_wait_status(int wstatus);
+
+/* ---- allocdir.c: the allocation's directory ----------------------------- */
+
+/* Creates <data_dir>/alloc/ when missing and checks that the daemon can
+ * write there. Returns 0 or -1 with err set. */
+int allocdir_init(const char *data_dir, struct dv_err *err);
+/* Creates <data_dir>/alloc/<id>/ (root-owned 0755 when root) with local/,
+ * tmp/, secrets/ (0700, owned by uid/gid when chown is set), removing an
+ * older one first. Returns the new path (caller frees), or NULL with err
+ * set. */
+char *allocdir_create(const char *data_dir, long long id, int chown_to,
+                      uid_t uid, gid_t gid, struct dv_err *err);
+/* Writes a file at path with content and mode (O_EXCL, O_NOFOLLOW),
+ * chowned when chown_to is set. Returns 0 or -1 with err set. */
+int allocdir_write(const char *path, const char *content, mode_t mode,
+                   int chown_to, uid_t uid, gid_t gid, struct dv_err *err);
+/* Removes path and everything under it without following symbolic links.
+ * A missing path is not an error. Returns 0 or -1 with err set. */
+int allocdir_remove(const char *path, struct dv_err *err);
+
+/* ---- alloc.c: allocation lifecycle -------------------------------------- */
+
+/* An allocation as the long poll describes it (decoded by client.c). */
+struct alloc_desc {
+    long long id;
+    long long job_id;
+    char *job_id_str;
+    int chunk_index;
+    int desired_run;     /* desired_status "run" (else "stop") */
+    char *client_status; /* "pending" or "running" */
+    int ncpus;
+    int64_t mem;
+    char *cpuset;
+    int64_t walltime; /* seconds; 0: none */
+    char *queue;
+    long long modify_index;
+    int have_spec; /* spec decoded (only for allocations we do not know) */
+    struct dv_job_spec spec;
+    char *spec_error; /* why the spec could not be decoded, or NULL */
+    struct alloc_host *hosts;
+    int nhosts;
+};
+
+void alloc_desc_init(struct alloc_desc *d);
+void alloc_desc_cleanup(struct alloc_desc *d);
+
+enum alloc_state {
+    ALLOC_RUNNING,  /* the job's process runs (chunk 0), or the chunk holds
+                       its resources (other chunks) */
+    ALLOC_STOPPING, /* SIGTERM sent (qdel, walltime, shutdown, dropped by
+                       qmgr); SIGKILL when the grace period ends */
+    ALLOC_DONE,     /* ended; its final status is queued or delivered. Kept
+                       until qmgr stops listing it, so that it is never run
+                       twice nor reported lost */
+};
+
+enum alloc_stop {
+    ALLOC_STOP_NONE = 0,
+    ALLOC_STOP_DESIRED,  /* desired_status stop (qdel, job ended) */
+    ALLOC_STOP_MISSING,  /* no longer listed by qmgr (e.g. marked lost) */
+    ALLOC_STOP_WALLTIME, /* walltime exceeded: exit -29 */
+    ALLOC_STOP_SHUTDOWN, /* the daemon is stopping */
+};
+
+struct alloc {
+    struct alloc *next;
+    struct noded *nd;
+    long long id;
+    long long job_id;
+    char *job_id_str;
+    int chunk_index;
+    int ncpus;
+    char *cpuset;
+    int64_t walltime;
+    enum alloc_state state;
+    enum alloc_stop reason;
+    char *dir; /* <data_dir>/alloc/<id>, or NULL */
+    pid_t pid; /* 0: no process (other chunks, failed start) */
+    double start_time;
+    int report_fd;            /* -1 once closed */
+    struct spawn_report fail; /* fatal report from the child */
+    int have_fail;
+    ev_timer walltime_w;
+    ev_timer kill_w;
+    ev_io report_w;
+    int listed;                /* in the last long-poll answer */
+    int final_queued;          /* the terminal update is queued */
+    int final_acked;           /* ... and qmgr acknowledged it */
+    long long final_ack_index; /* the index qmgr answered then */
+};
+
+/* Brings the allocations in line with a long-poll answer at index: starts
+ * new ones that should run, stops ones to stop or no longer listed,
+ * reports ones listed as running that this daemon does not own as lost,
+ * forgets finished ones that qmgr no longer lists. */
+void alloc_reconcile(struct noded *nd, struct alloc_desc *descs, int n,
+                     long long index);
+/* Looks an allocation up by id; borrowed, or NULL. */
+struct alloc *alloc_find(struct noded *nd, long long id);
+/* Stops every allocation (SIGTERM, SIGKILL after the grace period). */
+void alloc_stop_all(struct noded *nd, enum alloc_stop reason);
+/* Reaps ended job processes with wait4 (SIGCHLD): their exit status and
+ * rusage become the final update. */
+void alloc_reap(struct noded *nd);
+/* Allocations not yet DONE. */
+int alloc_active_count(const struct noded *nd);
+/* qmgr acknowledged the terminal update of allocation id at index. */
+void alloc_final_acked(struct noded *nd, long long id, long long index);
+/* Stops every watcher and frees every allocation (processes are left
+ * alone). */
+void alloc_free_all(struct noded *nd);
+/* The final exit status, client status ("complete", "failed") and message
+ * (empty when none) of chunk 0 from how it ended: the stop reason, the wait
+ * status and a fatal report from the child (or NULL). */
+int alloc_exit_status(enum alloc_stop reason, int wstatus,
+                      const struct spawn_report *fail,
+                      const char **client_status, char *msg, size_t size);
+
+/* ---- client.c: talking to qmgr ------------------------------------------ */
+
+/* One allocation status update, queued until qmgr acknowledges it. */
+struct status_update {
+    struct status_update *next;
+    long long alloc_id;
+    const char *client_status; /* static: "running", "complete", ... */
+    double time;
+    int has_exit;
+    int exit_status;
+    char *message; /* or NULL; owned */
+    int has_used;
+    int64_t cput;     /* seconds */
+    int64_t walltime; /* seconds */
+    int64_t mem;      /* bytes */
+};
+
+/* Returns a new zeroed update for alloc id (caller queues or frees). */
+struct status_update *status_update_new(long long alloc_id,
+                                        const char *client_status);
+void status_update_free(struct status_update *u);
+/* Queues u (takes ownership) and schedules a batched POST. */
+void client_queue_update(struct noded *nd, struct status_update *u);
+/* Encodes a batch of n updates from u on: {"updates": [...]}. Returns a
+ * new reference. */
+json_t *client_updates_json(const struct status_update *u, int n);
+/* Decodes a long-poll answer body. Allocations that nd already knows get
+ * no spec decoded. Returns 0 with *descs a new array (free each with
+ * alloc_desc_cleanup, then the array), or -1 with err set. */
+int client_decode_allocations(struct noded *nd, const char *body,
+                              struct alloc_desc **descs, int *n,
+                              long long *index, struct dv_err *err);
+/* Initialises the client's watchers (noded_init calls it). */
+void client_init(struct noded *nd);
+/* Starts the HTTP client, registers and, once registered, heartbeats and
+ * long-polls. Returns 0, or -1 with err set. */
+int client_start(struct noded *nd, struct dv_err *err);
+/* Stops polling and heartbeats; queued updates keep being sent. */
+void client_stop_polling(struct noded *nd);
+/* Stops every watcher of the client and frees the HTTP client and the
+ * queue. */
+void client_cleanup(struct noded *nd);
+
+/* ---- daemon.c: the daemon as a whole ------------------------------------ */
+
+enum noded_state {
+    NODED_RUNNING,  /* registering or registered, polling */
+    NODED_STOPPING, /* SIGTERM: jobs are being stopped, updates flushed */
+};
+
+/* Retry delay: 0.5 s doubling to 10 s, reset on success. */
+struct backoff {
+    double cur;
+};
+
+struct noded {
+    struct ev_loop *loop;
+    const struct noded_config *cfg; /* borrowed */
+    struct topology *topo;          /* borrowed */
+    char *hostname;                 /* full host name */
+    enum noded_state state;
+    struct alloc *allocs;
+
+    /* client.c */
+    struct dv_http_async *http; /* NULL: updates are only queued (tests) */
+    long long node_id;          /* 0: never registered */
+    int registered;             /* node_id is valid now */
+    double ttl;                 /* Drover seconds */
+    long long index;            /* long-poll index */
+    int registering;            /* a register request is in flight */
+    int polling;                /* a long poll is in flight */
+    int heartbeating;
+    int posting;      /* a status POST is in flight */
+    int post_count;   /* how many queued updates it carries */
+    int stop_poll;    /* no more long polls (shutting down) */
+    int hb_failing;   /* the last heartbeat failed (warn once) */
+    int poll_failing; /* the last long poll failed (warn once) */
+    int post_failing; /* the last status POST failed (warn once) */
+    struct backoff register_bo, poll_bo, post_bo;
+    struct status_update *updates; /* queue, oldest first */
+    struct status_update **updates_tail;
+    int nupdates;
+    ev_timer register_w;
+    ev_timer heartbeat_w;
+    ev_timer poll_w;
+    ev_timer post_w;
+
+    /* daemon.c */
+    ev_signal sigchld_w; /* reaps jobs with wait4 (see alloc_reap) */
+    ev_signal sigterm_w, sigint_w, sighup_w;
+    ev_timer shutdown_w;                 /* bounds the final flush */
+    void (*reload_cb)(struct noded *nd); /* SIGHUP */
+    void *reload_arg;
+    int exit_status;
+};
+
+/* Initialises nd on loop and starts its SIGCHLD watcher. The loop must
+ * not be libev's default loop, whose own SIGCHLD watcher reaps every child
+ * without rusage (docs/internals/noded.md). cfg and topo are borrowed and
+ * must outlive nd. */
+void noded_init(struct noded *nd, struct ev_loop *loop,
+                const struct noded_config *cfg, struct topology *topo);
+void noded_cleanup(struct noded *nd);
+/* Starts the signal watchers (SIGTERM, SIGINT: stop; SIGHUP: reload). */
+void noded_start_signals(struct noded *nd);
+/* Begins the orderly stop: no more polling, SIGTERM to every job, SIGKILL
+ * after the grace period, final updates flushed, then the loop ends. */
+void noded_shutdown(struct noded *nd);
+/* Called when an allocation ends or the update queue drains: ends the loop
+ * once a stopping daemon has nothing left to do. */
+void noded_check_done(struct noded *nd);
+
+double backoff_next(struct backoff *b);
+void backoff_reset(struct backoff *b);
+
+#endif

@@ -1,0 +1,667 @@
+/*
+ * drover-qmgr internals, grouped by file. One libev loop on the main thread
+ * owns the HTTP servers, the LISTEN connection and the timers; database work
+ * runs on a pool of worker threads, each with its own connection, and comes
+ * back to the loop through an ev_async. docs/internals/qmgr.md has the
+ * picture (threads, request flow, blocking queries, liveness, lock order).
+ */
+#ifndef QMGR_H
+#define QMGR_H
+
+#include <ev.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "lib/config.h"
+#include "lib/db.h"
+#include "lib/err.h"
+#include "lib/http-server.h"
+#include "lib/job.h"
+#include "lib/mem.h"
+
+#define QMGR_VERSION "0.1.0"
+/* Longest wait of a blocking query, and the default when only index is
+ * given (seconds). */
+#define QMGR_MAX_WAIT 300.0
+/* Re-check of every parked blocking query (real seconds): notifications
+ * are hints. */
+#define QMGR_LONGPOLL_FALLBACK 5.0
+/* Client-side bound on one statement, commits included (seconds). */
+#define QMGR_DB_TIMEOUT 30.0
+/* Attempts of one transaction for an API request (dv_db_tx). */
+#define QMGR_TX_ATTEMPTS 4
+/* Advisory lock key of the node-liveness duty ("drvl"). */
+#define QMGR_LIVENESS_LOCK 1685222764LL
+/* Most status updates in one batch, most nodes marked down per pass. */
+#define QMGR_MAX_UPDATES 1000
+#define QMGR_LIVENESS_BATCH 500
+/* Longest payload we NOTIFY; a longer id list is sent empty ("recheck
+ * everything"), as PostgreSQL refuses payloads of 8000 bytes. */
+#define QMGR_NOTIFY_MAX 7000
+
+/* ------------------------------------------------------------------ */
+/* main.c */
+
+struct qmgr_config {
+    char *listen;
+    char *socket;
+    char *database;
+    char *server_name;
+    int64_t workers;
+    double node_ttl;
+    double liveness_interval;
+    char *tls_cert;
+    char *tls_key;
+    char *tls_client_ca;
+    int64_t max_body;
+    char *log_level;
+    char *log_file;
+};
+
+/* ------------------------------------------------------------------ */
+/* pool.c: worker threads, each with its own database connection. */
+
+struct pool_work;
+/* Runs on a worker thread with that worker's connection. */
+typedef void (*pool_run_fn)(struct pool_work *w, struct dv_db *db);
+/* Runs on the loop thread once run has returned (or was skipped because
+ * the work was cancelled or the pool is stopping). */
+typedef void (*pool_done_fn)(struct pool_work *w);
+
+/* Embed in the object that owns the work; the pool borrows it from
+ * pool_submit until done is called. */
+struct pool_work {
+    pool_run_fn run;
+    pool_done_fn done;
+    struct pool_work *next;
+    int cancelled; /* atomic: skip run (the client left) */
+    int skipped;   /* set by the pool when run did not run */
+};
+
+struct pool;
+
+/* Starts n workers connecting to conninfo (borrowed; copied). Returns a
+ * new pool (caller frees with pool_free). */
+struct pool *pool_new(struct ev_loop *loop, const char *conninfo, int n);
+/* Queues w; its done callback will run on the loop thread. */
+void pool_submit(struct pool *p, struct pool_work *w);
+/* Marks w so that a worker that has not started it skips it. Thread-safe. */
+void pool_cancel(struct pool_work *w);
+/* Number of works queued or running or waiting for their done callback. */
+int pool_outstanding(const struct pool *p);
+/* Stops the workers once they finish what they run (queued work is
+ * skipped), joins them, runs every pending done callback, closes the
+ * connections and frees p. pool_free(NULL) does nothing. */
+void pool_free(struct pool *p);
+
+/* ------------------------------------------------------------------ */
+/* server.c: the process context, requests and routing. */
+
+enum qreq_state {
+    QREQ_LOOP,    /* on the loop thread: being decoded or answered */
+    QREQ_POOL,    /* handed to the pool: queued, running, or its result
+                     not yet picked up */
+    QREQ_WAITING, /* a blocking query parked in the long-poll table */
+};
+
+enum lp_kind {
+    LP_NONE = 0,
+    LP_NODE_ALLOCS, /* key: node id; index: max allocation modify_index */
+    LP_JOB,         /* key: job id; index: the job's modify_index */
+};
+
+struct qmgr;
+
+/*
+ * One HTTP request: owns what is decoded for it (ctx) and its answer.
+ * Freed on the loop thread, exactly once: after the answer, or when the
+ * client left and no worker holds it.
+ */
+struct qreq {
+    struct pool_work work; /* first: the pool hands it back */
+    struct qmgr *q;
+    struct dv_http_request *req; /* NULL once the client left */
+    enum qreq_state state;
+    char method[8];
+    char *path;
+
+    /* Who asks (docs/api.md "Identity"). */
+    char *user; /* NULL when unknown */
+    int root;
+    int unix_peer;
+    int64_t id; /* the job or node id of the path */
+
+    /* The work: run on a worker, then done on the loop (NULL: answer). */
+    int (*run)(struct qreq *qr, struct dv_db *db);
+    void (*done)(struct qreq *qr);
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+
+    /* The answer. */
+    int status;
+    char *body;     /* JSON text */
+    int64_t index;  /* X-Drover-Index; -1: none */
+    char *location; /* Location header or NULL */
+    int failed;     /* err holds the answer */
+    struct dv_err err;
+
+    /* Blocking queries (longpoll.c). */
+    enum lp_kind lp_kind;
+    int64_t lp_key;
+    int64_t lp_min_index; /* answer once the index is past it; -1: now */
+    int lp_moved;         /* the last run found the index past it */
+    int lp_renotified;    /* a hint arrived while a run was in flight */
+    int lp_expired;       /* the wait is over: answer with what there is */
+    ev_tstamp lp_deadline;
+    ev_timer lp_timer;
+    struct qreq *lp_next; /* bucket chain */
+    struct qreq *lp_prev;
+    struct qreq *lp_all_next; /* every waiter, for the fallback pass */
+    struct qreq *lp_all_prev;
+};
+
+struct longpoll;
+struct liveness;
+
+struct qmgr {
+    struct ev_loop *loop;
+    struct qmgr_config *cfg; /* loop thread only; rebuilt by SIGHUP */
+    int argc;
+    char **argv;
+    const char *config_path;
+
+    /* Copies for other threads (never changed after start). */
+    char *conninfo;
+    double node_ttl;
+    char *fallback_server; /* --server-name or the short host name */
+
+    struct dv_http_server *tcp;
+    struct dv_http_server *unix_srv;
+    struct pool *pool;
+    struct longpoll *lp;
+    struct liveness *live;
+
+    /* The cluster's name, read once from the database by whichever thread
+     * needs it first. */
+    pthread_mutex_t server_lock;
+    int server_known; /* atomic */
+    char server[256];
+
+    int nreqs; /* live struct qreq */
+    int stopping;
+    ev_signal sig_term;
+    ev_signal sig_int;
+    ev_signal sig_hup;
+    ev_timer drain_timer;
+    ev_tstamp drain_deadline;
+};
+
+/* Sets up q (loop, config, copies); starts nothing. */
+void server_init(struct qmgr *q, struct ev_loop *loop, struct qmgr_config *cfg);
+/* Starts the pool, the listeners, long polls and liveness. Returns 0 or -1
+ * with err set (address in use, bad certificate...). */
+int server_start(struct qmgr *q, struct dv_err *err);
+/* Begins a graceful stop: no new connections; the loop ends once in-flight
+ * work is answered (or after a grace period). */
+void server_shutdown(struct qmgr *q);
+/* Frees everything server_start made (after the loop ended). */
+void server_cleanup(struct qmgr *q);
+/* The cluster's name; reads it with db the first time. Returns 0 or -1. */
+int server_name_ensure(struct qmgr *q, struct dv_db *db, struct dv_err *err);
+/* The cluster's name once known, else the fallback (borrowed). */
+const char *server_name(struct qmgr *q);
+
+/* Hands qr to the pool; its run callback runs on a worker. */
+void qreq_submit(struct qreq *qr);
+/* Answers qr (or drops it when the client left) and frees it. */
+void qreq_finish(struct qreq *qr);
+/* Answers qr with an error at once and frees it. */
+void qreq_fail(struct qreq *qr, enum dv_err_kind kind, const char *code,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Sets qr's answer: status and body (takes ownership of body, encodes it
+ * compactly). */
+void qreq_set_json(struct qreq *qr, int status, json_t *body);
+/* Parses qr's body as a JSON value; NULL (and qr answered with 400
+ * invalid_json) when it is not. An empty body gives NULL without an answer
+ * when allow_empty is set (*empty set to 1). */
+json_t *qreq_body_json(struct qreq *qr, int allow_empty, int *empty);
+
+/* route.c: pure path matching (unit-tested). */
+enum route_id {
+    ROUTE_STATUS,
+    ROUTE_JOBS_LIST,
+    ROUTE_JOBS_SUBMIT,
+    ROUTE_JOB_GET,
+    ROUTE_JOB_DELETE,
+    ROUTE_JOB_HOLD,
+    ROUTE_JOB_RELEASE,
+    ROUTE_NODES_LIST,
+    ROUTE_NODE_REGISTER,
+    ROUTE_NODE_HEARTBEAT,
+    ROUTE_NODE_ALLOCS,
+    ROUTE_NODE_ALLOC_STATUS,
+};
+
+struct route_match {
+    enum route_id id;
+    int64_t num;    /* the job or node id of the path */
+    char allow[32]; /* 405: the methods the path takes ("GET, POST") */
+};
+
+/* Matches method and path. Returns 0, or -1 with err set: 404 not_found
+ * (no such path), 405 method_not_allowed (m->allow filled), 400
+ * invalid_request (a malformed id). HEAD matches as GET. */
+int route_find(const char *method, const char *path, struct route_match *m,
+               struct dv_err *err);
+
+/* ------------------------------------------------------------------ */
+/* format.c: pure helpers (unit-tested). */
+
+/* One allocation of a job, for exec_vnode and PBS_NODEFILE. */
+struct vnode_part {
+    const char *host;
+    int ncpus;
+    int64_t mem;
+    int ngpus;
+};
+
+/* "(node1:ncpus=2:mem=1048576kb)+(node2:ncpus=1)"; appends to out. */
+void fmt_exec_vnode(const struct vnode_part *parts, int n, struct dv_buf *out);
+/* The comment of a job that ended: the scheduler's "Job run at ... on ..."
+ * followed by " and <how>"; without one, "Job run at <stime> and <how>"
+ * (or "Job <how>" when it never started). Returns a new string. */
+char *fmt_end_comment(const char *run_comment, double stime, const char *how);
+/* The PBS-style end words for a chunk-0 exit: "terminated" (deleted),
+ * "exceeded resource walltime" (message says so), "finished" (complete)
+ * or "failed". */
+const char *fmt_end_how(const char *client_status, const char *message,
+                        int deleted);
+/* Hold type letters "uos": parses into a mask (bit 0 u, 1 o, 2 s); "" or
+ * other letters are errors. Returns 0 or -1. */
+int hold_types_parse(const char *s, unsigned *mask);
+/* Formats a mask as letters in the order u o s; buf of 4 bytes. */
+void hold_types_format(unsigned mask, char buf[4]);
+/* Job states by bit (1 << enum dv_job_state). Parses "queued,held" (names,
+ * or PBS letters Q H R E F). Returns 0 or -1. */
+int state_list_parse(const char *s, unsigned *mask);
+/* "{queued,held}" for a text[] parameter. */
+void state_list_array(unsigned mask, char *buf, size_t size);
+/* A blocking query's wait: a duration ("30s", "5m", "90"), capped at
+ * QMGR_MAX_WAIT. Returns 0 or -1. */
+int parse_wait(const char *s, double *out);
+/* "1,2,3" from ids; appends to out. */
+void fmt_id_list(const int64_t *ids, int n, struct dv_buf *out);
+/* "{1,2,3}" for a bigint[] parameter; appends to out. */
+void fmt_id_array(const int64_t *ids, int n, struct dv_buf *out);
+/* Parses "1,2,3" (empty: none); *ids is new (caller frees). Returns the
+ * count, or -1 on garbage. */
+int parse_id_list(const char *s, int64_t **ids);
+/* True when s is 1-128 printable ASCII characters (Idempotency-Key). */
+int idempotency_key_valid(const char *s);
+/* 32 hex characters of fresh randomness into out (33 bytes). Returns 0 or
+ * -1. */
+int random_key(char out[33]);
+/* True when user may change a job of owner. */
+int may_change_job(const char *owner, const char *user, int root);
+/* The stored form of a normalised spec for job id: the queue filled in,
+ * stdout/stderr defaulted to <workdir>/<name>.o<id> / .e<id> when workdir
+ * is set. Returns a new reference. */
+json_t *stored_spec_json(const struct dv_job_spec *s, const char *queue,
+                         long long id);
+/* True when s is a usable node name (1-255 of [A-Za-z0-9._-]). */
+int node_name_valid(const char *s);
+
+/* ------------------------------------------------------------------ */
+/* decode.c: strict decoding of request bodies into C structs (pure; errors
+ * are DV_EINVAL "invalid_request" naming the field, or DV_ETOOLARGE). */
+
+struct alloc_update;
+struct db_node_reg;
+
+/* {"updates": [...]} of POST /v1/nodes/:id/allocations/status. On success
+ * *u is a new array of *n updates (free with decode_updates_free). */
+int decode_alloc_updates(const json_t *body, struct alloc_update **u, int *n,
+                         struct dv_err *err);
+void decode_updates_free(struct alloc_update *u, int n);
+/* The body of POST /v1/nodes/register into r. Strings in r are borrowed
+ * from body; *topology and *attributes are new JSON texts (caller frees)
+ * or NULL. */
+int decode_node_register(const json_t *body, struct db_node_reg *r,
+                         char **topology, char **attributes,
+                         struct dv_err *err);
+/* The optional body of hold/release ({"hold_types": "uos"}); body may be
+ * NULL. Sets *mask (default u). Errors: bad_attribute_value. */
+int decode_hold_body(const json_t *body, unsigned *mask, struct dv_err *err);
+
+/* ------------------------------------------------------------------ */
+/* db.c, db-jobs.c, db-nodes.c: every SQL statement of qmgr, and the
+ * transactions around them. */
+
+/* What a transaction wants to NOTIFY at its end (once per channel). */
+struct notify_set {
+    int64_t *nodes; /* allocs channel */
+    int nnodes;
+    int capnodes;
+    int64_t *jobs; /* jobs channel */
+    int njobs;
+    int capjobs;
+    int evals;
+    int capacity;
+};
+
+void notify_add_node(struct notify_set *n, int64_t id);
+void notify_add_job(struct notify_set *n, int64_t id);
+void notify_reset(struct notify_set *n);
+void notify_cleanup(struct notify_set *n);
+
+/* Jobs read for an answer: rows of JOB_COLUMNS (with "spec" when full)
+ * and their current allocations for exec_vnode (job_id, host, ncpus, mem,
+ * ngpus; ordered by job_id, chunk_index). */
+struct db_jobs {
+    PGresult *jobs;
+    PGresult *vnodes;
+    int64_t next_after; /* lists: the next page's after; -1 on the last */
+};
+
+void db_jobs_clear(struct db_jobs *r);
+
+struct db_submit {
+    const struct dv_job_spec *spec; /* normalised, owner set */
+    const char *key;                /* idempotency key (never NULL) */
+    double now;
+    struct db_jobs out;
+    int replay; /* 1: the key named a job submitted before */
+    char *queue_used;
+};
+
+/* Stores a new job (and its evaluation when not held) or finds the one
+ * submitted before with the same key. Errors: unknown_queue,
+ * queue_disabled, database ones. */
+int db_job_submit(struct dv_db *db, struct db_submit *s, struct dv_err *err);
+
+struct db_job_list {
+    unsigned states;
+    const char *owner;
+    const char *queue;
+    int64_t after;
+    int limit;
+    int full;
+};
+
+int db_job_list(struct dv_db *db, const struct db_job_list *f,
+                struct db_jobs *out, struct dv_err *err);
+
+/* Reads one job with its spec. *moved is 1 when its modify_index is past
+ * min_index (always when min_index < 0); the rows are read only then.
+ * 404 job_not_found with the PBS message when there is no such job. */
+int db_job_get(struct dv_db *db, const char *server, int64_t id,
+               int64_t min_index, struct db_jobs *out, int *moved,
+               int64_t *index, struct dv_err *err);
+
+enum job_op {
+    JOB_OP_DELETE,
+    JOB_OP_HOLD,
+    JOB_OP_RELEASE,
+};
+
+struct db_job_change {
+    enum job_op op;
+    int64_t id;
+    const char *user;
+    int root;
+    unsigned hold_mask;
+    double now;
+    const char *server;
+    /* out */
+    struct db_jobs out;
+    char old_state[16];
+    char new_state[16];
+};
+
+/* qdel, qhold, qrls as docs/api.md says. */
+int db_job_change(struct dv_db *db, struct db_job_change *c,
+                  struct dv_err *err);
+
+struct db_node_reg {
+    const char *name;
+    const char *datacenter;
+    const char *pool;
+    const char *address;
+    int64_t cores;
+    int64_t memory;
+    int64_t gpus;
+    const char *topology;   /* JSON text */
+    const char *attributes; /* JSON text */
+    double ttl;
+    double now;
+    /* out */
+    int64_t node_id;
+    int created;
+    char old_status[16];
+};
+
+int db_node_register(struct dv_db *db, struct db_node_reg *r,
+                     struct dv_err *err);
+/* Pushes the deadline; *was_down is set when the node came back. 404
+ * node_not_found. */
+int db_node_heartbeat(struct dv_db *db, int64_t id, double ttl, double now,
+                      int *was_down, char *name, size_t namelen,
+                      struct dv_err *err);
+
+struct db_node_allocs {
+    int64_t node_id;
+    int64_t min_index; /* -1: read now */
+    /* out */
+    int moved;
+    int64_t index;
+    PGresult *allocs; /* active allocations with their job's spec */
+    PGresult *hosts;  /* job_id, host, ncpus of the jobs' allocations */
+};
+
+void db_node_allocs_clear(struct db_node_allocs *a);
+/* 404 node_not_found when there is no such node. */
+int db_node_allocs(struct dv_db *db, struct db_node_allocs *a,
+                   struct dv_err *err);
+
+struct alloc_update {
+    int64_t id;
+    char status[12]; /* running complete failed lost */
+    double time;     /* 0: now */
+    int has_exit;
+    int exit_status;
+    char *message;
+    int has_used;
+    int64_t used_cput;
+    int64_t used_walltime;
+    int64_t used_mem;
+};
+
+/* A job state change made by a transaction, for the notice log. */
+struct job_event {
+    int64_t job_id;
+    char state[16];
+    int has_exit;
+    int exit_status;
+};
+
+struct db_alloc_status {
+    int64_t node_id;
+    const struct alloc_update *u;
+    int n;
+    double now;
+    /* out */
+    int64_t index;
+    int applied;
+    struct job_event *events;
+    int nevents;
+};
+
+void db_alloc_status_clear(struct db_alloc_status *s);
+int db_alloc_status(struct dv_db *db, struct db_alloc_status *s,
+                    struct dv_err *err);
+
+/* Nodes with the jobs on them (GET /v1/nodes). */
+int db_node_list(struct dv_db *db, PGresult **nodes, PGresult **jobs,
+                 struct dv_err *err);
+/* Counts for GET /v1/status: one row, columns named like the answer. */
+int db_status(struct dv_db *db, PGresult **res, struct dv_err *err);
+
+struct down_node {
+    int64_t id;
+    char *name;
+    int lost;
+};
+
+struct db_liveness {
+    double now;
+    int grace; /* push deadlines out by one TTL instead of marking down */
+    /* out */
+    int extended;
+    int got_lock;
+    struct down_node *down;
+    int ndown;
+    struct job_event *events;
+    int nevents;
+};
+
+void db_liveness_clear(struct db_liveness *l);
+/* One pass of the liveness duty (under the advisory lock). */
+int db_liveness(struct dv_db *db, struct db_liveness *l, struct dv_err *err);
+
+/* Current indexes of many blocking-query keys (the fallback pass). Fills
+ * node_idx[i] for node_ids[i] and job_idx[i] for job_ids[i] (-1 when the
+ * job is gone). */
+int db_indexes(struct dv_db *db, const int64_t *node_ids, int nn,
+               int64_t *node_idx, const int64_t *job_ids, int nj,
+               int64_t *job_idx, struct dv_err *err);
+/* The cluster's name (*name new, caller frees; NULL when no row). */
+int db_cluster_name(struct dv_db *db, char **name, struct dv_err *err);
+/* Inserts the cluster row when there is none (migrate). */
+int db_cluster_init(struct dv_db *db, const char *name, struct dv_err *err);
+
+/* db.c: pieces shared by db-jobs.c and db-nodes.c. */
+
+/* Columns of a job as the API shows it (rendered by api_job_json). */
+#define DB_JOB_COLUMNS                                                         \
+    "j.id, j.name, j.owner, j.queue, j.type, j.priority, j.state, "            \
+    "j.hold_types, j.rerunnable, j.exit_status, j.exec_host, j.comment, "      \
+    "floor(extract(epoch FROM j.submit_time))::bigint AS ctime, "              \
+    "floor(extract(epoch FROM j.queue_time))::bigint AS qtime, "               \
+    "floor(extract(epoch FROM j.start_time))::bigint AS stime, "               \
+    "floor(extract(epoch FROM greatest(j.submit_time, j.queue_time, "          \
+    "j.start_time, j.end_time)))::bigint AS mtime, "                           \
+    "floor(extract(epoch FROM j.end_time))::bigint AS end_time, "              \
+    "j.run_count, j.used_cput, j.used_walltime, j.used_mem, "                  \
+    "j.modify_index, j.spec->'resource_list' AS resource_list"
+
+/* The allocation states that hold resources. */
+#define DB_ACTIVE "('pending', 'running')"
+
+enum end_kind {
+    END_EXIT, /* complete or failed: the job's script ended */
+    END_LOST, /* the allocation was lost (node down, daemon lost it) */
+};
+
+struct job_end {
+    int64_t job_id;
+    int64_t alloc_id;
+    enum end_kind kind;
+    const char *client_status;
+    const char *message;
+    int has_exit;
+    int exit_status;
+    int has_used;
+    int64_t used_cput;
+    int64_t used_walltime;
+    int64_t used_mem;
+    double when;
+    double now;
+    const char *lost_how; /* comment words for a lost job that ends */
+};
+
+int db_notify_send(struct dv_db *db, const struct notify_set *n,
+                   struct dv_err *err);
+void db_job_not_found(const char *server, int64_t id, struct dv_err *err);
+void db_node_not_found(int64_t id, struct dv_err *err);
+void db_add_event(struct job_event **ev, int *n, int64_t job_id,
+                  const char *state, int has_exit, int exit_status);
+/* Reads the vnodes of r->jobs' rows that ran (exec_vnode). */
+int db_load_vnodes(struct dv_db *db, struct db_jobs *r, struct dv_err *err);
+/* Reads one job (with its spec when full). Returns 1, 0 (no such job) or
+ * -1. */
+int db_load_job(struct dv_db *db, int64_t id, int full, struct db_jobs *r,
+                struct dv_err *err);
+int db_cancel_evals(struct dv_db *db, int64_t id, const char *why,
+                    struct dv_err *err);
+int db_insert_eval(struct dv_db *db, int64_t job_id, const char *why,
+                   int priority, double now, struct dv_err *err);
+/* Asks a job's active allocations but skip to stop; returns how many. */
+int db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip,
+                   const char *why, struct notify_set *ns, struct dv_err *err);
+int db_count_active(struct dv_db *db, int64_t job_id, struct dv_err *err);
+/* Ends, requeues or leaves alone the (locked) job of an allocation that
+ * became terminal; desired is the allocation's desired_status. */
+int db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
+               struct notify_set *ns, struct job_event **ev, int *nev,
+               struct dv_err *err);
+/* The indexes of set below cores (a new string), NULL with err set. */
+char *db_clip_cpuset(const char *set, int64_t cores, struct dv_err *err);
+
+/* ------------------------------------------------------------------ */
+/* api-jobs.c */
+
+void api_jobs_submit(struct qreq *qr);
+void api_jobs_list(struct qreq *qr);
+void api_jobs_get(struct qreq *qr, int64_t id);
+void api_jobs_change(struct qreq *qr, int64_t id, enum job_op op);
+/* The job object of docs/api.md for row of r->jobs; vrow is a cursor into
+ * r->vnodes (rows ordered by job id, advanced past this job's). */
+json_t *api_job_json(const struct db_jobs *r, int row, int *vrow,
+                     const char *server, int full);
+
+/* api-nodes.c */
+
+void api_nodes_register(struct qreq *qr);
+void api_nodes_heartbeat(struct qreq *qr, int64_t id);
+void api_nodes_allocs(struct qreq *qr, int64_t id);
+void api_nodes_alloc_status(struct qreq *qr, int64_t id);
+void api_nodes_list(struct qreq *qr);
+/* The run callback of a node's allocation query (long polls rerun it). */
+int api_nodes_allocs_run(struct qreq *qr, struct dv_db *db);
+
+/* api-status.c */
+
+void api_status(struct qreq *qr);
+/* Maps an error to the API's codes (database errors -> 503
+ * database_unavailable, other database failures -> 500 internal_error). */
+int api_error_status(const struct dv_err *err, const char **code);
+
+/* ------------------------------------------------------------------ */
+/* longpoll.c: parked blocking queries woken by LISTEN/NOTIFY. */
+
+struct longpoll *longpoll_new(struct qmgr *q);
+/* Stops watching and answers nothing (waiters are answered by
+ * longpoll_expire_all first). longpoll_free(NULL) does nothing. */
+void longpoll_free(struct longpoll *lp);
+/* Starts a blocking query: qr has lp_kind, lp_key, lp_min_index and run
+ * set; wait is the longest wait in Drover seconds. */
+void longpoll_start(struct qreq *qr, double wait);
+/* The client left: forget qr (freed by the caller when not in the pool). */
+void longpoll_forget(struct qreq *qr);
+/* Ends every wait now (shutdown): each is answered with what there is. */
+void longpoll_expire_all(struct longpoll *lp);
+/* Number of parked or running blocking queries. */
+int longpoll_count(const struct longpoll *lp);
+
+/* ------------------------------------------------------------------ */
+/* liveness.c: the node-down duty. */
+
+struct liveness *liveness_new(struct qmgr *q, double interval);
+void liveness_stop(struct liveness *l);
+/* 1 while a pass is in flight. */
+int liveness_busy(const struct liveness *l);
+void liveness_free(struct liveness *l);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * The API's paths: matching a method and a path to a route, with the id the
+ * path carries. Pure, so that it is unit-tested (tests/unit/test-qmgr-*).
+ */
+#include <string.h>
+
+#include "lib/job.h"
+#include "lib/strutil.h"
+#include "qmgr/qmgr.h"
+
+#define ROUTE_MAX_SEGS 6
+
+/* Splits path into at most max segments (copied into buf). Returns the
+ * count, or -1 when there are too many. A trailing slash is ignored. */
+static int
+split_path(const char *path, char *buf, size_t size, char **segs, int max)
+{
+    size_t len = strlen(path);
+    int n = 0;
+    char *p;
+
+    if (len == 0 || path[0] != '/' || len >= size) {
+        return -1;
+    }
+    memcpy(buf, path + 1, len);
+    len--;
+    if (len > 0 && buf[len - 1] == '/') {
+        buf[len - 1] = '\0';
+    }
+    if (buf[0] == '\0') {
+        return 0;
+    }
+    p = buf;
+    for (;;) {
+        char *slash = strchr(p, '/');
+
+        if (n >= max) {
+            return -1;
+        }
+        segs[n++] = p;
+        if (slash == NULL) {
+            break;
+        }
+        *slash = '\0';
+        p = slash + 1;
+    }
+    return n;
+}
+
+struct route_def {
+    const char *method;
+    enum route_id id;
+};
+
+/* Picks the route for method among the ones a path takes; fills allow. */
+static int
+pick(const char *method, const struct route_def *defs, int n,
+     struct route_match *m, const char *path, struct dv_err *err)
+{
+    m->allow[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (strcmp(method, defs[i].method) == 0 ||
+            (strcmp(method, "HEAD") == 0 &&
+             strcmp(defs[i].method, "GET") == 0)) {
+            m->id = defs[i].id;
+            return 0;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {
+            strncat(m->allow, ", ", sizeof(m->allow) - strlen(m->allow) - 1);
+        }
+        strncat(m->allow, defs[i].method,
+                sizeof(m->allow) - strlen(m->allow) - 1);
+    }
+    dv_err_set(err, DV_EINVAL, "method_not_allowed",
+               "method %s is not allowed for %s", method, path);
+    return -1;
+}
+
+static int
+not_found(const char *path, struct dv_err *err)
+{
+    dv_err_set(err, DV_ENOTFOUND, "not_found", "no such path: %.200s", path);
+    return -1;
+}
+
+int
+route_find(const char *method, const char *path, struct route_match *m,
+           struct dv_err *err)
+{
+    static const struct route_def status[] = {{"GET", ROUTE_STATUS}};
+    static const struct route_def jobs[] = {{"GET", ROUTE_JOBS_LIST},
+                                            {"POST", ROUTE_JOBS_SUBMIT}};
+    static const struct route_def job[] = {{"GET", ROUTE_JOB_GET},
+                                           {"DELETE", ROUTE_JOB_DELETE}};
+    static const struct route_def hold[] = {{"POST", ROUTE_JOB_HOLD}};
+    static const struct route_def release[] = {{"POST", ROUTE_JOB_RELEASE}};
+    static const struct route_def nodes[] = {{"GET", ROUTE_NODES_LIST}};
+    static const struct route_def reg[] = {{"POST", ROUTE_NODE_REGISTER}};
+    static const struct route_def hb[] = {{"PUT", ROUTE_NODE_HEARTBEAT}};
+    static const struct route_def allocs[] = {{"GET", ROUTE_NODE_ALLOCS}};
+    static const struct route_def astatus[] = {
+        {"POST", ROUTE_NODE_ALLOC_STATUS}};
+    char buf[512];
+    char *s[ROUTE_MAX_SEGS];
+    int n;
+    long long id;
+    int64_t nid;
+
+    memset(m, 0, sizeof(*m));
+    n = split_path(path, buf, sizeof(buf), s, ROUTE_MAX_SEGS);
+    if (n < 2 || strcmp(s[0], "v1") != 0) {
+        return not_found(path, err);
+    }
+    if (strcmp(s[1], "status") == 0 && n == 2) {
+        return pick(method, status, 1, m, path, err);
+    }
+    if (strcmp(s[1], "jobs") == 0) {
+        if (n == 2) {
+            return pick(method, jobs, 2, m, path, err);
+        }
+        if (n > 4 || (n == 4 && strcmp(s[3], "hold") != 0 &&
+                      strcmp(s[3], "release") != 0)) {
+            return not_found(path, err);
+        }
+        if (dv_job_id_parse(s[2], &id) < 0) {
+            dv_err_set(err, DV_EINVAL, "invalid_request",
+                       "illegally formed job identifier: %.128s", s[2]);
+            return -1;
+        }
+        m->num = (int64_t)id;
+        if (n == 3) {
+            return pick(method, job, 2, m, path, err);
+        }
+        if (strcmp(s[3], "hold") == 0) {
+            return pick(method, hold, 1, m, path, err);
+        }
+        return pick(method, release, 1, m, path, err);
+    }
+    if (strcmp(s[1], "nodes") == 0) {
+        if (n == 2) {
+            return pick(method, nodes, 1, m, path, err);
+        }
+        if (n == 3 && strcmp(s[2], "register") == 0) {
+            return pick(method, reg, 1, m, path, err);
+        }
+        if (n == 4 && strcmp(s[3], "heartbeat") != 0 &&
+            strcmp(s[3], "allocations") != 0) {
+            return not_found(path, err);
+        }
+        if (n == 5 &&
+            (strcmp(s[3], "allocations") != 0 || strcmp(s[4], "status") != 0)) {
+            return not_found(path, err);
+        }
+        if (n < 4 || n > 5) {
+            return not_found(path, err);
+        }
+        if (dv_parse_i64(s[2], 1, INT64_MAX, &nid) < 0) {
+            dv_err_set(err, DV_EINVAL, "invalid_request",
+                       "invalid node id: %.64s", s[2]);
+            return -1;
+        }
+        m->num = nid;
+        if (n == 5) {
+            return pick(method, astatus, 1, m, path, err);
+        }
+        if (strcmp(s[3], "heartbeat") == 0) {
+            return pick(method, hb, 1, m, path, err);
+        }
+        return pick(method, allocs, 1, m, path, err);
+    }
+    return not_found(path, err);
+}

@@ -1,0 +1,117 @@
+"""Scheduling safety: two schedulers on one small node never overcommit it
+and never grant one core twice; a scheduler that dies holding a lease loses
+nothing (its evaluations are taken over after the lease) and doubles
+nothing; blocked work starts when capacity frees."""
+
+import signal
+import threading
+import time
+
+from harness import check, cluster, run_tests, wait_until
+
+
+def sample_overcommit(c, stop, problems):
+    """Polls PostgreSQL for overcommitted nodes and shared cores."""
+    over = ("SELECT n.name, n.total_cores, sum(a.ncpus) FROM allocations a "
+            "JOIN nodes n ON n.id = a.node_id "
+            "WHERE a.client_status IN ('pending','running') "
+            "GROUP BY n.name, n.total_cores HAVING sum(a.ncpus) > n.total_cores")
+    # every granted core, ranges ("0-3") expanded
+    shared = ("WITH cores AS (SELECT a.node_id, g AS core FROM allocations a, "
+              "unnest(string_to_array(a.cpuset, ',')) r, generate_series("
+              "split_part(r, '-', 1)::int, coalesce(nullif(split_part(r, '-', 2), "
+              "''), split_part(r, '-', 1))::int) g "
+              "WHERE a.client_status IN ('pending','running')) "
+              "SELECT node_id, core, count(*) FROM cores "
+              "GROUP BY node_id, core HAVING count(*) > 1")
+    while not stop.is_set():
+        for q in (over, shared):
+            rows = c.sql(q)
+            if rows:
+                problems.append(rows)
+        time.sleep(0.05)
+
+
+def test_two_schedulers_never_overcommit():
+    with cluster("twosched", scheds=2, node_topology="pack:1 core:2 pu:1",
+                 sched_args=["--batch", "2"]) as c:
+        stop = threading.Event()
+        problems = []
+        t = threading.Thread(target=sample_overcommit, args=(c, stop, problems))
+        t.start()
+        try:
+            ids = [c.submit(["-l", "ncpus=1", "--", "/bin/sleep", "0.5"])
+                   for _ in range(16)]
+            ids += [c.submit(["-l", "ncpus=2", "--", "/bin/sleep", "0.3"])
+                    for _ in range(4)]
+            for jid in ids:
+                j = c.wait_state(jid, "finished", 120)
+                check(j["exit_status"] == 0, "%s exit %r" % (jid, j["exit_status"]))
+        finally:
+            stop.set()
+            t.join()
+        check(not problems, "overcommit or shared cores seen: %r" % problems[:3])
+        # each job placed exactly once
+        rows = c.sql("SELECT job_id, count(*) FROM allocations "
+                     "GROUP BY job_id HAVING count(*) <> 1")
+        check(rows == [], "jobs placed more than once: %r" % rows)
+
+
+def test_scheduler_dies_holding_lease():
+    with cluster("lease", scheds=0, sched_args=["--lease", "2s"]) as c:
+        jid = c.submit(["--", "/bin/true"])
+        # A scheduler that leased the evaluation and died before planning.
+        c.sql("UPDATE evaluations SET status = 'leased', lease_owner = 'dead/0', "
+              "lease_deadline = clock_timestamp() + interval '2 seconds'")
+        c.start_sched()
+        time.sleep(1)
+        check(c.job(jid)["state"] == "queued", "placed while leased elsewhere")
+        j = c.wait_state(jid, "finished", 30)
+        check(j["exit_status"] == 0 and j["run_count"] == 1, repr(j))
+
+
+def test_scheduler_killed_mid_flight():
+    with cluster("schedkill", scheds=1, node_topology="pack:1 core:4 pu:1",
+                 sched_args=["--lease", "3s"]) as c:
+        ids = [c.submit(["--", "/bin/sleep", "0.2"]) for _ in range(30)]
+        time.sleep(0.3)
+        c.scheds[0].kill()          # SIGKILL: no clean-up at all
+        c.start_sched()
+        for jid in ids:
+            j = c.wait_state(jid, "finished", 120)
+            check(j["exit_status"] == 0, "%s: %r" % (jid, j))
+            check(j["run_count"] == 1, "%s ran %d times" % (jid, j["run_count"]))
+        rows = c.sql("SELECT job_id FROM allocations GROUP BY job_id "
+                     "HAVING count(*) > 1")
+        check(rows == [], "doubled placements: %r" % rows)
+
+
+def test_blocked_job_starts_when_capacity_frees():
+    with cluster("blocked", node_topology="pack:1 core:2 pu:1") as c:
+        big = c.submit(["-l", "ncpus=2", "--", "/bin/sleep", "3"])
+        c.wait_state(big, "running", 20)
+        nxt = c.submit(["-l", "ncpus=2", "--", "/bin/true"])
+        time.sleep(1.5)
+        j = c.job(nxt)
+        check(j["state"] == "queued", j["state"])
+        check((j.get("comment") or "").startswith(
+            "Not Running: Insufficient amount of resource: ncpus"), j.get("comment"))
+        ev = c.sql("SELECT status FROM evaluations WHERE job_id = %s"
+                   % nxt.split(".")[0])
+        check(["blocked"] in ev, ev)
+        j = c.wait_state(nxt, "finished", 30)
+        check(j["exit_status"] == 0)
+        never = c.submit(["-l", "ncpus=64", "--", "/bin/true"])
+        wait_until(lambda: (c.job(never).get("comment") or "").startswith(
+            "Can Never Run"), 10, what="Can Never Run comment")
+
+
+def main():
+    return run_tests([test_two_schedulers_never_overcommit,
+                      test_scheduler_dies_holding_lease,
+                      test_scheduler_killed_mid_flight,
+                      test_blocked_job_starts_when_capacity_frees])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

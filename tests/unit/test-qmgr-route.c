@@ -1,0 +1,121 @@
+/* Unit tests of qmgr/route.c: paths, methods and the ids they carry. */
+#include "qmgr/qmgr.h"
+#include "tests/unit/unit.h"
+
+static int
+match(const char *method, const char *path, struct route_match *m,
+      struct dv_err *err)
+{
+    dv_err_clear(err);
+    return route_find(method, path, m, err);
+}
+
+static void
+test_routes(void)
+{
+    struct route_match m;
+    struct dv_err err;
+
+    CHECK_INT(match("GET", "/v1/status", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_STATUS);
+    CHECK_INT(match("GET", "/v1/jobs", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOBS_LIST);
+    CHECK_INT(match("POST", "/v1/jobs/", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOBS_SUBMIT);
+    CHECK_INT(match("GET", "/v1/jobs/12", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOB_GET);
+    CHECK_INT(m.num, 12);
+    CHECK_INT(match("DELETE", "/v1/jobs/12.srv", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOB_DELETE);
+    CHECK_INT(m.num, 12);
+    CHECK_INT(match("POST", "/v1/jobs/7.srv.example.com/hold", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOB_HOLD);
+    CHECK_INT(m.num, 7);
+    CHECK_INT(match("POST", "/v1/jobs/7/release", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOB_RELEASE);
+    CHECK_INT(match("GET", "/v1/nodes", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODES_LIST);
+    CHECK_INT(match("POST", "/v1/nodes/register", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_REGISTER);
+    CHECK_INT(match("PUT", "/v1/nodes/5/heartbeat", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_HEARTBEAT);
+    CHECK_INT(m.num, 5);
+    CHECK_INT(match("GET", "/v1/nodes/5/allocations", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_ALLOCS);
+    CHECK_INT(match("POST", "/v1/nodes/5/allocations/status", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_ALLOC_STATUS);
+    CHECK_INT(match("HEAD", "/v1/status", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_STATUS);
+}
+
+static void
+test_not_found(void)
+{
+    static const char *const paths[] = {
+        "/",
+        "",
+        "/v1",
+        "/v2/jobs",
+        "/v1/job",
+        "/v1/jobs/1/frobnicate",
+        "/v1/jobs/1/hold/x",
+        "/v1/nodes/5",
+        "/v1/nodes/5/allocations/x",
+        "/v1/nodes/5/heartbeat/x",
+        "/v1/a/b/c/d/e/f/g/h",
+        "/v1/statusx",
+    };
+    struct route_match m;
+    struct dv_err err;
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        CHECK_INT(match("GET", paths[i], &m, &err), -1);
+        CHECK_STR(err.code, "not_found");
+        CHECK_INT(err.kind, DV_ENOTFOUND);
+    }
+}
+
+static void
+test_bad_method(void)
+{
+    struct route_match m;
+    struct dv_err err;
+
+    CHECK_INT(match("PUT", "/v1/jobs/1", &m, &err), -1);
+    CHECK_STR(err.code, "method_not_allowed");
+    CHECK_STR(m.allow, "GET, DELETE");
+    CHECK_INT(match("DELETE", "/v1/jobs", &m, &err), -1);
+    CHECK_STR(m.allow, "GET, POST");
+    CHECK_INT(match("GET", "/v1/nodes/register", &m, &err), -1);
+    CHECK_STR(m.allow, "POST");
+    CHECK_INT(match("POST", "/v1/status", &m, &err), -1);
+    CHECK_STR(err.code, "method_not_allowed");
+}
+
+static void
+test_bad_ids(void)
+{
+    struct route_match m;
+    struct dv_err err;
+
+    CHECK_INT(match("GET", "/v1/jobs/abc", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("GET", "/v1/jobs/12[]", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("GET", "/v1/jobs/-1", &m, &err), -1);
+    CHECK_INT(match("PUT", "/v1/nodes/0/heartbeat", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("PUT", "/v1/nodes/x/heartbeat", &m, &err), -1);
+    CHECK_INT(
+        match("PUT", "/v1/nodes/99999999999999999999/heartbeat", &m, &err), -1);
+}
+
+int
+main(void)
+{
+    RUN(test_routes);
+    RUN(test_not_found);
+    RUN(test_bad_method);
+    RUN(test_bad_ids);
+    return unit_done();
+}
