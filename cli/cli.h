@@ -10,8 +10,8 @@
 #include "lib/http-server.h" /* struct dv_http_header */
 #include "lib/job.h"
 #include "lib/mem.h"
+#include "lib/version.h"
 
-#define CLI_VERSION "0.1.0"
 /* Seconds one API request may take. */
 #define CLI_REQUEST_TIMEOUT 30.0
 

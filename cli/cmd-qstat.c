@@ -287,7 +287,7 @@ print_json(struct qstat *q)
         server = cli_client_server_name(q->c);
     }
     json_object_set_new(root, "timestamp", json_integer((json_int_t)dv_now()));
-    json_object_set_new(root, "pbs_version", json_string(CLI_VERSION));
+    json_object_set_new(root, "pbs_version", json_string(DV_VERSION));
     json_object_set_new(root, "pbs_server", json_string(server));
     if (q->json_jobs != NULL) {
         json_object_set_new(root, "Jobs", q->json_jobs);

@@ -64,7 +64,7 @@ main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("drover %s\n", CLI_VERSION);
+        printf("drover %s\n", DV_VERSION);
         return 0;
     }
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||

@@ -55,7 +55,7 @@ int
 cli_print_version_if_asked(int argc, char **argv)
 {
     if (argc == 2 && strcasecmp(argv[1], "--version") == 0) {
-        printf("pbs_version = %s\n", CLI_VERSION);
+        printf("pbs_version = %s\n", DV_VERSION);
         return 1;
     }
     return 0;

@@ -53,7 +53,8 @@ int dv_conf_load(const struct dv_conf_opt *opts, size_t nopts, void *cfg,
                  struct dv_err *err);
 /* Re-reads the file and environment, applying only reloadable options;
  * flags given at start keep winning. Returns -1 with err set and cfg
- * unchanged when the file is bad. */
+ * unchanged when the file is bad. On success every string field of cfg is
+ * a new allocation: pointers saved from cfg before the call dangle. */
 int dv_conf_reload(const struct dv_conf_opt *opts, size_t nopts, void *cfg,
                    const char *path, int argc, char **argv,
                    struct dv_err *err);

@@ -24,7 +24,7 @@ dv_log_setup(const char *progname, enum dv_log_level level, const char *path)
     int rc = 0;
 
     if (path != NULL && path[0] != '\0') {
-        f = fopen(path, "a");
+        f = fopen(path, "ae"); /* close-on-exec: children never inherit it */
         if (f == NULL) {
             rc = -1;
         } else {

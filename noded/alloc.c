@@ -428,10 +428,10 @@ alloc_reap(struct noded *nd)
             alloc_exited(a, W_EXITCODE(0, SIGKILL), NULL);
         }
     }
-    /* Nothing else forks, but never leave a zombie behind. */
-    while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
-        log_debug("reaped unknown child %d", (int)p);
-    }
+    /* No waitpid(-1) here: finishing an allocation may re-enter the
+     * client and start another whose process exits at once; reaping it
+     * here would leave its own wait4 with ECHILD. Only job processes are
+     * ever forked, and each is reaped by its own pid above. */
 }
 
 /* An earlier run of the daemon (killed without stopping its jobs) may have

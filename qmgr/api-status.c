@@ -3,6 +3,7 @@
  * of jobs by state, nodes by status and evaluations by status. Answers 503
  * database_unavailable when PostgreSQL cannot be reached.
  */
+#include "lib/version.h"
 #include "lib/clock.h"
 #include "qmgr/qmgr.h"
 
@@ -25,7 +26,7 @@ status_run(struct qreq *qr, struct dv_db *db)
     body = json_pack(
         "{s:s, s:s, s:f, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
         "s:{s:I, s:I, s:I}}",
-        "server", server_name(qr->q), "version", QMGR_VERSION, "time", dv_now(),
+        "server", server_name(qr->q), "version", DV_VERSION, "time", dv_now(),
         "jobs", "queued", count(res, "queued"), "held", count(res, "held"),
         "running", count(res, "running"), "exiting", count(res, "exiting"),
         "finished", count(res, "finished"), "nodes", "ready",

@@ -308,8 +308,15 @@ json_t *
 stored_spec_json(const struct dv_job_spec *s, const char *queue, long long id)
 {
     json_t *j = dv_job_spec_to_json(s);
+    json_t *env = json_object_get(j, "env");
+    char *var = dv_xasprintf("PBS_O_QUEUE=%s", queue);
 
     json_object_set_new(j, "queue", json_string(queue));
+    /* PBS's server appends the queue the job was submitted to. */
+    if (json_is_array(env)) {
+        json_array_append_new(env, json_string(var));
+    }
+    free(var);
     if (s->workdir != NULL && s->stdout_path == NULL) {
         char *p = default_path(s->workdir, s->name, 'o', id);
         json_object_set_new(j, "stdout", json_string(p));

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/version.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
@@ -235,7 +236,7 @@ run_serve(struct qmgr_config *cfg, int argc, char **argv,
         rc = 1;
     } else {
         log_notice("drover-qmgr %s serving%s%s%s%s (%lld database workers)",
-                   QMGR_VERSION, q.tcp != NULL ? " on " : "",
+                   DV_VERSION, q.tcp != NULL ? " on " : "",
                    q.tcp != NULL ? cfg->listen : "",
                    q.unix_srv != NULL ? " on unix:" : "",
                    q.unix_srv != NULL ? cfg->socket : "",

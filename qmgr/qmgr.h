@@ -21,7 +21,6 @@
 #include "lib/job.h"
 #include "lib/mem.h"
 
-#define QMGR_VERSION "0.1.0"
 /* Longest wait of a blocking query, and the default when only index is
  * given (seconds). */
 #define QMGR_MAX_WAIT 300.0

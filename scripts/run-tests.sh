@@ -12,7 +12,7 @@ filter=${2:-}
 passed=0
 failed=0
 failures=()
-export DROVER_BIN="$top/build/test/bin"
+export DROVER_BIN="${DROVER_BIN:-$top/build/test/bin}"
 export DROVER_SHARED="${DROVER_SHARED:-$top/../shared}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"

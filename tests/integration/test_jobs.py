@@ -53,13 +53,13 @@ def test_script_runs_to_finished_with_output():
 def test_command_job_environment_and_join():
     jid = C.submit(["-N", "envjob", "-j", "oe", "-v", "FOO=bar,BAZ=qux", "--",
                     "/bin/sh", "-c",
-                    "echo $FOO $BAZ $PBS_JOBNAME $PBS_QUEUE $NCPUS; "
+                    "echo $FOO $BAZ $PBS_JOBNAME $PBS_QUEUE $NCPUS $PBS_O_QUEUE; "
                     "echo dir=$PBS_O_WORKDIR; echo id=$PBS_JOBID; "
                     "echo nodefile=$(cat $PBS_NODEFILE | wc -l); echo e >&2"])
     j = C.wait_state(jid, "finished", 30)
     check(j["exit_status"] == 0, "exit %r" % j["exit_status"])
     text = read(os.path.join(C.dir, "envjob.o" + seq(jid)))
-    check("bar qux envjob workq 1" in text, text)
+    check("bar qux envjob workq 1 workq" in text, text)
     check("dir=" + C.dir in text, text)
     check("id=" + jid in text, text)
     check("nodefile=1" in text, text)

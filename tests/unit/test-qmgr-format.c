@@ -213,6 +213,12 @@ test_stored_spec(void)
     CHECK_STR(json_string_value(json_object_get(j, "stderr")),
               "/home/alice/run/hello.e12");
     CHECK(json_object_get(j, "resource_list") != NULL);
+    {
+        json_t *env = json_object_get(j, "env");
+        CHECK_STR(json_string_value(
+                      json_array_get(env, json_array_size(env) - 1)),
+                  "PBS_O_QUEUE=workq");
+    }
     json_decref(j);
 
     /* Given paths are kept; no workdir means no default. */
