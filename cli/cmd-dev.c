@@ -313,7 +313,9 @@ pg_start(struct dev *d)
                     "-c",
                     "max_connections=200",
                     "-c",
-                    "log_min_messages=warning",
+                    "logging_collector=on",
+                    "-c",
+                    "log_directory=log",
                     NULL};
     PGconn *conn = NULL;
     PGresult *res = NULL;
