@@ -16,6 +16,31 @@
  * Encoded specs also carry "resource_list" (canonical PBS Resource_List
  * text values, sorted by name) and "chunks" (the parsed select), which the
  * decoder accepts and ignores (they are recomputed).
+ *
+ * Every normalised spec, PBS or native (docs/jobspec.md), also carries the
+ * derived "placement" object, the one thing the schedulers read:
+ *   "placement": {
+ *     "gang": true,            whole job or nothing (PBS jobs)
+ *     "place": "free",         pack | scatter | free (PBS -l place)
+ *     "exclusive": false,      place=...:excl: nodes used only by this job
+ *     "datacenters": ["dc1"],  empty: any
+ *     "pool": "default",       null: any pool
+ *     "groups": [{
+ *       "name": "web", "count": 3,          instances 0..count-1
+ *       "cores": 2, "memory": 1073741824, "gpus": 0, "disk": 0,
+ *       "numa": "prefer",                   none | prefer | require
+ *       "walltime": 3600,                   seconds; 0: no limit
+ *       "constraints": [{"attribute": "${attr.kernel.name}",
+ *                        "operator": "=", "value": "linux"}],
+ *       "affinities": [{"attribute": "${node.datacenter}", "operator": "=",
+ *                       "value": "dc1", "weight": 50}],
+ *       "spread": [{"attribute": "${node.datacenter}", "weight": 100,
+ *                   "targets": [{"value": "dc1", "percent": 70}]}]}]}
+ * Job-level constraints, affinities and spread are merged into each
+ * group's. Operators: = != < <= > >= regexp version set_contains
+ * distinct_hosts is_set is_not_set. Attributes: ${attr.<fingerprint key>},
+ * ${meta.<key>}, ${node.name}, ${node.datacenter}, ${node.pool},
+ * ${node.class}, ${node.id}.
  */
 #ifndef DV_JOB_H
 #define DV_JOB_H

@@ -53,7 +53,8 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
     static const char insert_eval[] =
         "INSERT INTO evaluations (job_id, triggered_by, status, priority, "
         "create_time, modify_index) VALUES ($1, 'job-submit', 'pending', $2, "
-        "to_timestamp($3), nextval('modify_index_seq'))";
+        "to_timestamp($3), nextval('modify_index_seq')) "
+        "ON CONFLICT (job_id) WHERE status = 'pending' DO NOTHING";
     struct db_submit *s = arg;
     const struct dv_job_spec *spec = s->spec;
     struct notify_set ns = {0};

@@ -232,7 +232,8 @@ db_insert_eval(struct dv_db *db, int64_t job_id, const char *why, int priority,
     static const char sql[] =
         "INSERT INTO evaluations (job_id, triggered_by, status, priority, "
         "create_time, modify_index) VALUES ($1, $2, 'pending', $3, "
-        "to_timestamp($4), nextval('modify_index_seq'))";
+        "to_timestamp($4), nextval('modify_index_seq')) "
+        "ON CONFLICT (job_id) WHERE status = 'pending' DO NOTHING";
     char b1[24], b3[24], b4[32];
     const char *p[] = {dv_db_i64(b1, job_id), why, dv_db_i64(b3, priority),
                        dv_db_double(b4, now)};

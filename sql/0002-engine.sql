@@ -1,0 +1,70 @@
+-- The placement engine (issue 3): task groups and instances on
+-- allocations, exact GPUs and disk, node pools' attributes, a server-side
+-- index for node long polls, and at most one pending evaluation per job.
+
+-- An allocation is one instance (0..count-1) of one group of its job. For
+-- PBS jobs the groups are the select's chunk kinds and chunk_index keeps
+-- the chunk's order; instance 0 of group 0 runs the script.
+-- alloc_modify_index moves only on server-side changes (placement,
+-- desired_status, lost): node long polls wait on it, so a node's own
+-- status reports never wake its own long poll.
+ALTER TABLE allocations
+    ADD COLUMN group_index integer NOT NULL DEFAULT 0,
+    ADD COLUMN instance integer NOT NULL DEFAULT 0,
+    ADD COLUMN gpus text NOT NULL DEFAULT '',
+    ADD COLUMN disk bigint NOT NULL DEFAULT 0,
+    ADD COLUMN previous_alloc bigint,
+    ADD COLUMN reschedule_count integer NOT NULL DEFAULT 0,
+    ADD COLUMN alloc_modify_index bigint;
+UPDATE allocations SET alloc_modify_index = modify_index;
+ALTER TABLE allocations ALTER COLUMN alloc_modify_index SET NOT NULL;
+CREATE INDEX allocations_node_ami ON allocations (node_id, alloc_modify_index);
+
+-- free_gpuset lists free GPU indexes (hwloc list syntax, like free_cpuset);
+-- node_class and meta are operator-given labels for constraints.
+ALTER TABLE nodes
+    ADD COLUMN free_gpuset text NOT NULL DEFAULT '',
+    ADD COLUMN total_disk bigint NOT NULL DEFAULT 0,
+    ADD COLUMN free_disk bigint NOT NULL DEFAULT 0,
+    ADD COLUMN node_class text,
+    ADD COLUMN meta jsonb NOT NULL DEFAULT '{}',
+    ADD COLUMN drain boolean NOT NULL DEFAULT false;
+ALTER TABLE nodes ADD CHECK (free_gpus >= 0 AND free_gpus <= total_gpus);
+ALTER TABLE nodes ADD CHECK (free_disk >= 0 AND free_disk <= total_disk);
+
+CREATE OR REPLACE FUNCTION nodes_stamp_capacity() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT'
+       OR NEW.free_cores > OLD.free_cores
+       OR NEW.free_mem > OLD.free_mem
+       OR NEW.free_gpus > OLD.free_gpus
+       OR NEW.free_disk > OLD.free_disk
+       OR (NEW.status = 'ready' AND OLD.status <> 'ready')
+       OR (NEW.eligible AND NOT OLD.eligible)
+       OR (OLD.drain AND NOT NEW.drain)
+       OR NEW.total_cores <> OLD.total_cores
+       OR NEW.total_mem <> OLD.total_mem
+       OR NEW.total_gpus <> OLD.total_gpus
+       OR NEW.total_disk <> OLD.total_disk
+       OR NEW.attributes IS DISTINCT FROM OLD.attributes
+       OR NEW.meta IS DISTINCT FROM OLD.meta THEN
+        NEW.capacity_index := nextval('modify_index_seq');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- At most one pending evaluation per job: a new reason to look at a job
+-- that already waits for a scheduler adds nothing (INSERT ... ON CONFLICT
+-- DO NOTHING), so a storm of events is not a storm of work.
+UPDATE evaluations e SET status = 'cancelled',
+    status_description = 'superseded'
+WHERE status = 'pending' AND EXISTS (
+    SELECT 1 FROM evaluations o WHERE o.job_id = e.job_id
+    AND o.status = 'pending' AND o.id > e.id);
+CREATE UNIQUE INDEX evaluations_one_pending ON evaluations (job_id)
+    WHERE status = 'pending';
+
+-- A queue may let its jobs preempt lower-priority work.
+ALTER TABLE queues ADD COLUMN preemption boolean NOT NULL DEFAULT false;
