@@ -180,7 +180,7 @@ chunk_set(struct dv_chunk *c, const char *piece, struct dv_err *err)
         }
         c->ncpus = (int)v;
     } else if (strcasecmp(name, "mem") == 0) {
-        if (dv_parse_size(eq + 1, &v) < 0) {
+        if (dv_parse_size(eq + 1, &v) < 0 || v > DV_MAX_MEM) {
             return bad_value(err, "select");
         }
         c->mem = v;
@@ -381,7 +381,7 @@ dv_resreq_from_list(const struct dv_kv *list, int n, struct dv_resreq *rr,
             job_wide.ncpus = (int)v;
             has_job_wide = 1;
         } else if (strcmp(k, "mem") == 0) {
-            if (dv_parse_size(val, &v) < 0) {
+            if (dv_parse_size(val, &v) < 0 || v > DV_MAX_MEM) {
                 return bad_value(err, k);
             }
             job_wide.mem = v;

@@ -34,6 +34,8 @@ void dv_format_hms(int64_t seconds, char *buf, size_t size);
 #define DV_MAX_CHUNK_KINDS 32
 #define DV_MAX_NCPUS 65536
 #define DV_MAX_CHUNKS 4096
+/* 1 PiB: with at most DV_MAX_CHUNKS chunks every sum fits an int64_t. */
+#define DV_MAX_MEM (1LL << 50)
 
 /* One kind of chunk: count identical chunks. */
 struct dv_chunk {

@@ -629,9 +629,10 @@ liveness_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE
         ") ORDER BY id FOR UPDATE";
     static const char lose[] =
+        "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
         "UPDATE allocations SET client_status = 'lost', "
         "message = 'node down', end_time = to_timestamp($2), "
-        "modify_index = nextval('modify_index_seq') "
+        "modify_index = i.v, alloc_modify_index = i.v FROM i "
         "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE
         " RETURNING id, job_id, node_id, desired_status";
     static const char down[] =

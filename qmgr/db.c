@@ -248,9 +248,10 @@ db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
                struct notify_set *ns, struct dv_err *err)
 {
     static const char sql[] =
+        "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
         "UPDATE allocations SET desired_status = 'stop', "
-        "desired_description = $3, "
-        "modify_index = nextval('modify_index_seq') "
+        "desired_description = $3, modify_index = i.v, "
+        "alloc_modify_index = i.v FROM i "
         "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
         "AND client_status IN " DB_ACTIVE " RETURNING node_id";
     char b1[24], b2[24];

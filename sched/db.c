@@ -71,9 +71,10 @@ db_lease_evals(struct dv_db *db, const char *owner, double deadline,
         "UPDATE evaluations SET status = 'leased', lease_owner = $1, "
         "lease_deadline = to_timestamp($2), attempts = attempts + 1, "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id = ANY(ARRAY(SELECT id FROM evaluations "
-        "WHERE status = 'pending' ORDER BY priority DESC, id LIMIT $3 "
-        "FOR UPDATE SKIP LOCKED)) "
+        "WHERE id = ANY(ARRAY(SELECT id FROM evaluations e "
+        "WHERE status = 'pending' AND NOT EXISTS (SELECT 1 FROM evaluations l "
+        "WHERE l.job_id = e.job_id AND l.status = 'leased') "
+        "ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
         "RETURNING id, job_id, priority";
     char dl[32], lim[24];
     const char *params[] = {owner, dv_db_double(dl, deadline),
@@ -123,7 +124,8 @@ parse_chunks(const char *chunks_json, const char *place, struct dv_resreq *rr,
         json_int_t count = 0, ncpus = 0, mem = 0, ngpus = 0;
         if (json_unpack(c, "{s:I, s:I, s?I, s?I}", "count", &count, "ncpus",
                         &ncpus, "mem", &mem, "ngpus", &ngpus) < 0 ||
-            count < 1 || ncpus < 0 || mem < 0) {
+            count < 1 || count > DV_MAX_CHUNKS || ncpus < 0 ||
+            ncpus > DV_MAX_NCPUS || mem < 0 || mem > DV_MAX_MEM) {
             dv_err_set(err, DV_EINTERNAL, "bad_spec",
                        "stored job spec has a malformed chunk");
             goto out;
@@ -274,10 +276,11 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char insert_allocs[] =
         "INSERT INTO allocations (job_id, node_id, eval_id, chunk_index, "
         "ncpus, mem, cpuset, desired_status, client_status, create_time, "
-        "modify_index) "
+        "modify_index, alloc_modify_index) "
         "SELECT $1, n, $2, c, p, m, s, 'run', 'pending', to_timestamp($3), "
-        "nextval('modify_index_seq') FROM unnest($4::bigint[], $5::int[], "
-        "$6::int[], $7::bigint[], $8::text[]) AS u(n, c, p, m, s)";
+        "i.v, i.v FROM (SELECT nextval('modify_index_seq') AS v) i, "
+        "unnest($4::bigint[], $5::int[], $6::int[], $7::bigint[], "
+        "$8::text[]) AS u(n, c, p, m, s)";
     static const char update_job[] =
         "UPDATE jobs SET state = 'running', exec_host = $2, "
         "start_time = to_timestamp($3), run_count = run_count + 1, "
@@ -546,13 +549,21 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char lock[] = "SELECT pg_advisory_xact_lock(" BLOCK_LOCK_KEY
                                ")";
     static const char block[] =
-        "UPDATE evaluations SET status = CASE WHEN (SELECT "
+        "UPDATE evaluations e SET status = CASE WHEN EXISTS (SELECT 1 "
+        "FROM evaluations o WHERE o.job_id = e.job_id AND "
+        "o.status = 'pending') THEN 'cancelled' WHEN (SELECT "
         "coalesce(max(capacity_index), 0) FROM nodes) > $3 THEN 'pending' "
         "ELSE 'blocked' END, blocked_index = $3, status_description = $4, "
         "lease_owner = NULL, lease_deadline = NULL, "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND status = 'leased' AND lease_owner = $2 "
         "RETURNING status";
+    /* The latest look at a job supersedes older blocked ones. */
+    static const char supersede[] =
+        "UPDATE evaluations SET status = 'cancelled', "
+        "status_description = 'superseded', "
+        "modify_index = nextval('modify_index_seq') "
+        "WHERE job_id = $1 AND status = 'blocked' AND id <> $2";
     static const char comment[] =
         "UPDATE jobs SET comment = $2, "
         "modify_index = nextval('modify_index_seq') "
@@ -576,6 +587,12 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     b->woken = PQntuples(res) == 1 &&
                strcmp(dv_db_get(res, 0, "status"), "pending") == 0;
     PQclear(res);
+    {
+        const char *p[] = {dv_db_i64(b1, b->job_id), dv_db_i64(b2, b->eval_id)};
+        if (dv_db_exec_cmd(db, supersede, 2, p, err) < 0) {
+            return -1;
+        }
+    }
     {
         const char *p[] = {dv_db_i64(b1, b->job_id), b->why};
         if (dv_db_exec_cmd(db, comment, 2, p, err) < 0) {
@@ -612,8 +629,10 @@ db_finish_eval(struct dv_db *db, const char *owner, int64_t eval_id,
                struct dv_err *err)
 {
     static const char sql[] =
-        "UPDATE evaluations SET status = $3, status_description = $4, "
-        "lease_owner = NULL, lease_deadline = NULL, "
+        "UPDATE evaluations e SET status = CASE WHEN $3 = 'pending' AND "
+        "EXISTS (SELECT 1 FROM evaluations o WHERE o.job_id = e.job_id AND "
+        "o.status = 'pending') THEN 'cancelled' ELSE $3 END, "
+        "status_description = $4, lease_owner = NULL, lease_deadline = NULL, "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND lease_owner = $2";
     char b1[24];
@@ -634,8 +653,12 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char wake[] =
         "WITH woken AS (UPDATE evaluations SET status = 'pending', "
         "modify_index = nextval('modify_index_seq') "
+        "WHERE id IN (SELECT DISTINCT ON (job_id) id FROM evaluations b "
         "WHERE status = 'blocked' AND blocked_index < (SELECT "
-        "coalesce(max(capacity_index), 0) FROM nodes) RETURNING id) "
+        "coalesce(max(capacity_index), 0) FROM nodes) AND NOT EXISTS "
+        "(SELECT 1 FROM evaluations o WHERE o.job_id = b.job_id AND "
+        "o.status IN ('pending', 'leased')) ORDER BY job_id, id DESC) "
+        "RETURNING id) "
         "SELECT count(*) AS n, CASE WHEN count(*) > 0 THEN "
         "pg_notify('evals', '') END FROM woken";
     struct unblock_tx *u = arg;
@@ -670,7 +693,9 @@ int
 db_reap_leases(struct dv_db *db, double now, struct dv_err *err)
 {
     static const char sql[] =
-        "WITH reaped AS (UPDATE evaluations SET status = 'pending', "
+        "WITH reaped AS (UPDATE evaluations e SET status = CASE WHEN EXISTS "
+        "(SELECT 1 FROM evaluations o WHERE o.job_id = e.job_id AND "
+        "o.status = 'pending') THEN 'cancelled' ELSE 'pending' END, "
         "lease_owner = NULL, lease_deadline = NULL, "
         "modify_index = nextval('modify_index_seq') "
         "WHERE status = 'leased' AND lease_deadline < to_timestamp($1) "

@@ -17,7 +17,9 @@ ALTER TABLE allocations
     ADD COLUMN reschedule_count integer NOT NULL DEFAULT 0,
     ADD COLUMN alloc_modify_index bigint;
 UPDATE allocations SET alloc_modify_index = modify_index;
-ALTER TABLE allocations ALTER COLUMN alloc_modify_index SET NOT NULL;
+ALTER TABLE allocations
+    ALTER COLUMN alloc_modify_index SET DEFAULT nextval('modify_index_seq'),
+    ALTER COLUMN alloc_modify_index SET NOT NULL;
 CREATE INDEX allocations_node_ami ON allocations (node_id, alloc_modify_index);
 
 -- free_gpuset lists free GPU indexes (hwloc list syntax, like free_cpuset);

@@ -106,11 +106,42 @@ def test_blocked_job_starts_when_capacity_frees():
             "Can Never Run"), 10, what="Can Never Run comment")
 
 
+def test_hold_release_while_leased_keeps_evaluations_unique():
+    """A job held and released while a scheduler holds its evaluation gets a
+    second one. With the node full, both end up blocked; when capacity
+    frees, waking them must not trip over the one-pending-per-job rule and
+    freeze every blocked job."""
+    with cluster("evals-unique", scheds=0, node_topology="pack:1 core:1 pu:1",
+                 sched_args=["--lease", "2s"]) as c:
+        busy = c.submit(["--", "/bin/sleep", "4"])
+        x = c.submit(["--", "/bin/true"])
+        xid = x.split(".")[0]
+        c.sql("UPDATE evaluations SET status = 'leased', "
+              "lease_owner = 'ghost/0', "
+              "lease_deadline = clock_timestamp() + interval '2 seconds' "
+              "WHERE job_id = %s" % xid)
+        check(c.run("qhold", [x]).returncode == 0)
+        check(c.run("qrls", [x]).returncode == 0)
+        rows = c.sql("SELECT status FROM evaluations WHERE job_id = %s "
+                     "ORDER BY id" % xid)
+        check(rows == [["leased"], ["pending"]], rows)
+        c.start_sched()
+        c.wait_state(busy, "running", 20)
+        other = c.submit(["--", "/bin/true"])
+        for jid in (x, other):
+            j = c.wait_state(jid, "finished", 40)
+            check(j["exit_status"] == 0 and j["run_count"] == 1, repr(j))
+        rows = c.sql("SELECT job_id, count(*) FROM evaluations "
+                     "WHERE status IN ('pending', 'leased', 'blocked') "
+                     "GROUP BY job_id")
+        check(rows == [], "evaluations left: %r" % rows)
+
 def main():
     return run_tests([test_two_schedulers_never_overcommit,
                       test_scheduler_dies_holding_lease,
                       test_scheduler_killed_mid_flight,
-                      test_blocked_job_starts_when_capacity_frees])
+                      test_blocked_job_starts_when_capacity_frees,
+                      test_hold_release_while_leased_keeps_evaluations_unique])
 
 
 if __name__ == "__main__":

@@ -109,6 +109,13 @@ test_select(void)
     CHECK_INT(dv_select_parse("+1:ncpus=1", &rr, &err), -1);
     CHECK_INT(dv_select_parse("0:ncpus=1", &rr, &err), -1);
     CHECK_INT(dv_select_parse("", &rr, &err), -1);
+    /* sums must not overflow: per-chunk memory is capped */
+    CHECK_INT(dv_select_parse("1:ncpus=1:mem=4611686018427387904b+"
+                              "3:ncpus=0:mem=4611686018427387904b",
+                              &rr, &err),
+              -1);
+    CHECK_INT(dv_select_parse("4096:ncpus=1:mem=1pb", &rr, &err), 0);
+    CHECK_INT(rr.mem, 4096LL << 50);
     dv_buf_cleanup(&b);
 }
 
