@@ -72,14 +72,16 @@ db_lease_evals(struct dv_db *db, const char *owner, double deadline,
         "lease_deadline = to_timestamp($2), attempts = attempts + 1, "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = ANY(ARRAY(SELECT id FROM evaluations e "
-        "WHERE status = 'pending' AND NOT EXISTS (SELECT 1 FROM evaluations l "
+        "WHERE status = 'pending' AND (wait_until IS NULL OR "
+        "wait_until <= to_timestamp($4)) "
+        "AND NOT EXISTS (SELECT 1 FROM evaluations l "
         "WHERE l.job_id = e.job_id AND l.status = 'leased') "
         "ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
         "RETURNING id, job_id, priority";
-    char dl[32], lim[24];
+    char dl[32], lim[24], nowb[32];
     const char *params[] = {owner, dv_db_double(dl, deadline),
-                            dv_db_i64(lim, batch)};
-    PGresult *res = dv_db_exec(db, sql, 3, params, err);
+                            dv_db_i64(lim, batch), dv_db_double(nowb, dv_now())};
+    PGresult *res = dv_db_exec(db, sql, 4, params, err);
     int rows;
 
     *evals = NULL;

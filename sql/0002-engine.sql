@@ -70,3 +70,7 @@ CREATE UNIQUE INDEX evaluations_one_pending ON evaluations (job_id)
 
 -- A queue may let its jobs preempt lower-priority work.
 ALTER TABLE queues ADD COLUMN preemption boolean NOT NULL DEFAULT false;
+
+-- A rescheduling evaluation may wait (the reschedule policy's delay):
+-- schedulers lease it only once wait_until has passed.
+ALTER TABLE evaluations ADD COLUMN wait_until timestamptz;
