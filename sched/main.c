@@ -13,6 +13,7 @@
 
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/http-server.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "sched/sched.h"
@@ -35,6 +36,17 @@ static const struct dv_conf_opt sched_opts[] = {
         poll_interval, "fallback re-check when no notification arrives"),
     OPT("max-attempts", DV_CONF_INT, "3", 1, 100, 0, max_attempts,
         "plans tried per evaluation before giving it back"),
+    OPT("sample", DV_CONF_INT, "0", 0, 100000, 0, sample,
+        "nodes scored per placement on big clusters (0: max(2, log2 n))"),
+    OPT("sample-threshold", DV_CONF_INT, "64", 0, 10000000, 0,
+        sample_threshold,
+        "feasible sets up to this size are scored whole"),
+    OPT("full-refresh", DV_CONF_DURATION, "10s", 100, 3600000, 0,
+        full_refresh, "re-read every node at least this often"),
+    OPT("metrics-listen", DV_CONF_STRING, NULL, 0, 0, 0, metrics_listen,
+        "serve GET /metrics here (HOST:PORT), off when unset"),
+    OPT("stats-interval", DV_CONF_DURATION, "10s", 100, 3600000, 1,
+        stats_interval, "log a metrics summary this often"),
     OPT("log-level", DV_CONF_STRING, "info", 0, 0, 1, log_level,
         "debug, info, notice, warn, error"),
     OPT("log-file", DV_CONF_STRING, NULL, 0, 0, 0, log_file,
@@ -50,6 +62,7 @@ struct sched_main {
     ev_io notify_io;
     ev_timer tick;
     ev_timer stats;
+    struct dv_http_server *metrics;
     ev_signal sigterm;
     ev_signal sigint;
     ev_signal sighup;
@@ -183,18 +196,47 @@ static void
 stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct sched_main *m = w->data;
-    uint64_t placed, blocked, conflicts;
+    const struct sched_metrics *mt = &m->shared->metrics;
+    uint64_t commits = atomic_load(&mt->commit_seconds.count);
 
     (void)loop;
     (void)revents;
-    pthread_mutex_lock(&m->shared->lock);
-    placed = m->shared->placed;
-    blocked = m->shared->blocked;
-    conflicts = m->shared->conflicts;
-    pthread_mutex_unlock(&m->shared->lock);
-    log_info("placed %llu jobs, blocked %llu, plan conflicts %llu so far",
-             (unsigned long long)placed, (unsigned long long)blocked,
-             (unsigned long long)conflicts);
+    log_info("evaluations %llu, placements %llu in %llu plans, conflicts "
+             "%llu, retries %llu, blocked %llu, preemptions %llu, errors "
+             "%llu, mean commit %.1f ms",
+             (unsigned long long)atomic_load(&mt->evals),
+             (unsigned long long)atomic_load(&mt->placements),
+             (unsigned long long)atomic_load(&mt->plans),
+             (unsigned long long)atomic_load(&mt->conflicts),
+             (unsigned long long)atomic_load(&mt->retries),
+             (unsigned long long)atomic_load(&mt->blocked),
+             (unsigned long long)atomic_load(&mt->preemptions),
+             (unsigned long long)atomic_load(&mt->errors),
+             commits > 0 ? (double)atomic_load(&mt->commit_seconds.sum_micro) /
+                               1e3 / (double)commits
+                         : 0.0);
+}
+
+static void
+metrics_request_cb(struct dv_http_request *req, void *arg)
+{
+    struct sched_main *m = arg;
+    struct dv_buf out;
+
+    if (strcmp(dv_http_request_path(req), "/metrics") != 0) {
+        dv_http_respond_errorf(req, 404, "not_found", "no such path");
+        return;
+    }
+    if (strcmp(dv_http_request_method(req), "GET") != 0) {
+        dv_http_respond_errorf(req, 405, "method_not_allowed",
+                               "use GET /metrics");
+        return;
+    }
+    dv_buf_init(&out);
+    metrics_format(&m->shared->metrics, m->cfg->name, &out);
+    dv_http_respond(req, 200, "text/plain; version=0.0.4", dv_buf_str(&out),
+                    out.len, NULL, 0);
+    dv_buf_cleanup(&out);
 }
 
 static void
@@ -300,6 +342,7 @@ main(int argc, char **argv)
 
     memset(&shared, 0, sizeof(shared));
     shared.cfg = &cfg;
+    snapshot_init(&shared.snap);
     pthread_mutex_init(&shared.lock, NULL);
     pthread_cond_init(&shared.wake, NULL);
 
@@ -318,6 +361,10 @@ main(int argc, char **argv)
         workers[i].index = i;
         snprintf(workers[i].owner, sizeof(workers[i].owner), "%s/%d",
                  cfg.name, i);
+        workers[i].planner.sample = cfg.sample;
+        workers[i].planner.sample_threshold = cfg.sample_threshold;
+        workers[i].planner.seed =
+            (unsigned int)(dv_now() * 1000.0) ^ (unsigned int)(getpid() * 31 + i);
         if (pthread_create(&workers[i].thread, NULL, worker_main,
                            &workers[i]) != 0) {
             fatal("could not start worker thread %d", i);
@@ -329,7 +376,17 @@ main(int argc, char **argv)
     ev_timer_init(&m.tick, tick_cb, 0.0, dv_clock_real_span(cfg.poll_interval));
     m.tick.data = &m;
     ev_timer_start(m.loop, &m.tick);
-    ev_timer_init(&m.stats, stats_cb, 10.0, 10.0);
+    if (cfg.metrics_listen != NULL) {
+        struct dv_http_server_config hc = {.listen = cfg.metrics_listen};
+        m.metrics = dv_http_server_new(m.loop, &hc, metrics_request_cb, &m,
+                                       &err);
+        if (m.metrics == NULL) {
+            fatal("could not serve metrics on %s: %s", cfg.metrics_listen,
+                  err.msg);
+        }
+    }
+    ev_timer_init(&m.stats, stats_cb, dv_clock_real_span(cfg.stats_interval),
+                  dv_clock_real_span(cfg.stats_interval));
     m.stats.data = &m;
     ev_timer_start(m.loop, &m.stats);
     ev_signal_init(&m.sigterm, signal_cb, SIGTERM);
@@ -351,8 +408,10 @@ main(int argc, char **argv)
     ev_signal_stop(m.loop, &m.sigterm);
     ev_signal_stop(m.loop, &m.sigint);
     ev_signal_stop(m.loop, &m.sighup);
+    dv_http_server_free(m.metrics);
     ev_loop_destroy(m.loop);
     dv_db_free(m.listen_db);
+    snapshot_cleanup(&shared.snap);
     free(workers);
     pthread_cond_destroy(&shared.wake);
     pthread_mutex_destroy(&shared.lock);

@@ -1,17 +1,21 @@
 /*
- * drover-sched internals. Workers lease pending evaluations, plan each job
- * against a snapshot of the nodes, and commit the plan in one transaction
- * that re-checks every node under its row lock (docs/internals/sched.md).
+ * drover-sched internals, grouped by file. Workers lease evaluations,
+ * reconcile each job's groups with its allocations, place what is missing
+ * on a shared in-memory snapshot of the nodes (feasibility, then scoring
+ * over a bounded sample), and commit each plan in one transaction that
+ * re-checks every node under its row lock (docs/internals/sched.md).
  */
 #ifndef SCHED_H
 #define SCHED_H
 
+#include <hwloc.h>
 #include <pthread.h>
+#include <regex.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "lib/db.h"
 #include "lib/err.h"
-#include "lib/resources.h"
 
 struct sched_config {
     char *database;
@@ -21,130 +25,465 @@ struct sched_config {
     int64_t batch;
     double poll_interval;
     int64_t max_attempts;
+    int64_t sample;
+    int64_t sample_threshold;
+    double full_refresh;
+    char *metrics_listen;
+    double stats_interval;
     char *log_level;
     char *log_file;
 };
 
-/* plan.c: placement decisions, no I/O. */
-struct sched_node {
-    int64_t id;
-    char *name;
-    int ready; /* status ready and eligible */
-    int free_cores;
-    int64_t free_mem;
-    char *free_cpuset;
-    int total_cores;
-    int64_t total_mem;
+/* ---- snapshot.c: the nodes as this process last saw them ---- */
+
+struct snap_attr {
+    char *key; /* "attr.kernel.name", "meta.rack", "node.datacenter"... */
+    char *value;
 };
 
-struct sched_snapshot {
-    struct sched_node *nodes;
+struct snap_node {
+    int64_t id;
+    char *name;
+    char *datacenter;
+    char *pool;
+    char *node_class;
+    int ready; /* status ready, eligible and not drained */
+    int total_cores;
+    int64_t total_mem;
+    int total_gpus;
+    int64_t total_disk;
+    hwloc_bitmap_t free_cores; /* core indexes */
+    int nfree_cores;
+    int64_t free_mem;
+    hwloc_bitmap_t free_gpus; /* GPU indexes */
+    int64_t free_disk;
+    int nnuma;
+    hwloc_bitmap_t *numa_cores; /* the cores of each NUMA node */
+    int npkg;
+    hwloc_bitmap_t *pkg_cores;
+    int ngpu_numa;
+    int *gpu_numa; /* NUMA node of GPU i, -1 unknown */
+    struct snap_attr *attrs; /* sorted by key */
+    int nattrs;
+    int64_t capacity_index;
+    int64_t modify_index;
+    double register_time;
+};
+
+struct snapshot {
+    pthread_rwlock_t lock;
+    struct snap_node **nodes; /* sorted by id */
     int n;
-    int64_t capacity_index; /* max(nodes.capacity_index) when read */
+    int cap;
+    int64_t last_index;     /* highest modify_index read */
+    int64_t capacity_index; /* highest capacity_index read */
+    double last_full;       /* Drover time of the last full read */
+};
+
+void snapshot_init(struct snapshot *s);
+void snapshot_cleanup(struct snapshot *s);
+/* Reads the nodes whose modify_index moved past what was seen (all of
+ * them when full), with their topology and labels when they registered
+ * again. Takes the write lock. Returns 0 or -1. */
+int snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
+                     struct dv_err *err);
+/* Caller holds the lock. NULL when unknown. */
+struct snap_node *snapshot_find(const struct snapshot *s, int64_t id);
+/* The value of an attribute ("attr.arch", "node.datacenter"...), NULL when
+ * unset. */
+const char *snap_node_attr(const struct snap_node *n, const char *key);
+/* Builds a node from values, for tests: topology JSON as noded sends it
+ * ({"numa": [{"cores": "0-3"}], "packages": [...], "gpus": [...]}). */
+struct snap_node *snap_node_new(int64_t id, const char *name, int cores,
+                                int64_t mem, int gpus, const char *topology);
+void snap_node_free(struct snap_node *n);
+/* A copy that outlives the snapshot lock (without labels): plans carry
+ * these into their commit. */
+struct snap_node *snap_node_clone(const struct snap_node *n);
+void snap_node_set_attr(struct snap_node *n, const char *key,
+                        const char *value);
+/* Adds (or replaces) a node; caller holds the write lock. Takes
+ * ownership. */
+void snapshot_put(struct snapshot *s, struct snap_node *n);
+
+/* ---- spec.c: a job as the scheduler reads it (lib/job.h placement) ---- */
+
+enum sched_op {
+    OP_EQ = 0,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_REGEXP,
+    OP_VERSION,
+    OP_SET_CONTAINS,
+    OP_DISTINCT_HOSTS,
+    OP_IS_SET,
+    OP_IS_NOT_SET,
+};
+
+struct sched_rule {
+    char *attr; /* resolved key, "attr.kernel.name"; NULL: distinct_hosts */
+    enum sched_op op;
+    char *value;
+    int weight; /* affinities: -100..100 */
+    regex_t re;
+    int have_re;
+};
+
+struct sched_spread_target {
+    char *value;
+    int percent;
+};
+
+struct sched_spread {
+    char *attr;
+    int weight;
+    struct sched_spread_target *targets;
+    int ntargets;
+};
+
+enum sched_numa {
+    NUMA_NONE = 0,
+    NUMA_PREFER,
+    NUMA_REQUIRE,
+};
+
+struct sched_group {
+    char *name;
+    int count;
+    int cores;
+    int64_t mem;
+    int gpus;
+    int64_t disk;
+    enum sched_numa numa;
+    struct sched_rule *constraints;
+    int nconstraints;
+    int distinct_hosts;
+    struct sched_rule *affinities;
+    int naffinities;
+    struct sched_spread *spreads;
+    int nspreads;
+    int resched_attempts;
+    int resched_unlimited;
+};
+
+enum sched_place {
+    PLACE_FREE = 0,
+    PLACE_PACK,
+    PLACE_SCATTER,
 };
 
 struct sched_job {
     int64_t id;
     char *name;
+    char *type; /* batch, service, system */
     char *state;
+    int pbs; /* a PBS job: its groups are chunks, placed together once */
     int priority;
-    struct dv_resreq req; /* chunks and place from the stored spec */
+    int gang;
+    enum sched_place place;
+    int exclusive;
+    char **datacenters;
+    int ndatacenters;
+    char *pool; /* NULL: any */
+    struct sched_group *groups;
+    int ngroups;
+    int can_preempt; /* the job's queue allows preemption */
 };
 
-struct plan_alloc {
-    int node;        /* index into the snapshot */
-    int chunk_index; /* 0 runs the script */
-    int ncpus;
+/* Parses a stored spec's "placement" object. Returns 0, or -1 with err set
+ * (a malformed stored spec is a bug upstream, not retryable). */
+int sched_job_parse_placement(struct sched_job *job, const char *json,
+                              struct dv_err *err);
+void sched_job_cleanup(struct sched_job *job);
+/* Parses "${attr.kernel.name}" into "attr.kernel.name"; new string or NULL
+ * when the syntax is wrong. */
+char *sched_attr_key(const char *text);
+
+/* ---- feasible.c: can this node hold an instance of this group? ---- */
+
+/* Static checks that do not depend on free capacity: ready, datacenter,
+ * pool, constraints (distinct_hosts excepted). */
+int feasible_static(const struct sched_job *job, const struct sched_group *g,
+                    const struct snap_node *n);
+int rule_matches(const struct sched_rule *r, const struct snap_node *n);
+/* Compares versions "1.10.2" and "1.9" numerically by dotted parts: <0,
+ * 0, >0. */
+int version_cmp(const char *a, const char *b);
+/* Checks a version against a constraint like ">= 1.2, < 2.0". 1 when it
+ * satisfies it, 0 when not, -1 on a syntax error. */
+int version_satisfies(const char *version, const char *constraint);
+
+/* ---- cores.c: which exact cores and GPUs ---- */
+
+/* Chooses ncores cores from free (a subset of n's cores): from one NUMA
+ * node when one can hold them (the fullest that fits), else from one
+ * package NUMA node by NUMA node, else anywhere, lowest indexes first
+ * within each; with NUMA_REQUIRE only from one NUMA node. out is filled.
+ * Returns 0, or -1 when they do not fit. */
+int cores_pick(const struct snap_node *n, hwloc_const_bitmap_t free,
+               int ncores, enum sched_numa numa, hwloc_bitmap_t out);
+/* Chooses ngpus GPUs from free, preferring those on the NUMA nodes of
+ * cores. Returns 0 or -1. */
+int gpus_pick(const struct snap_node *n, hwloc_const_bitmap_t free, int ngpus,
+              hwloc_const_bitmap_t cores, hwloc_bitmap_t out);
+
+/* ---- reconcile.c: what a job needs now ---- */
+
+struct sched_alloc {
+    int64_t id;
+    int64_t node_id;
+    int group;
+    int instance;
+    int active;   /* client pending or running and desired run */
+    int complete; /* client complete */
+    int failed;   /* client failed */
+    int lost;     /* client lost (node down, daemon restarted) */
+    int stopping; /* desired stop, not yet terminal */
+    int reschedule_count;
+};
+
+struct sched_want {
+    int group;
+    int instance;
+    int64_t previous_alloc; /* 0: none */
+    int reschedule_count;
+    int64_t node_id; /* system jobs: this node only; 0: any */
+};
+
+struct sched_stop {
+    int64_t alloc_id;
+    int64_t node_id;
+    const char *why; /* static */
+};
+
+struct reconcile_result {
+    struct sched_want *wants;
+    int nwants;
+    struct sched_stop *stops;
+    int nstops;
+};
+
+/* Compares the job's groups with its allocations (and, for system jobs,
+ * with the ready nodes of snap that pass the static checks; caller holds
+ * the snapshot lock). */
+void reconcile(const struct sched_job *job, const struct sched_alloc *allocs,
+               int nallocs, const struct snapshot *snap,
+               struct reconcile_result *out);
+void reconcile_cleanup(struct reconcile_result *r);
+
+/* ---- place.c: choosing nodes ---- */
+
+/* A node as this plan sees it: the snapshot's free capacity minus what the
+ * plan already put there. */
+struct plan_node {
+    struct snap_node *node; /* a clone, owned */
+    hwloc_bitmap_t free_cores;
+    int nfree_cores;
+    int64_t free_mem;
+    hwloc_bitmap_t free_gpus;
+    int64_t free_disk;
+    int used; /* placements of this plan on it */
+};
+
+struct placement {
+    int want; /* index into the reconcile wants */
+    struct plan_node *pn;
+    hwloc_bitmap_t cores;
+    hwloc_bitmap_t gpus;
     int64_t mem;
+    int64_t disk;
 };
 
 struct plan {
-    struct plan_alloc *allocs;
-    int n;
+    const struct sched_job *job;
+    const struct reconcile_result *rec;
+    struct plan_node **nodes; /* touched nodes */
+    int nnodes;
+    struct placement *placements;
+    int nplacements;
+    int *unplaced; /* want indexes that found no node */
+    int nunplaced;
+    char why[512]; /* PBS-style reason for the first unplaced want */
+    int never;     /* no ready node could ever hold it */
+    /* for blocking: the static-feasible nodes and their capacity_index */
+    int64_t *feasible_ids;
+    int64_t *feasible_ci;
+    int nfeasible;
+    int64_t max_node_id;
+    /* the smallest instance, for waking blocked work */
+    int need_cores;
+    int64_t need_mem;
+    int need_gpus;
 };
 
-enum plan_result {
-    PLAN_PLACED = 0,
-    PLAN_NO_FIT,    /* not now: blocked until capacity frees */
-    PLAN_NEVER_FIT, /* no ready node could ever hold it as it stands */
+struct planner {
+    int64_t sample;           /* nodes scored per placement on big clusters */
+    int64_t sample_threshold; /* feasible sets up to this are scored whole */
+    unsigned int seed;
 };
 
-/* Places every chunk of job on snap's ready nodes (best fit: the node left
- * with the fewest free cores, then least free memory, then lowest id),
- * honouring place=pack|scatter|free. On PLAN_PLACED plan holds one entry
- * per chunk instance (caller frees with plan_cleanup); otherwise why gets a
- * PBS-style comment. snap is not changed. */
-enum plan_result plan_job(const struct sched_snapshot *snap,
-                          const struct sched_job *job, struct plan *plan,
-                          char *why, size_t whylen);
+/* Places every want of rec on snap (caller holds its read lock). Gang jobs
+ * place all or nothing. plan->placements may cover only some wants; the
+ * rest are in plan->unplaced with plan->why. Caller frees with
+ * plan_cleanup. */
+void plan_job(struct planner *p, const struct snapshot *snap,
+              const struct sched_job *job, const struct sched_alloc *allocs,
+              int nallocs, const struct reconcile_result *rec,
+              struct plan *plan);
 void plan_cleanup(struct plan *plan);
-void snapshot_cleanup(struct sched_snapshot *snap);
-void sched_job_cleanup(struct sched_job *job);
-/* Builds PBS's exec_host ("node1/0*2+node2/4*1") from the plan and the
- * cores granted (cpusets[i] for plan->allocs[i]). Returns a new string. */
-char *plan_exec_host(const struct sched_snapshot *snap, const struct plan *plan,
-                     char *const *cpusets);
+/* The best-fit score of placing (cores, mem) on pn: Nomad's
+ * 20 - (10^free_cpu + 10^free_mem), scaled to 0..1 (1 = fullest). */
+double score_binpack(const struct plan_node *pn, int cores, int64_t mem);
 
-/* db.c: every SQL statement of the scheduler. */
+/* ---- preempt.c ---- */
+
+struct victim {
+    int64_t alloc_id;
+    int64_t node_id;
+    int64_t job_id;
+    int priority;
+    int cores;
+    int64_t mem;
+    int gpus;
+};
+
+/* From candidates (allocations of lower-priority jobs on feasible nodes),
+ * picks the node where evicting the fewest, then lowest-priority, victims
+ * frees room for one instance of g. Returns how many victims went into
+ * out (0: none would do). */
+int preempt_choose(const struct snapshot *snap, const struct sched_group *g,
+                   const struct victim *cands, int ncands, struct victim *out,
+                   int max);
+
+/* ---- commit.c ---- */
+
+struct node_after {
+    int64_t id;
+    char *free_cpuset;
+    char *free_gpuset;
+    int64_t free_mem;
+    int64_t free_disk;
+    int64_t capacity_index;
+    int64_t modify_index;
+};
+
+enum commit_outcome {
+    COMMIT_DONE = 0, /* what fitted was written (maybe nothing) */
+    COMMIT_JOB_GONE, /* the job no longer wants placing */
+};
+
+struct commit_result {
+    enum commit_outcome outcome;
+    int placed;
+    int refused;      /* placements that no longer fitted */
+    int *refused_idx; /* their indexes in plan->placements */
+    int stopped;
+    struct node_after *after; /* the locked nodes as committed */
+    int nafter;
+    double seconds;
+};
+
+/* Commits plan (and its stops) in one transaction: node rows locked in id
+ * order and re-checked, exact cores/GPUs granted, allocations inserted,
+ * nodes updated, the job marked running, the evaluation finished when
+ * finish is set. A gang plan commits whole or not at all. */
+int commit_plan(struct dv_db *db, const char *owner, int64_t eval_id,
+                const struct plan *plan, int finish, struct commit_result *r,
+                struct dv_err *err);
+void commit_result_cleanup(struct commit_result *r);
+
+/* ---- db.c: the other statements ---- */
+
 struct sched_eval {
     int64_t id;
     int64_t job_id;
     int priority;
+    char *triggered_by;
 };
 
 int db_lease_evals(struct dv_db *db, const char *owner, double deadline,
                    int batch, struct sched_eval **evals, int *n,
                    struct dv_err *err);
+void db_evals_free(struct sched_eval *evals, int n);
 /* Returns 1 and fills job, 0 when the job is gone, -1 on error. */
 int db_load_job(struct dv_db *db, int64_t id, struct sched_job *job,
                 struct dv_err *err);
-int db_load_snapshot(struct dv_db *db, struct sched_snapshot *snap,
-                     struct dv_err *err);
-
-enum commit_outcome {
-    COMMIT_PLACED = 0,
-    COMMIT_STALE,    /* a node no longer had room: re-plan */
-    COMMIT_JOB_GONE, /* the job is no longer queued */
-};
-
-int db_commit_plan(struct dv_db *db, const char *owner, int64_t eval_id,
-                   const struct sched_job *job,
-                   const struct sched_snapshot *snap, const struct plan *plan,
-                   enum commit_outcome *outcome, struct dv_err *err);
-/* Marks the evaluation blocked (or pending again when capacity freed
- * since snap_index) and sets the job's comment. *woken is set to 1 when it
- * went back to pending. */
+int db_load_allocs(struct dv_db *db, int64_t job_id, struct sched_alloc **out,
+                   int *n, struct dv_err *err);
+/* Lower-priority active allocations on the given nodes. */
+int db_load_victims(struct dv_db *db, const int64_t *node_ids, int n,
+                    int priority, struct victim **out, int *nout,
+                    struct dv_err *err);
+/* Marks the evaluation blocked, or pending again when one of the plan's
+ * feasible nodes gained capacity since the snapshot (then *woken = 1). */
 int db_block_eval(struct dv_db *db, const char *owner, int64_t eval_id,
-                  int64_t job_id, int64_t snap_index, const char *why,
-                  int *woken, struct dv_err *err);
-/* Finishes an evaluation with status ("complete", "pending" to give it
- * back) and a description. */
+                  int64_t job_id, const struct plan *plan, int *woken,
+                  struct dv_err *err);
 int db_finish_eval(struct dv_db *db, const char *owner, int64_t eval_id,
                    const char *status, const char *description,
                    struct dv_err *err);
-/* Wakes blocked evaluations that freed capacity could now fit; returns how
- * many, or -1. Notifies "evals" when any. */
+/* Asks victims to stop (desired stop, "preempted") and blocks the
+ * evaluation until their capacity frees. */
+int db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
+               const struct plan *plan, const struct victim *victims, int n,
+               struct dv_err *err);
 int db_unblock(struct dv_db *db, struct dv_err *err);
-/* Returns expired leases to pending; returns how many, or -1. */
 int db_reap_leases(struct dv_db *db, double now, struct dv_err *err);
 
-/* worker.c */
+/* ---- metrics.c ---- */
+
+#define METRIC_BUCKETS 12
+
+struct histogram {
+    _Atomic uint64_t buckets[METRIC_BUCKETS]; /* cumulative le bounds */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_micro; /* sum in millionths */
+};
+
+struct sched_metrics {
+    _Atomic uint64_t evals;
+    _Atomic uint64_t placements;
+    _Atomic uint64_t plans;
+    _Atomic uint64_t conflicts; /* placements refused at commit */
+    _Atomic uint64_t retries;   /* re-plans after refusals */
+    _Atomic uint64_t blocked;
+    _Atomic uint64_t stops;
+    _Atomic uint64_t preemptions;
+    _Atomic uint64_t errors;
+    struct histogram plan_size;
+    struct histogram commit_seconds;
+    struct histogram plan_seconds;
+};
+
+void histogram_observe(struct histogram *h, const double *bounds,
+                       double value);
+extern const double metric_size_bounds[METRIC_BUCKETS];
+extern const double metric_seconds_bounds[METRIC_BUCKETS];
+/* Appends the Prometheus text exposition of m. */
+struct dv_buf;
+void metrics_format(const struct sched_metrics *m, const char *scheduler,
+                    struct dv_buf *out);
+
+/* ---- worker.c ---- */
+
 struct sched_shared {
     const struct sched_config *cfg;
+    struct snapshot snap;
+    struct sched_metrics metrics;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     uint64_t generation; /* bumped on every wake-up hint */
     int stopping;
-    /* counters, under lock */
-    uint64_t placed;
-    uint64_t blocked;
-    uint64_t conflicts;
 };
 
 struct sched_worker {
     struct sched_shared *shared;
     int index;
     char owner[128];
+    struct planner planner;
     pthread_t thread;
 };
 

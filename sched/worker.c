@@ -1,8 +1,10 @@
 /*
  * Scheduler workers: each thread has its own database connection, leases a
- * batch of pending evaluations, plans and commits each, and sleeps on the
- * shared condition variable until the main thread passes on a wake-up
- * (NOTIFY evals) or the poll interval passes.
+ * batch of pending evaluations, and for each one reconciles the job with
+ * its allocations, plans on the shared snapshot, commits, re-plans what
+ * the commit refused (bounded), and blocks — or preempts — what fits
+ * nowhere. Between batches it sleeps on the shared condition variable
+ * until the main thread passes on a wake-up or the poll interval passes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,94 +26,221 @@ shared_wake(struct sched_shared *shared)
     pthread_mutex_unlock(&shared->lock);
 }
 
+/* Writes what a commit read and wrote under its row locks back into the
+ * snapshot: the freshest truth about those nodes. */
 static void
-count(struct sched_shared *shared, uint64_t *counter)
+snapshot_feedback(struct snapshot *s, const struct commit_result *r)
 {
-    pthread_mutex_lock(&shared->lock);
-    (*counter)++;
-    pthread_mutex_unlock(&shared->lock);
+    pthread_rwlock_wrlock(&s->lock);
+    for (int i = 0; i < r->nafter; i++) {
+        const struct node_after *a = &r->after[i];
+        struct snap_node *n = snapshot_find(s, a->id);
+        if (n == NULL) {
+            continue;
+        }
+        hwloc_bitmap_list_sscanf(n->free_cores, a->free_cpuset);
+        if (a->free_cpuset[0] == '\0') {
+            hwloc_bitmap_zero(n->free_cores);
+        }
+        n->nfree_cores = hwloc_bitmap_weight(n->free_cores);
+        hwloc_bitmap_list_sscanf(n->free_gpus, a->free_gpuset);
+        if (a->free_gpuset[0] == '\0') {
+            hwloc_bitmap_zero(n->free_gpus);
+        }
+        n->free_mem = a->free_mem;
+        n->free_disk = a->free_disk;
+    }
+    pthread_rwlock_unlock(&s->lock);
+}
+
+static int
+refresh(struct sched_shared *sh, struct dv_db *db, int force_full,
+        struct dv_err *err)
+{
+    int full;
+
+    pthread_rwlock_rdlock(&sh->snap.lock);
+    full = force_full || sh->snap.n == 0 ||
+           dv_now() - sh->snap.last_full > sh->cfg->full_refresh;
+    pthread_rwlock_unlock(&sh->snap.lock);
+    return snapshot_refresh(&sh->snap, db, full, err);
+}
+
+/* Tries preemption for the first unplaced instance; returns 1 when victims
+ * were asked to stop (the evaluation is then blocked on them). */
+static int
+try_preempt(struct sched_worker *w, struct dv_db *db,
+            const struct sched_eval *ev, const struct sched_job *job,
+            const struct plan *plan)
+{
+    struct sched_shared *sh = w->shared;
+    const struct sched_group *g =
+        &job->groups[plan->rec->wants[plan->unplaced[0]].group];
+    struct victim *cands = NULL, chosen[64];
+    struct dv_err err;
+    int ncands = 0, n;
+
+    if (!job->can_preempt || plan->nfeasible == 0) {
+        return 0;
+    }
+    if (db_load_victims(db, plan->feasible_ids, plan->nfeasible,
+                        job->priority, &cands, &ncands, &err) < 0) {
+        log_warn("job %lld: could not look for preemption victims: %s",
+                 (long long)job->id, err.msg);
+        return 0;
+    }
+    pthread_rwlock_rdlock(&sh->snap.lock);
+    n = preempt_choose(&sh->snap, g, cands, ncands, chosen,
+                       (int)(sizeof(chosen) / sizeof(chosen[0])));
+    pthread_rwlock_unlock(&sh->snap.lock);
+    free(cands);
+    if (n == 0) {
+        return 0;
+    }
+    if (db_preempt(db, w->owner, ev->id, plan, chosen, n, &err) < 0) {
+        log_error("job %lld: preemption failed: %s", (long long)job->id,
+                  err.msg);
+        return 0;
+    }
+    atomic_fetch_add(&sh->metrics.preemptions, (uint64_t)n);
+    return 1;
 }
 
 void
 worker_process(struct sched_worker *w, struct dv_db *db,
                const struct sched_eval *ev)
 {
-    const struct sched_config *cfg = w->shared->cfg;
+    struct sched_shared *sh = w->shared;
+    const struct sched_config *cfg = sh->cfg;
     struct sched_job job;
     struct dv_err err;
-    char why[512] = "";
-    int64_t snap_index = 0;
-    int found;
+    int found, force_full = 0;
 
+    atomic_fetch_add(&sh->metrics.evals, 1);
     found = db_load_job(db, ev->job_id, &job, &err);
     if (found < 0) {
-        log_error("evaluation %lld: could not load job %lld: %s",
-                  (long long)ev->id, (long long)ev->job_id, err.msg);
-        return; /* the lease expires and another attempt follows */
-    }
-    if (found == 0 || strcmp(job.state, "queued") != 0) {
-        if (db_finish_eval(db, w->owner, ev->id, "complete",
-                           "job no longer queued", &err) < 0) {
+        atomic_fetch_add(&sh->metrics.errors, 1);
+        if (err.kind == DV_EINVAL) {
             log_error("evaluation %lld: %s", (long long)ev->id, err.msg);
+            db_finish_eval(db, w->owner, ev->id, "failed", err.msg, &err);
+        } else {
+            log_error("evaluation %lld: could not load job %lld: %s",
+                      (long long)ev->id, (long long)ev->job_id, err.msg);
         }
-        if (found) {
-            sched_job_cleanup(&job);
-        }
+        return; /* a retryable failure: the lease expires, another try */
+    }
+    if (found == 0) {
+        db_finish_eval(db, w->owner, ev->id, "complete", "job gone", &err);
         return;
     }
     for (int attempt = 0; attempt < cfg->max_attempts; attempt++) {
-        struct sched_snapshot snap;
-        struct plan plan = {0};
-        enum plan_result pr;
-        enum commit_outcome outcome;
+        struct sched_alloc *allocs = NULL;
+        struct reconcile_result rec;
+        struct plan plan;
+        struct commit_result cr;
+        int nallocs = 0, woken = 0;
+        double t0;
 
-        if (db_load_snapshot(db, &snap, &err) < 0) {
-            log_error("evaluation %lld: could not read nodes: %s",
-                      (long long)ev->id, err.msg);
+        if (db_load_allocs(db, job.id, &allocs, &nallocs, &err) < 0 ||
+            refresh(sh, db, force_full, &err) < 0) {
+            log_error("evaluation %lld: %s", (long long)ev->id, err.msg);
+            atomic_fetch_add(&sh->metrics.errors, 1);
+            free(allocs);
             goto out;
         }
-        snap_index = snap.capacity_index;
-        pr = plan_job(&snap, &job, &plan, why, sizeof(why));
-        if (pr != PLAN_PLACED) {
-            snapshot_cleanup(&snap);
-            int woken = 0;
-            if (db_block_eval(db, w->owner, ev->id, job.id, snap_index, why,
-                              &woken, &err) < 0) {
-                log_error("evaluation %lld: could not block: %s",
+        force_full = 0;
+        t0 = dv_now();
+        pthread_rwlock_rdlock(&sh->snap.lock);
+        reconcile(&job, allocs, nallocs, &sh->snap, &rec);
+        if (rec.nwants == 0 && rec.nstops == 0) {
+            pthread_rwlock_unlock(&sh->snap.lock);
+            free(allocs);
+            reconcile_cleanup(&rec);
+            db_finish_eval(db, w->owner, ev->id, "complete", "nothing to do",
+                           &err);
+            goto out;
+        }
+        plan_job(&w->planner, &sh->snap, &job, allocs, nallocs, &rec, &plan);
+        pthread_rwlock_unlock(&sh->snap.lock);
+        free(allocs);
+        histogram_observe(&sh->metrics.plan_seconds, metric_seconds_bounds,
+                          (dv_now() - t0) / dv_clock_scale());
+
+        memset(&cr, 0, sizeof(cr));
+        if (plan.nplacements > 0 || rec.nstops > 0) {
+            if (commit_plan(db, w->owner, ev->id, &plan, plan.nunplaced == 0,
+                            &cr, &err) < 0) {
+                log_error("evaluation %lld: plan commit failed: %s",
                           (long long)ev->id, err.msg);
-            } else if (woken) {
-                log_debug("job %lld: capacity freed while planning; "
-                          "evaluation %lld pending again",
-                          (long long)job.id, (long long)ev->id);
-                shared_wake(w->shared);
-            } else {
-                count(w->shared, &w->shared->blocked);
-                log_info("job %lld blocked: %s", (long long)job.id, why);
+                atomic_fetch_add(&sh->metrics.errors, 1);
+                plan_cleanup(&plan);
+                reconcile_cleanup(&rec);
+                goto out;
             }
-            goto out;
+            snapshot_feedback(&sh->snap, &cr);
+            atomic_fetch_add(&sh->metrics.plans, 1);
+            atomic_fetch_add(&sh->metrics.placements, (uint64_t)cr.placed);
+            atomic_fetch_add(&sh->metrics.conflicts, (uint64_t)cr.refused);
+            atomic_fetch_add(&sh->metrics.stops, (uint64_t)cr.stopped);
+            histogram_observe(&sh->metrics.plan_size, metric_size_bounds,
+                              cr.placed);
+            histogram_observe(&sh->metrics.commit_seconds,
+                              metric_seconds_bounds, cr.seconds);
+            if (cr.placed > 0) {
+                log_info("job %lld: placed %d allocation%s on %d node%s",
+                         (long long)job.id, cr.placed,
+                         cr.placed == 1 ? "" : "s", plan.nnodes,
+                         plan.nnodes == 1 ? "" : "s");
+            }
         }
-        if (db_commit_plan(db, w->owner, ev->id, &job, &snap, &plan, &outcome,
-                           &err) < 0) {
-            log_error("evaluation %lld: plan commit failed: %s",
-                      (long long)ev->id, err.msg);
+        if (cr.outcome == COMMIT_JOB_GONE) {
+            commit_result_cleanup(&cr);
             plan_cleanup(&plan);
-            snapshot_cleanup(&snap);
+            reconcile_cleanup(&rec);
             goto out;
         }
-        if (outcome == COMMIT_PLACED) {
-            count(w->shared, &w->shared->placed);
-            log_notice("job %lld placed: %d chunk%s, first on %s",
-                       (long long)job.id, plan.n, plan.n == 1 ? "" : "s",
-                       snap.nodes[plan.allocs[0].node].name);
+        if (cr.refused > 0) {
+            /* Another scheduler took room the plan counted on: re-plan the
+             * rest on fresher nodes (the commit already fed back what it
+             * saw under its locks). */
+            atomic_fetch_add(&sh->metrics.retries, 1);
+            log_info("job %lld: %d placement%s refused at commit (attempt "
+                     "%d), re-planning",
+                     (long long)job.id, cr.refused, cr.refused == 1 ? "" : "s",
+                     attempt + 1);
+            commit_result_cleanup(&cr);
+            plan_cleanup(&plan);
+            reconcile_cleanup(&rec);
+            continue;
+        }
+        commit_result_cleanup(&cr);
+        if (plan.nunplaced == 0) {
+            plan_cleanup(&plan); /* the commit finished the evaluation */
+            reconcile_cleanup(&rec);
+            goto out;
+        }
+        if (try_preempt(w, db, ev, &job, &plan)) {
+            plan_cleanup(&plan);
+            reconcile_cleanup(&rec);
+            goto out;
+        }
+        if (db_block_eval(db, w->owner, ev->id, job.id, &plan, &woken, &err) <
+            0) {
+            log_error("evaluation %lld: could not block: %s",
+                      (long long)ev->id, err.msg);
+            atomic_fetch_add(&sh->metrics.errors, 1);
+        } else if (woken) {
+            log_debug("job %lld: capacity freed while planning; evaluation "
+                      "%lld pending again",
+                      (long long)job.id, (long long)ev->id);
+            shared_wake(sh);
+        } else {
+            atomic_fetch_add(&sh->metrics.blocked, 1);
+            log_info("job %lld blocked: %s", (long long)job.id, plan.why);
         }
         plan_cleanup(&plan);
-        snapshot_cleanup(&snap);
-        if (outcome != COMMIT_STALE) {
-            goto out;
-        }
-        count(w->shared, &w->shared->conflicts);
-        log_info("job %lld: plan refused at commit (attempt %d), re-planning",
-                 (long long)job.id, attempt + 1);
+        reconcile_cleanup(&rec);
+        goto out;
     }
     /* Kept losing races: give the evaluation back for a later round. */
     if (db_finish_eval(db, w->owner, ev->id, "pending",
@@ -145,6 +274,17 @@ wait_for_work(struct sched_shared *shared, uint64_t seen, double seconds)
     pthread_mutex_unlock(&shared->lock);
 }
 
+static int
+is_stopping(struct sched_shared *shared)
+{
+    int s;
+
+    pthread_mutex_lock(&shared->lock);
+    s = shared->stopping;
+    pthread_mutex_unlock(&shared->lock);
+    return s;
+}
+
 void *
 worker_main(void *arg)
 {
@@ -158,36 +298,32 @@ worker_main(void *arg)
         struct sched_eval *evals = NULL;
         struct dv_err err;
         uint64_t seen;
-        int n = 0, stopping;
+        int n = 0;
 
         pthread_mutex_lock(&shared->lock);
-        stopping = shared->stopping;
         seen = shared->generation;
         pthread_mutex_unlock(&shared->lock);
-        if (stopping) {
+        if (is_stopping(shared)) {
             break;
         }
         if (db_lease_evals(db, w->owner, dv_now() + cfg->lease,
                            (int)cfg->batch, &evals, &n, &err) < 0) {
             log_warn("worker %d: could not lease evaluations: %s", w->index,
                      err.msg);
-            free(evals);
+            db_evals_free(evals, n);
             wait_for_work(shared, seen, backoff);
             backoff = backoff * 2 > 5 ? 5 : backoff * 2;
             continue;
         }
         backoff = 0.1;
         if (n == 0) {
-            free(evals);
+            db_evals_free(evals, n);
             wait_for_work(shared, seen, cfg->poll_interval);
             continue;
         }
         log_debug("worker %d leased %d evaluations", w->index, n);
         for (int i = 0; i < n; i++) {
-            pthread_mutex_lock(&shared->lock);
-            stopping = shared->stopping;
-            pthread_mutex_unlock(&shared->lock);
-            if (stopping) {
+            if (is_stopping(shared)) {
                 /* Give the rest back rather than wait for their leases. */
                 if (db_finish_eval(db, w->owner, evals[i].id, "pending",
                                    "scheduler stopping", &err) < 0) {
@@ -198,7 +334,7 @@ worker_main(void *arg)
             }
             worker_process(w, db, &evals[i]);
         }
-        free(evals);
+        db_evals_free(evals, n);
     }
     dv_db_free(db);
     return NULL;

@@ -51,6 +51,11 @@ BEGIN
        OR NEW.total_disk <> OLD.total_disk
        OR NEW.attributes IS DISTINCT FROM OLD.attributes
        OR NEW.meta IS DISTINCT FROM OLD.meta THEN
+        -- Shared with every other transaction that adds capacity; the
+        -- schedulers take it exclusively to block or wake evaluations.
+        -- While they hold it no capacity change is half done, so an index
+        -- drawn after it is greater than every index they could see.
+        PERFORM pg_advisory_xact_lock_shared(4750001);
         NEW.capacity_index := nextval('modify_index_seq');
     END IF;
     RETURN NEW;
@@ -74,3 +79,11 @@ ALTER TABLE queues ADD COLUMN preemption boolean NOT NULL DEFAULT false;
 -- A rescheduling evaluation may wait (the reschedule policy's delay):
 -- schedulers lease it only once wait_until has passed.
 ALTER TABLE evaluations ADD COLUMN wait_until timestamptz;
+
+-- What the smallest instance of a blocked evaluation's job needs: only
+-- capacity freed on a node that could hold it wakes the evaluation.
+ALTER TABLE evaluations
+    ADD COLUMN need_cores integer NOT NULL DEFAULT 0,
+    ADD COLUMN need_mem bigint NOT NULL DEFAULT 0,
+    ADD COLUMN need_gpus integer NOT NULL DEFAULT 0;
+CREATE INDEX nodes_capacity ON nodes (capacity_index);
