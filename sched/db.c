@@ -281,15 +281,15 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char changed[] =
         "SELECT (SELECT count(*) FROM nodes n JOIN unnest($1::bigint[], "
         "$2::bigint[]) AS s(id, ci) ON n.id = s.id "
-        "WHERE n.capacity_index > s.ci) + (SELECT count(*) FROM nodes "
-        "WHERE id > $3) AS changed, "
+        "WHERE CASE WHEN $4 THEN n.shape_index ELSE n.capacity_index END "
+        "> s.ci) + (SELECT count(*) FROM nodes WHERE id > $3) AS changed, "
         "(SELECT coalesce(max(capacity_index), 0) FROM nodes) AS top";
     static const char block[] =
         "UPDATE evaluations e SET status = CASE WHEN EXISTS (SELECT 1 "
         "FROM evaluations o WHERE o.job_id = e.job_id AND "
         "o.status = 'pending') THEN 'cancelled' WHEN $3 THEN 'pending' "
         "ELSE 'blocked' END, blocked_index = $4, status_description = $5, "
-        "need_cores = $6, need_mem = $7, need_gpus = $8, "
+        "need_cores = $6, need_mem = $7, need_gpus = $8, never = $9, "
         "lease_owner = NULL, lease_deadline = NULL, "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND status = 'leased' AND lease_owner = $2 "
@@ -322,8 +322,9 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     int_array(&cis, plan->feasible_ci, plan->nfeasible);
     {
         const char *p[] = {dv_buf_str(&ids), dv_buf_str(&cis),
-                           dv_db_i64(b1, plan->max_node_id)};
-        res = dv_db_exec(db, changed, 3, p, err);
+                           dv_db_i64(b1, plan->max_node_id),
+                           plan->never ? "true" : "false"};
+        res = dv_db_exec(db, changed, 4, p, err);
     }
     if (res == NULL) {
         goto out;
@@ -339,8 +340,9 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                            plan->why,
                            dv_db_i64(b3, plan->need_cores),
                            dv_db_i64(b4, plan->need_mem),
-                           dv_db_i64(b5, plan->need_gpus)};
-        res = dv_db_exec(db, block, 8, p, err);
+                           dv_db_i64(b5, plan->need_gpus),
+                           plan->never ? "true" : "false"};
+        res = dv_db_exec(db, block, 9, p, err);
     }
     if (res == NULL) {
         goto out;
@@ -519,10 +521,12 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "WHERE id IN (SELECT DISTINCT ON (job_id) id FROM evaluations b "
         "WHERE status = 'blocked' AND NOT EXISTS (SELECT 1 FROM evaluations o "
         "WHERE o.job_id = b.job_id AND o.status IN ('pending', 'leased')) "
-        "AND EXISTS (SELECT 1 FROM nodes n WHERE n.capacity_index > "
+        "AND CASE WHEN b.never THEN EXISTS (SELECT 1 FROM nodes n "
+        "WHERE n.shape_index > b.blocked_index) "
+        "ELSE EXISTS (SELECT 1 FROM nodes n WHERE n.capacity_index > "
         "b.blocked_index AND n.status = 'ready' AND n.eligible AND "
         "NOT n.drain AND n.free_cores >= b.need_cores AND "
-        "n.free_mem >= b.need_mem AND n.free_gpus >= b.need_gpus) "
+        "n.free_mem >= b.need_mem AND n.free_gpus >= b.need_gpus) END "
         "ORDER BY job_id, id DESC) RETURNING id) "
         "SELECT count(*) AS n, CASE WHEN count(*) > 0 THEN "
         "pg_notify('evals', '') END FROM woken";

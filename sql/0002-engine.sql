@@ -34,14 +34,21 @@ ALTER TABLE nodes
 ALTER TABLE nodes ADD CHECK (free_gpus >= 0 AND free_gpus <= total_gpus);
 ALTER TABLE nodes ADD CHECK (free_disk >= 0 AND free_disk <= total_disk);
 
+-- capacity_index: the node gained room (see 0001). shape_index: the node
+-- joined, came back, was made eligible or undrained, grew, or changed its
+-- labels — what "Can Never Run" work waits for; freed capacity never helps
+-- it. Both are drawn while holding the shared advisory lock that the
+-- schedulers take exclusively to block or wake evaluations: while they
+-- hold it no such change is half done, so an index drawn after it is
+-- greater than every index they could see.
+ALTER TABLE nodes ADD COLUMN shape_index bigint NOT NULL DEFAULT 0;
+
 CREATE OR REPLACE FUNCTION nodes_stamp_capacity() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    shape boolean;
 BEGIN
-    IF TG_OP = 'INSERT'
-       OR NEW.free_cores > OLD.free_cores
-       OR NEW.free_mem > OLD.free_mem
-       OR NEW.free_gpus > OLD.free_gpus
-       OR NEW.free_disk > OLD.free_disk
+    shape := TG_OP = 'INSERT'
        OR (NEW.status = 'ready' AND OLD.status <> 'ready')
        OR (NEW.eligible AND NOT OLD.eligible)
        OR (OLD.drain AND NOT NEW.drain)
@@ -50,13 +57,17 @@ BEGIN
        OR NEW.total_gpus <> OLD.total_gpus
        OR NEW.total_disk <> OLD.total_disk
        OR NEW.attributes IS DISTINCT FROM OLD.attributes
-       OR NEW.meta IS DISTINCT FROM OLD.meta THEN
-        -- Shared with every other transaction that adds capacity; the
-        -- schedulers take it exclusively to block or wake evaluations.
-        -- While they hold it no capacity change is half done, so an index
-        -- drawn after it is greater than every index they could see.
+       OR NEW.meta IS DISTINCT FROM OLD.meta;
+    IF shape
+       OR NEW.free_cores > OLD.free_cores
+       OR NEW.free_mem > OLD.free_mem
+       OR NEW.free_gpus > OLD.free_gpus
+       OR NEW.free_disk > OLD.free_disk THEN
         PERFORM pg_advisory_xact_lock_shared(4750001);
         NEW.capacity_index := nextval('modify_index_seq');
+        IF shape THEN
+            NEW.shape_index := NEW.capacity_index;
+        END IF;
     END IF;
     RETURN NEW;
 END
@@ -82,8 +93,12 @@ ALTER TABLE evaluations ADD COLUMN wait_until timestamptz;
 
 -- What the smallest instance of a blocked evaluation's job needs: only
 -- capacity freed on a node that could hold it wakes the evaluation.
+-- "never" marks work no ready node could hold even empty: it wakes only
+-- on a change of shape_index.
 ALTER TABLE evaluations
     ADD COLUMN need_cores integer NOT NULL DEFAULT 0,
     ADD COLUMN need_mem bigint NOT NULL DEFAULT 0,
-    ADD COLUMN need_gpus integer NOT NULL DEFAULT 0;
+    ADD COLUMN need_gpus integer NOT NULL DEFAULT 0,
+    ADD COLUMN never boolean NOT NULL DEFAULT false;
 CREATE INDEX nodes_capacity ON nodes (capacity_index);
+CREATE INDEX nodes_shape ON nodes (shape_index);

@@ -104,6 +104,18 @@ def test_blocked_job_starts_when_capacity_frees():
         never = c.submit(["-l", "ncpus=64", "--", "/bin/true"])
         wait_until(lambda: (c.job(never).get("comment") or "").startswith(
             "Can Never Run"), 10, what="Can Never Run comment")
+        # Work that can never fit is not re-planned when capacity frees:
+        # only a change of the cluster's shape could help it.
+        tries = c.sql("SELECT sum(attempts) FROM evaluations WHERE job_id = %s"
+                      % never.split(".")[0])
+        for _ in range(3):
+            j = c.submit(["-l", "ncpus=2", "--", "/bin/true"])
+            c.wait_state(j, "finished", 30)
+        time.sleep(1.5)
+        again = c.sql("SELECT sum(attempts) FROM evaluations WHERE job_id = %s"
+                      % never.split(".")[0])
+        check(again == tries, "never-fit job re-planned: %r -> %r"
+              % (tries, again))
 
 
 def test_hold_release_while_leased_keeps_evaluations_unique():
