@@ -51,7 +51,7 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-build unit integration demo install clean bench \
-        format check-banned
+        bench-c1m format check-banned
 all: $(PROGRAMS) $(LINKS)
 
 deps:
@@ -115,9 +115,13 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh
 
-bench: deps
+# Benchmarks print their figures; docs/performance.md records them.
+C1M_ARGS ?=
+bench: bench-c1m
+
+bench-c1m: deps
 	$(MAKE) all
-	@for b in bench/*.sh; do [ -x "$$b" ] && "$$b"; done; true
+	python3 bench/c1m.py $(C1M_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -358,4 +358,7 @@ int cli_report_job_error(const char *prog, const struct cli_reply *r,
 /* cmd-dev.c */
 int cmd_dev(int argc, char **argv);
 
+/* cmd-job.c: drover job run|status|stop (docs/jobspec.md). */
+int cmd_job(int argc, char **argv);
+
 #endif

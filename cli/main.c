@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"qdel", cmd_qdel, "delete jobs (PBS qdel)"},
     {"qhold", cmd_qhold, "hold jobs (PBS qhold)"},
     {"qrls", cmd_qrls, "release held jobs (PBS qrls)"},
+    {"job", cmd_job, "run, inspect and stop JSON jobs (run|status|stop)"},
     {"dev", cmd_dev, "run an all-in-one development cluster"},
     {NULL, NULL, NULL},
 };

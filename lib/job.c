@@ -82,6 +82,7 @@ dv_job_spec_cleanup(struct dv_job_spec *s)
     free(s->resources);
     free(s->depend);
     free(s->submit_args);
+    dv_jobspec_free(s->native);
     dv_job_spec_init(s);
 }
 
@@ -263,6 +264,24 @@ get_resources(const json_t *v, struct dv_job_spec *s, struct dv_err *err)
     return 0;
 }
 
+/* Keys of PBS-style specs only (a native spec may not have them). */
+static const char *const pbs_keys[] = {
+    "rerunnable", "script",      "argv",   "shell", "workdir",
+    "env",        "stdout",      "stderr", "join",  "resources",
+    "depend",     "submit_args", NULL,
+};
+
+static const char *
+pbs_only_key(const char *key)
+{
+    for (int i = 0; pbs_keys[i] != NULL; i++) {
+        if (strcmp(key, pbs_keys[i]) == 0) {
+            return pbs_keys[i];
+        }
+    }
+    return NULL;
+}
+
 int
 dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
                       struct dv_err *err)
@@ -280,7 +299,15 @@ dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
     {
         int rc;
 
-        if (strcmp(key, "name") == 0) {
+        if (s->pbs_key == NULL) {
+            s->pbs_key = pbs_only_key(key);
+        }
+        if (dv_jobspec_is_key(key)) {
+            if (s->native == NULL) {
+                s->native = dv_jobspec_new();
+            }
+            rc = dv_jobspec_decode_key(s->native, key, v, err);
+        } else if (strcmp(key, "name") == 0) {
             rc = get_string(v, key, DV_JOB_MAX_NAME, &s->name, err);
         } else if (strcmp(key, "queue") == 0) {
             rc = get_string(v, key, 64, &s->queue, err);
@@ -321,7 +348,8 @@ dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
         } else if (strcmp(key, "submit_args") == 0) {
             rc = get_string(v, key, DV_JOB_MAX_STRING, &s->submit_args, err);
         } else if (strcmp(key, "resource_list") == 0 ||
-                   strcmp(key, "chunks") == 0) {
+                   strcmp(key, "chunks") == 0 ||
+                   strcmp(key, "placement") == 0) {
             rc = 0; /* derived; recomputed by normalize */
         } else {
             dv_err_set(err, DV_EINVAL, "invalid_job", "unknown field \"%s\"",
@@ -331,6 +359,13 @@ dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
         if (rc < 0) {
             return -1;
         }
+    }
+    if (s->native != NULL && s->pbs_key != NULL) {
+        dv_err_set(err, DV_EINVAL, "invalid_job",
+                   "%s: a job is either PBS-style (\"script\" or \"argv\") "
+                   "or native (\"groups\"), not both",
+                   s->pbs_key);
+        return -1;
     }
     return 0;
 }
@@ -460,6 +495,34 @@ check_path(const char *path, const char *what, struct dv_err *err)
     return 0;
 }
 
+/* A native spec: shared fields checked by the caller (owner, group). */
+static int
+normalize_native(struct dv_job_spec *s, struct dv_err *err)
+{
+    if (s->script != NULL || s->argc > 0 || s->nresources > 0 || s->nenv > 0) {
+        dv_err_set(err, DV_EINVAL, "invalid_job",
+                   "a job is either PBS-style (\"script\" or \"argv\") or "
+                   "native (\"groups\"), not both");
+        return -1;
+    }
+    if (s->name == NULL) {
+        dv_err_set(err, DV_EINVAL, "invalid_job", "name: is required");
+        return -1;
+    }
+    if (!valid_job_name(s->name)) {
+        dv_err_set(err, DV_EINVAL, "invalid_job",
+                   "name: must be 1 to %d characters without blanks, '/', "
+                   "'@' or ':'",
+                   DV_JOB_MAX_NAME);
+        return -1;
+    }
+    if (dv_jobspec_normalize(s->native, s->type, s->owner, &s->req, err) < 0) {
+        return -1;
+    }
+    s->normalized = 1;
+    return 0;
+}
+
 int
 dv_job_spec_normalize(struct dv_job_spec *s, struct dv_err *err)
 {
@@ -477,9 +540,14 @@ dv_job_spec_normalize(struct dv_job_spec *s, struct dv_err *err)
     if (s->type == NULL) {
         s->type = dv_xstrdup("batch");
     }
+    if (s->native != NULL) {
+        return normalize_native(s, err);
+    }
     if (strcmp(s->type, "batch") != 0) {
         dv_err_set(err, DV_EINVAL, "invalid_job",
-                   "job type \"%s\" is not supported (only \"batch\")",
+                   "job type \"%s\" needs the native job format "
+                   "(\"groups\", docs/jobspec.md): PBS-style jobs are batch "
+                   "jobs",
                    s->type);
         return -1;
     }
@@ -616,27 +684,11 @@ resource_list_json(const struct dv_resreq *rr)
     return o;
 }
 
-static json_t *
-chunks_json(const struct dv_resreq *rr)
-{
-    json_t *a = json_array();
-
-    for (int i = 0; i < rr->nkinds; i++) {
-        const struct dv_chunk *c = &rr->kinds[i];
-        json_array_append_new(a, json_pack("{s:i, s:i, s:I, s:i, s:i}",
-                                           "count", c->count, "ncpus",
-                                           c->ncpus, "mem", (json_int_t)c->mem,
-                                           "ngpus", c->ngpus, "mpiprocs",
-                                           c->mpiprocs));
-    }
-    return a;
-}
-
 json_t *
 dv_job_spec_to_json(const struct dv_job_spec *s)
 {
     json_t *o = json_object();
-    json_t *res = json_object();
+    json_t *res;
     struct dv_kv *sorted;
 
     set_str(o, "name", s->name);
@@ -647,6 +699,16 @@ dv_job_spec_to_json(const struct dv_job_spec *s)
     set_str(o, "submit_host", s->submit_host);
     json_object_set_new(o, "priority", json_integer(s->priority));
     json_object_set_new(o, "hold", json_boolean(s->hold));
+    if (s->native != NULL) {
+        dv_jobspec_to_json(s->native, o);
+        if (s->normalized) {
+            json_object_set_new(o, "placement",
+                                dv_jobspec_placement_json(s->native, s->type));
+            json_object_set_new(o, "resource_list",
+                                dv_jobspec_resource_list_json(&s->req));
+        }
+        return o;
+    }
     json_object_set_new(o, "rerunnable", json_boolean(s->rerunnable));
     set_str(o, "script", s->script);
     if (s->argc > 0) {
@@ -658,6 +720,7 @@ dv_job_spec_to_json(const struct dv_job_spec *s)
     set_str(o, "stdout", s->stdout_path);
     set_str(o, "stderr", s->stderr_path);
     set_str(o, "join", s->join);
+    res = json_object();
     sorted = dv_xcalloc((size_t)s->nresources + 1, sizeof(*sorted));
     if (s->nresources > 0) {
         memcpy(sorted, s->resources, sizeof(*sorted) * (size_t)s->nresources);
@@ -672,7 +735,8 @@ dv_job_spec_to_json(const struct dv_job_spec *s)
     set_str(o, "submit_args", s->submit_args);
     if (s->normalized) {
         json_object_set_new(o, "resource_list", resource_list_json(&s->req));
-        json_object_set_new(o, "chunks", chunks_json(&s->req));
+        json_object_set_new(o, "placement",
+                            dv_jobspec_pbs_placement_json(&s->req));
     }
     return o;
 }

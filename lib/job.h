@@ -14,8 +14,9 @@
  *    "resources": {"walltime": "1:00:00", "select": "1:ncpus=2", ...},
  *    "depend": "afterok:12.srv", "submit_args": "-N job job.sh"}
  * Encoded specs also carry "resource_list" (canonical PBS Resource_List
- * text values, sorted by name) and "chunks" (the parsed select), which the
- * decoder accepts and ignores (they are recomputed).
+ * text values, sorted by name) and "placement" (below), which the decoder
+ * accepts and ignores (they are recomputed), as it does "chunks" (the
+ * parsed select that specs stored before "placement" carry).
  *
  * Every normalised spec, PBS or native (docs/jobspec.md), also carries the
  * derived "placement" object, the one thing the schedulers read:
@@ -35,7 +36,9 @@
  *       "affinities": [{"attribute": "${node.datacenter}", "operator": "=",
  *                       "value": "dc1", "weight": 50}],
  *       "spread": [{"attribute": "${node.datacenter}", "weight": 100,
- *                   "targets": [{"value": "dc1", "percent": 70}]}]}]}
+ *                   "targets": [{"value": "dc1", "percent": 70}]}],
+ *       "reschedule": {"attempts": 1, "interval": 86400, "delay": 5,
+ *                      "unlimited": false}}]}     native groups only
  * Job-level constraints, affinities and spread are merged into each
  * group's. Operators: = != < <= > >= regexp version set_contains
  * distinct_hosts is_set is_not_set. Attributes: ${attr.<fingerprint key>},
@@ -48,6 +51,7 @@
 #include <jansson.h>
 
 #include "lib/err.h"
+#include "lib/jobspec.h"
 #include "lib/resources.h"
 
 #define DV_JOB_MAX_SCRIPT (1024 * 1024)
@@ -95,7 +99,11 @@ struct dv_job_spec {
     int nresources;
     char *depend;
     char *submit_args;
-    /* Filled by dv_job_spec_normalize: */
+    /* A native job (docs/jobspec.md): its groups, rules and policies;
+     * NULL for a PBS-style job. A spec is one or the other, never both. */
+    struct dv_jobspec *native;
+    const char *pbs_key; /* the first PBS-only key decoded (static) */
+    /* Filled by dv_job_spec_normalize (native jobs: the totals only): */
     struct dv_resreq req;
     int normalized;
 };
@@ -107,17 +115,21 @@ void dv_job_spec_cleanup(struct dv_job_spec *s);
  * Strict: unknown keys, wrong types, strings over DV_JOB_MAX_STRING (the
  * script over DV_JOB_MAX_SCRIPT), too many args, env entries or resources
  * are errors (DV_EINVAL / DV_ETOOLARGE with a message naming the field).
- * Returns 0 or -1. */
+ * A spec with any native key (groups, datacenters, node_pool, meta,
+ * constraints, affinities, spread) is native (s->native set; errors name
+ * the JSON path, lib/jobspec.h) and may not have PBS-only keys (script,
+ * argv, resources, env, ...). Returns 0 or -1. */
 int dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
                           struct dv_err *err);
 /* Checks the spec and fills defaults: type "batch", join "n", rerunnable
  * as given, name "STDIN" when absent; parses resources into s->req (PBS
  * errors, see lib/resources.h). Requires owner, and exactly one of script
- * and argv. Returns 0 or -1 with err set (code "invalid_job" unless a more
- * precise one applies). */
+ * and argv. Native specs: a name, type batch, service or system, and
+ * dv_jobspec_normalize (defaults, totals into s->req). Returns 0 or -1
+ * with err set (code "invalid_job" unless a more precise one applies). */
 int dv_job_spec_normalize(struct dv_job_spec *s, struct dv_err *err);
 /* Encodes s; returns a new reference (caller decrefs). When s is
- * normalised, adds "resource_list" and "chunks". */
+ * normalised, adds "placement" and "resource_list". */
 json_t *dv_job_spec_to_json(const struct dv_job_spec *s);
 /* Sets (replacing) resource name to value in s->resources. */
 void dv_job_spec_set_resource(struct dv_job_spec *s, const char *name,

@@ -1,9 +1,12 @@
 /*
  * The conversation with qmgr (docs/api.md, "Nodes"): register, heartbeat
- * every TTL/3, long-poll the node's allocations, and send batched status
- * updates that stay queued, in order, until qmgr acknowledges them. Every
- * request is asynchronous on the daemon's loop; transport errors are
- * retried with backoff while the jobs keep running.
+ * every TTL/3 (and fence: stop every job when no heartbeat got through for
+ * a TTL), long-poll the node's allocations, and send batched status
+ * updates that stay queued, in order, until qmgr acknowledges them (or
+ * rejects one as invalid: it is logged and dropped). Every request is
+ * asynchronous on the daemon's loop; transport errors are retried with
+ * backoff while the jobs keep running. Simulated nodes (sim.c) run this
+ * same code, sharing one HTTP client.
  */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -22,7 +25,6 @@
 #define CLIENT_POLL_WAIT "30s"
 #define CLIENT_POLL_TIMEOUT 45.0 /* real seconds: longer than the wait */
 #define CLIENT_TIMEOUT 30.0
-#define CLIENT_BATCH_DELAY 0.005 /* real seconds to gather updates */
 #define CLIENT_BATCH_MAX 256
 
 static void client_register(struct noded *nd);
@@ -72,7 +74,16 @@ client_queue_update(struct noded *nd, struct status_update *u)
     log_debug("allocation %lld: queued update %s (%d queued)", u->alloc_id,
               u->client_status, nd->nupdates);
     if (nd->http != NULL) {
-        client_schedule_post(nd, CLIENT_BATCH_DELAY);
+        client_schedule_post(nd, nd->batch_delay);
+    }
+}
+
+void
+client_drop_update(struct noded *nd, struct status_update *u)
+{
+    (void)nd;
+    if (u != NULL && !u->sent) {
+        u->dropped = 1;
     }
 }
 
@@ -82,9 +93,14 @@ client_updates_json(const struct status_update *u, int n)
     json_t *arr = json_array();
 
     for (int i = 0; i < n && u != NULL; i++, u = u->next) {
-        json_t *o = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)u->alloc_id,
-                              "client_status", u->client_status, "time",
-                              (json_int_t)u->time);
+        json_t *o;
+
+        if (u->dropped) {
+            continue;
+        }
+        o = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)u->alloc_id,
+                      "client_status", u->client_status, "time",
+                      (json_int_t)u->time);
         if (u->has_exit) {
             json_object_set_new(o, "exit_status", json_integer(u->exit_status));
         }
@@ -159,16 +175,17 @@ is_node_not_found(const struct dv_http_response *resp, const char *code)
            (strcmp(code, "node_not_found") == 0 || code[0] == '\0');
 }
 
-/* qmgr forgot this node (404 node_not_found): register again; polling,
- * heartbeats and updates resume once registered. */
+/* qmgr forgot this node, or marked it down (404 node_not_found): register
+ * again; polling, heartbeats and updates resume once registered. */
 static void
-client_need_register(struct noded *nd)
+client_need_register(struct noded *nd, const char *why)
 {
     if (!nd->registered) {
         return;
     }
-    log_notice("qmgr does not know node %lld (%s): registering again",
-               nd->node_id, nd->cfg->name);
+    log_notice("qmgr does not take node %lld (%s) as it is (%s): registering "
+               "again",
+               nd->node_id, nd->name, why);
     nd->registered = 0;
     ev_timer_stop(nd->loop, &nd->heartbeat_w);
     ev_timer_stop(nd->loop, &nd->poll_w);
@@ -196,6 +213,52 @@ host_address(char *buf, size_t size)
         break;
     }
     freeifaddrs(ifa);
+}
+
+/* ---- fencing ------------------------------------------------------------ */
+
+/* No heartbeat reached the servers for a TTL: they mark the node down and
+ * requeue its jobs elsewhere, so they must not keep running here. */
+static void
+fence_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct noded *nd = w->data;
+    int n = alloc_active_count(nd);
+
+    (void)loop;
+    (void)revents;
+    if (nd->fenced || n == 0) {
+        nd->fenced = 1;
+        return;
+    }
+    nd->fenced = 1;
+    log_warn("node %s: no heartbeat reached %s for %.1fs (TTL %gs): "
+             "stopping %d allocations, the servers will have placed them "
+             "elsewhere",
+             nd->name, nd->cfg->server, ev_now(nd->loop) - nd->hb_ok, nd->ttl,
+             n);
+    alloc_stop_all(nd, ALLOC_STOP_FENCED);
+}
+
+/* The servers took a heartbeat (or registration) sent at real time sent:
+ * the node is safe for another TTL from then. */
+static void
+fence_reset(struct noded *nd, double sent)
+{
+    double left;
+
+    if (sent > nd->hb_ok) {
+        nd->hb_ok = sent;
+    }
+    if (nd->fenced) {
+        log_notice("node %s: heartbeats reach %s again", nd->name,
+                   nd->cfg->server);
+    }
+    nd->fenced = 0;
+    left = nd->hb_ok + dv_clock_real_span(nd->ttl) - ev_now(nd->loop);
+    ev_timer_stop(nd->loop, &nd->fence_w);
+    ev_timer_set(&nd->fence_w, left > 0 ? left : 0., 0.);
+    ev_timer_start(nd->loop, &nd->fence_w);
 }
 
 /* ---- registration and heartbeats ---------------------------------------- */
@@ -227,14 +290,14 @@ register_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     struct noded *nd = arg;
     json_t *root = NULL;
     json_int_t id = 0;
-    double ttl = 0;
+    double ttl = 0, every;
     char why[512], code[64];
 
     nd->registering = 0;
     if (resp == NULL || resp->status != 200) {
         describe_failure(resp, err, why, sizeof(why), code, sizeof(code));
-        log_warn("could not register with %s: %s (retrying)", nd->cfg->server,
-                 why);
+        log_warn("node %s: could not register with %s: %s (retrying)",
+                 nd->name, nd->cfg->server, why);
         register_retry(nd);
         return;
     }
@@ -243,8 +306,9 @@ register_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
         json_unpack(root, "{s:I, s:F}", "node_id", &id, "heartbeat_ttl", &ttl) <
             0 ||
         id <= 0 || !(ttl > 0)) {
-        log_warn("could not register with %s: unexpected answer (retrying)",
-                 nd->cfg->server);
+        log_warn("node %s: could not register with %s: unexpected answer "
+                 "(retrying)",
+                 nd->name, nd->cfg->server);
         json_decref(root);
         register_retry(nd);
         return;
@@ -252,46 +316,64 @@ register_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     json_decref(root);
     backoff_reset(&nd->register_bo);
     if (nd->node_id != 0 && nd->node_id != (long long)id) {
-        log_notice("node %s changed id from %lld to %lld", nd->cfg->name,
+        log_notice("node %s changed id from %lld to %lld", nd->name,
                    nd->node_id, (long long)id);
         nd->index = 0;
     }
     nd->node_id = (long long)id;
     nd->ttl = ttl;
     nd->registered = 1;
-    log_notice("registered with %s as node %lld (%s): %d cores, %d PUs, %d "
-               "NUMA nodes, %d GPUs; heartbeat TTL %gs",
-               nd->cfg->server, nd->node_id, nd->cfg->name, nd->topo->ncores,
-               nd->topo->npus, nd->topo->nnuma, nd->topo->ngpus, ttl);
+    if (nd->sim == NULL) {
+        log_notice("registered with %s as node %lld (%s): %d cores, %d PUs, "
+                   "%d NUMA nodes, %d GPUs; heartbeat TTL %gs",
+                   nd->cfg->server, nd->node_id, nd->name, nd->topo->ncores,
+                   nd->topo->npus, nd->topo->nnuma, nd->topo->ngpus, ttl);
+    } else {
+        log_debug("registered %s as node %lld", nd->name, nd->node_id);
+    }
+    /* Registering marks the node ready until now + TTL, like a heartbeat
+     * sent now would. */
+    fence_reset(nd, ev_now(nd->loop));
+    every = dv_clock_real_span(ttl / 3.0);
     ev_timer_stop(nd->loop, &nd->heartbeat_w);
-    ev_timer_set(&nd->heartbeat_w, dv_clock_real_span(ttl / 3.0),
-                 dv_clock_real_span(ttl / 3.0));
+    ev_timer_set(&nd->heartbeat_w, every * (nd->hb_phase > 0 ? nd->hb_phase : 1),
+                 every);
     ev_timer_start(nd->loop, &nd->heartbeat_w);
     client_poll(nd);
     client_schedule_post(nd, 0.);
+}
+
+json_t *
+client_register_body(struct noded *nd)
+{
+    json_t *body = topology_fingerprint_json(nd->topo, nd->hostname);
+    char addr[64];
+
+    host_address(addr, sizeof(addr));
+    json_object_set_new(body, "name", json_string(nd->name));
+    json_object_set_new(body, "datacenter", json_string(nd->cfg->datacenter));
+    json_object_set_new(body, "pool", json_string(nd->cfg->pool));
+    json_object_set_new(body, "address", json_string(addr));
+    json_object_set_new(json_object_get(body, "resources"), "disk",
+                        json_integer(nd->disk));
+    return body;
 }
 
 static void
 client_register(struct noded *nd)
 {
     json_t *body;
-    char addr[64];
     struct dv_err err;
 
     ev_timer_stop(nd->loop, &nd->register_w);
     if (nd->registering) {
         return;
     }
-    host_address(addr, sizeof(addr));
-    body = topology_fingerprint_json(nd->topo, nd->hostname);
-    json_object_set_new(body, "name", json_string(nd->cfg->name));
-    json_object_set_new(body, "datacenter", json_string(nd->cfg->datacenter));
-    json_object_set_new(body, "pool", json_string(nd->cfg->pool));
-    json_object_set_new(body, "address", json_string(addr));
+    body = client_register_body(nd);
     if (send_json(nd, "POST", "/v1/nodes/register", body, CLIENT_TIMEOUT,
                   register_done_cb, &err) < 0) {
-        log_warn("could not register with %s: %s (retrying)", nd->cfg->server,
-                 err.msg);
+        log_warn("node %s: could not register with %s: %s (retrying)",
+                 nd->name, nd->cfg->server, err.msg);
         register_retry(nd);
     } else {
         nd->registering = 1;
@@ -311,7 +393,8 @@ heartbeat_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     nd->heartbeating = 0;
     if (resp != NULL && resp->status == 200) {
         if (nd->hb_failing) {
-            log_notice("heartbeats to %s work again", nd->cfg->server);
+            log_notice("node %s: heartbeats to %s work again", nd->name,
+                       nd->cfg->server);
             nd->hb_failing = 0;
         }
         root = resp->body != NULL ? json_loads(resp->body, 0, NULL) : NULL;
@@ -323,16 +406,25 @@ heartbeat_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
             ev_timer_again(nd->loop, &nd->heartbeat_w);
         }
         json_decref(root);
+        fence_reset(nd, nd->hb_sent);
         return;
     }
     describe_failure(resp, err, why, sizeof(why), code, sizeof(code));
     if (is_node_not_found(resp, code)) {
-        client_need_register(nd);
+        client_need_register(nd, why);
         return;
     }
+    if (resp != NULL && resp->status == 503 &&
+        strcmp(code, "database_unavailable") == 0) {
+        /* No server can mark the node down without the database, and
+         * the first liveness pass after it is back gives every node a
+         * TTL: nothing to fence against. */
+        fence_reset(nd, nd->hb_sent);
+    }
     if (!nd->hb_failing) {
-        log_warn("heartbeat to %s failed: %s (jobs keep running; retrying)",
-                 nd->cfg->server, why);
+        log_warn("node %s: heartbeat to %s failed: %s (jobs keep running "
+                 "for the TTL; retrying)",
+                 nd->name, nd->cfg->server, why);
         nd->hb_failing = 1;
     }
 }
@@ -344,7 +436,6 @@ heartbeat_cb(struct ev_loop *loop, ev_timer *w, int revents)
     char path[128];
     struct dv_err err;
 
-    (void)loop;
     (void)revents;
     if (!nd->registered || nd->heartbeating) {
         return;
@@ -352,10 +443,11 @@ heartbeat_cb(struct ev_loop *loop, ev_timer *w, int revents)
     snprintf(path, sizeof(path), "/v1/nodes/%lld/heartbeat", nd->node_id);
     if (dv_http_async_send(nd->http, "PUT", path, NULL, 0, NULL, 0,
                            CLIENT_TIMEOUT, heartbeat_done_cb, nd, &err) < 0) {
-        log_warn("could not send a heartbeat: %s", err.msg);
+        log_warn("node %s: could not send a heartbeat: %s", nd->name, err.msg);
         return;
     }
     nd->heartbeating = 1;
+    nd->hb_sent = ev_now(loop);
 }
 
 /* ---- long poll ---------------------------------------------------------- */
@@ -376,7 +468,7 @@ get_ll(json_t *o, const char *key, long long *out, int required)
 }
 
 static int
-get_str(json_t *o, const char *key, char **out, int required)
+get_str(json_t *o, const char *key, const char **out, int required)
 {
     json_t *v = json_object_get(o, key);
 
@@ -386,138 +478,125 @@ get_str(json_t *o, const char *key, char **out, int required)
     if (!json_is_string(v)) {
         return -1;
     }
-    free(*out);
-    *out = dv_xstrdup(json_string_value(v));
+    *out = json_string_value(v);
     return 0;
 }
 
 static int
-decode_one(struct noded *nd, json_t *o, struct alloc_desc *d,
-           struct dv_err *err)
+get_int(json_t *o, const char *key, long long min, long long max, int *out)
 {
-    long long v;
-    char *desired = NULL;
-    json_t *hosts, *job;
-    struct dv_err serr;
-    int rc = -1;
+    long long v = 0;
 
+    if (get_ll(o, key, &v, 0) < 0 || v < min || v > max) {
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int
+decode_one(json_t *o, json_t *jobs, struct alloc_desc *d, struct dv_err *err)
+{
+    const char *desired = NULL;
+    long long v;
+    char key[32];
+
+    memset(d, 0, sizeof(*d));
+    d->job_id_str = NULL;
+    d->cpuset = "";
+    d->gpus = "";
     if (!json_is_object(o) || get_ll(o, "id", &d->id, 1) < 0 ||
         get_str(o, "desired_status", &desired, 1) < 0 ||
         get_str(o, "client_status", &d->client_status, 1) < 0 ||
         get_ll(o, "job_id", &d->job_id, 0) < 0 ||
         get_str(o, "job_id_str", &d->job_id_str, 0) < 0 ||
         get_str(o, "cpuset", &d->cpuset, 0) < 0 ||
-        get_str(o, "queue", &d->queue, 0) < 0 ||
-        get_ll(o, "modify_index", &d->modify_index, 0) < 0) {
+        get_str(o, "gpus", &d->gpus, 0) < 0 ||
+        get_str(o, "queue", &d->queue, 0) < 0) {
         dv_err_set(err, DV_EINVAL, "bad_answer",
                    "malformed allocation in the long-poll answer");
-        goto out;
+        return -1;
     }
     d->desired_run = strcmp(desired, "run") == 0;
     v = 0;
-    if (get_ll(o, "chunk_index", &v, 0) < 0 || v < 0 || v > 1000000) {
-        goto bad_field;
-    }
-    d->chunk_index = (int)v;
-    v = 0;
-    if (get_ll(o, "ncpus", &v, 0) < 0 || v < 0 || v > DV_MAX_NCPUS) {
-        goto bad_field;
-    }
-    d->ncpus = (int)v;
-    v = 0;
-    if (get_ll(o, "mem", &v, 0) < 0) {
+    if (get_int(o, "chunk_index", 0, 1000000, &d->chunk_index) < 0 ||
+        get_int(o, "group_index", 0, 1000000, &d->group_index) < 0 ||
+        get_int(o, "instance", 0, 100000000, &d->instance) < 0 ||
+        get_int(o, "ncpus", 0, DV_MAX_NCPUS, &d->ncpus) < 0 ||
+        get_ll(o, "mem", &v, 0) < 0) {
         goto bad_field;
     }
     d->mem = v;
+    v = 0;
+    if (get_ll(o, "disk", &v, 0) < 0) {
+        goto bad_field;
+    }
+    d->disk = v;
     v = 0;
     if (get_ll(o, "walltime", &v, 0) < 0 || v < 0) {
         goto bad_field;
     }
     d->walltime = v;
-    hosts = json_object_get(o, "hosts");
-    if (json_is_array(hosts)) {
-        size_t i;
-        json_t *h;
-
-        d->hosts = dv_xcalloc(json_array_size(hosts) + 1, sizeof(*d->hosts));
-        json_array_foreach (hosts, i, h) {
-            const char *name = NULL;
-            json_int_t nc = 0;
-
-            if (json_unpack(h, "{s:s, s:I}", "host", &name, "ncpus", &nc) < 0 ||
-                nc < 0 || nc > DV_MAX_NCPUS) {
-                goto bad_field;
-            }
-            d->hosts[d->nhosts].host = dv_xstrdup(name);
-            d->hosts[d->nhosts].ncpus = (int)nc;
-            d->nhosts++;
-        }
+    d->hosts = json_object_get(o, "hosts");
+    if (d->hosts != NULL && !json_is_array(d->hosts)) {
+        goto bad_field;
     }
-    /* The job spec matters only for allocations we are about to start. */
-    job = json_object_get(o, "job");
-    if (alloc_find(nd, d->id) == NULL && d->chunk_index == 0) {
-        if (!json_is_object(job)) {
-            d->spec_error = dv_xstrdup("the allocation carries no job");
-        } else if (dv_job_spec_from_json(job, &d->spec, &serr) < 0 ||
-                   dv_job_spec_normalize(&d->spec, &serr) < 0) {
-            d->spec_error = dv_xstrdup(serr.msg);
-        } else {
-            d->have_spec = 1;
-        }
+    snprintf(key, sizeof(key), "%lld", d->job_id);
+    d->job = json_is_object(jobs) ? json_object_get(jobs, key) : NULL;
+    if (d->job != NULL && !json_is_object(d->job)) {
+        d->job = NULL;
     }
-    rc = 0;
-    goto out;
+    return 0;
 bad_field:
     dv_err_set(err, DV_EINVAL, "bad_answer",
                "malformed allocation %lld in the long-poll answer", d->id);
-out:
-    free(desired);
-    return rc;
+    return -1;
+}
+
+void
+poll_answer_cleanup(struct poll_answer *ans)
+{
+    free(ans->descs);
+    json_decref(ans->root);
+    memset(ans, 0, sizeof(*ans));
 }
 
 int
-client_decode_allocations(struct noded *nd, const char *body,
-                          struct alloc_desc **descs, int *n, long long *index,
+client_decode_allocations(const char *body, struct poll_answer *ans,
                           struct dv_err *err)
 {
     json_error_t jerr;
-    json_t *root = body != NULL ? json_loads(body, 0, &jerr) : NULL;
-    json_t *arr, *o;
-    struct alloc_desc *out = NULL;
+    json_t *arr, *o, *jobs, *full;
     size_t i;
-    int count = 0;
 
-    *descs = NULL;
-    *n = 0;
-    if (root == NULL) {
+    memset(ans, 0, sizeof(*ans));
+    ans->root = body != NULL ? json_loads(body, 0, &jerr) : NULL;
+    if (ans->root == NULL) {
         dv_err_set(err, DV_EINVAL, "bad_answer",
                    "the long-poll answer is not JSON");
         return -1;
     }
-    arr = json_object_get(root, "allocations");
-    if (get_ll(root, "index", index, 1) < 0 || !json_is_array(arr)) {
+    arr = json_object_get(ans->root, "allocations");
+    jobs = json_object_get(ans->root, "jobs");
+    full = json_object_get(ans->root, "full");
+    if (get_ll(ans->root, "index", &ans->index, 1) < 0 ||
+        !json_is_array(arr) || (jobs != NULL && !json_is_object(jobs))) {
         dv_err_set(err, DV_EINVAL, "bad_answer",
                    "the long-poll answer lacks index or allocations");
         goto fail;
     }
-    out = dv_xcalloc(json_array_size(arr) + 1, sizeof(*out));
+    /* An answer that does not say is a full list (the only kind once). */
+    ans->full = full == NULL || json_is_true(full);
+    ans->descs = dv_xcalloc(json_array_size(arr) + 1, sizeof(*ans->descs));
     json_array_foreach (arr, i, o) {
-        alloc_desc_init(&out[count]);
-        count++;
-        if (decode_one(nd, o, &out[count - 1], err) < 0) {
+        if (decode_one(o, jobs, &ans->descs[ans->n], err) < 0) {
             goto fail;
         }
+        ans->n++;
     }
-    json_decref(root);
-    *descs = out;
-    *n = count;
     return 0;
 fail:
-    for (int k = 0; k < count; k++) {
-        alloc_desc_cleanup(&out[k]);
-    }
-    free(out);
-    json_decref(root);
+    poll_answer_cleanup(ans);
     return -1;
 }
 
@@ -544,11 +623,9 @@ poll_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
              void *arg)
 {
     struct noded *nd = arg;
-    struct alloc_desc *descs = NULL;
+    struct poll_answer ans;
     struct dv_err derr;
-    long long index = 0;
     char why[512], code[64];
-    int n = 0;
 
     nd->polling = 0;
     if (nd->stop_poll) {
@@ -557,13 +634,13 @@ poll_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     if (resp == NULL || resp->status != 200) {
         describe_failure(resp, err, why, sizeof(why), code, sizeof(code));
         if (is_node_not_found(resp, code)) {
-            client_need_register(nd);
+            client_need_register(nd, why);
             return;
         }
         if (!nd->poll_failing) {
-            log_warn("could not get the allocations of node %lld from %s: "
-                     "%s (jobs keep running; retrying)",
-                     nd->node_id, nd->cfg->server, why);
+            log_warn("could not get the allocations of node %lld (%s) from "
+                     "%s: %s (jobs keep running; retrying)",
+                     nd->node_id, nd->name, nd->cfg->server, why);
             nd->poll_failing = 1;
         } else {
             log_debug("long poll failed again: %s", why);
@@ -571,30 +648,28 @@ poll_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
         poll_retry(nd);
         return;
     }
-    if (client_decode_allocations(nd, resp->body, &descs, &n, &index, &derr) <
-        0) {
-        log_warn("could not read the allocations of node %lld: %s "
+    if (client_decode_allocations(resp->body, &ans, &derr) < 0) {
+        log_warn("could not read the allocations of node %lld (%s): %s "
                  "(retrying)",
-                 nd->node_id, derr.msg);
+                 nd->node_id, nd->name, derr.msg);
         poll_retry(nd);
         return;
     }
     backoff_reset(&nd->poll_bo);
     if (nd->poll_failing) {
-        log_notice("long poll of %s works again", nd->cfg->server);
+        log_notice("node %s: long poll of %s works again", nd->name,
+                   nd->cfg->server);
         nd->poll_failing = 0;
     }
-    if (index < nd->index) {
-        log_info("allocation index went back from %lld to %lld", nd->index,
-                 index);
+    if (ans.index < nd->index) {
+        log_info("node %s: allocation index went back from %lld to %lld",
+                 nd->name, nd->index, ans.index);
     }
-    log_debug("long poll: index %lld, %d allocations", index, n);
-    nd->index = index;
-    alloc_reconcile(nd, descs, n, index);
-    for (int i = 0; i < n; i++) {
-        alloc_desc_cleanup(&descs[i]);
-    }
-    free(descs);
+    log_debug("long poll of %s: index %lld, %s, %d allocations", nd->name,
+              ans.index, ans.full ? "full" : "changes", ans.n);
+    nd->index = ans.index;
+    alloc_reconcile(nd, &ans, nd->poll_gen);
+    poll_answer_cleanup(&ans);
     client_poll(nd);
 }
 
@@ -613,11 +688,13 @@ client_poll(struct noded *nd)
              nd->index, CLIENT_POLL_WAIT);
     if (dv_http_async_send(nd->http, "GET", path, NULL, 0, NULL, 0,
                            CLIENT_POLL_TIMEOUT, poll_done_cb, nd, &err) < 0) {
-        log_warn("could not poll %s: %s (retrying)", nd->cfg->server, err.msg);
+        log_warn("node %s: could not poll %s: %s (retrying)", nd->name,
+                 nd->cfg->server, err.msg);
         poll_retry(nd);
         return;
     }
     nd->polling = 1;
+    nd->poll_gen++;
 }
 
 void
@@ -639,6 +716,86 @@ post_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     client_post(nd);
 }
 
+/* Takes the first n updates off the queue (acknowledged, or dropped). */
+static void
+client_pop_updates(struct noded *nd, int n)
+{
+    for (int i = 0; i < n && nd->updates != NULL; i++) {
+        struct status_update *u = nd->updates;
+
+        nd->updates = u->next;
+        nd->nupdates--;
+        if (strcmp(u->client_status, "running") == 0) {
+            alloc_update_gone(nd, u);
+        } else if (!u->dropped) {
+            alloc_final_acked(nd, u->alloc_id);
+        }
+        status_update_free(u);
+    }
+    if (nd->updates == NULL) {
+        nd->updates_tail = &nd->updates;
+    }
+    if (nd->post_isolate > 0) {
+        nd->post_isolate -= n < nd->post_isolate ? n : nd->post_isolate;
+    }
+}
+
+/* The updates qmgr refused one by one in a 200 answer: logged; they are
+ * dropped with the batch (they can never apply). */
+static void
+log_rejected(struct noded *nd, json_t *errors)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach (errors, i, e) {
+        json_t *id = json_object_get(e, "id");
+        json_t *msg = json_object_get(e, "message");
+
+        log_error("node %s: qmgr rejected the update of allocation %lld: %s "
+                  "(dropped)",
+                  nd->name,
+                  json_is_integer(id) ? (long long)json_integer_value(id) : -1LL,
+                  json_is_string(msg) ? json_string_value(msg) : "?");
+    }
+}
+
+/* A whole batch was refused as invalid (400, 413): if it held several
+ * updates, send them one by one to find the bad one; a single update that
+ * is refused can never apply and is dropped. Returns 1 when handled. */
+static int
+post_rejected(struct noded *nd, const struct dv_http_response *resp, int n,
+              const char *why)
+{
+    const struct status_update *u;
+
+    if (resp == NULL || (resp->status != 400 && resp->status != 413 &&
+                         resp->status != 422)) {
+        return 0;
+    }
+    for (u = nd->updates; u != NULL && u->dropped; u = u->next) {
+    }
+    if (nd->post_live > 1) {
+        log_warn("node %s: qmgr refused a batch of %d updates (%s): sending "
+                 "them one by one",
+                 nd->name, n, why);
+        nd->post_isolate = n;
+        for (struct status_update *x = nd->updates; x != NULL; x = x->next) {
+            x->sent = 0;
+        }
+        client_schedule_post(nd, 0.);
+        return 1;
+    }
+    log_error("node %s: qmgr refused the update %s of allocation %lld: %s "
+              "(dropped)",
+              nd->name, u != NULL ? u->client_status : "?",
+              u != NULL ? u->alloc_id : -1LL, why);
+    client_pop_updates(nd, n);
+    client_schedule_post(nd, 0.);
+    noded_check_done(nd);
+    return 1;
+}
+
 static void
 post_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
              void *arg)
@@ -646,21 +803,26 @@ post_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     struct noded *nd = arg;
     char why[512], code[64];
     json_t *root;
-    json_int_t index = 0;
     int n = nd->post_count;
 
     nd->posting = 0;
     nd->post_count = 0;
     if (resp == NULL || resp->status != 200) {
         describe_failure(resp, err, why, sizeof(why), code, sizeof(code));
+        for (struct status_update *x = nd->updates; x != NULL; x = x->next) {
+            x->sent = 0;
+        }
         if (is_node_not_found(resp, code)) {
-            client_need_register(nd); /* registering resumes the POSTs */
+            client_need_register(nd, why); /* registering resumes POSTs */
+            return;
+        }
+        if (post_rejected(nd, resp, n, why)) {
             return;
         }
         if (!nd->post_failing) {
-            log_warn("could not send %d allocation updates to %s: %s (kept, "
-                     "retrying)",
-                     n, nd->cfg->server, why);
+            log_warn("node %s: could not send %d allocation updates to %s: "
+                     "%s (kept, retrying)",
+                     nd->name, n, nd->cfg->server, why);
             nd->post_failing = 1;
         } else {
             log_debug("status POST failed again (%d queued): %s", nd->nupdates,
@@ -672,29 +834,17 @@ post_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     }
     backoff_reset(&nd->post_bo);
     if (nd->post_failing) {
-        log_notice("allocation updates reach %s again", nd->cfg->server);
+        log_notice("node %s: allocation updates reach %s again", nd->name,
+                   nd->cfg->server);
         nd->post_failing = 0;
     }
     root = resp->body != NULL ? json_loads(resp->body, 0, NULL) : NULL;
-    if (root != NULL) {
-        json_unpack(root, "{s?I}", "index", &index);
-        json_decref(root);
+    if (root != NULL && json_is_array(json_object_get(root, "errors"))) {
+        log_rejected(nd, json_object_get(root, "errors"));
     }
-    for (int i = 0; i < n && nd->updates != NULL; i++) {
-        struct status_update *u = nd->updates;
-
-        nd->updates = u->next;
-        nd->nupdates--;
-        if (strcmp(u->client_status, "running") != 0) {
-            alloc_final_acked(nd, u->alloc_id, (long long)index);
-        }
-        status_update_free(u);
-    }
-    if (nd->updates == NULL) {
-        nd->updates_tail = &nd->updates;
-    }
-    log_debug("%d allocation updates acknowledged (index %lld)", n,
-              (long long)index);
+    json_decref(root);
+    client_pop_updates(nd, n);
+    log_debug("node %s: %d allocation updates acknowledged", nd->name, n);
     client_schedule_post(nd, 0.);
     noded_check_done(nd);
 }
@@ -705,24 +855,44 @@ client_post(struct noded *nd)
     json_t *body;
     char path[128];
     struct dv_err err;
-    int n;
+    struct status_update *u;
+    int n, max, live = 0;
 
     if (nd->http == NULL || nd->posting || nd->nupdates == 0 ||
         !nd->registered) {
         return;
     }
-    n = nd->nupdates < CLIENT_BATCH_MAX ? nd->nupdates : CLIENT_BATCH_MAX;
+    max = nd->post_isolate > 0 ? 1 : CLIENT_BATCH_MAX;
+    /* n queued updates cover at most max live ones; dropped ones go with
+     * them. */
+    n = 0;
+    for (u = nd->updates; u != NULL && (live < max || u->dropped);
+         u = u->next) {
+        n++;
+        live += !u->dropped;
+    }
+    if (live == 0) {
+        client_pop_updates(nd, n);
+        noded_check_done(nd);
+        return;
+    }
     body = client_updates_json(nd->updates, n);
     snprintf(path, sizeof(path), "/v1/nodes/%lld/allocations/status",
              nd->node_id);
     if (send_json(nd, "POST", path, body, CLIENT_TIMEOUT, post_done_cb, &err) <
         0) {
-        log_warn("could not send allocation updates: %s (retrying)", err.msg);
+        log_warn("node %s: could not send allocation updates: %s (retrying)",
+                 nd->name, err.msg);
         ev_timer_set(&nd->post_w, backoff_next(&nd->post_bo), 0.);
         ev_timer_start(nd->loop, &nd->post_w);
     } else {
         nd->posting = 1;
         nd->post_count = n;
+        nd->post_live = live;
+        u = nd->updates;
+        for (int i = 0; i < n && u != NULL; i++, u = u->next) {
+            u->sent = 1;
+        }
     }
     json_decref(body);
 }
@@ -734,29 +904,40 @@ client_init(struct noded *nd)
 {
     nd->updates = NULL;
     nd->updates_tail = &nd->updates;
+    nd->batch_delay = 0.005;
     ev_timer_init(&nd->register_w, register_retry_cb, 0., 0.);
     ev_timer_init(&nd->heartbeat_w, heartbeat_cb, 1., 1.);
+    ev_timer_init(&nd->fence_w, fence_cb, 1., 0.);
     ev_timer_init(&nd->poll_w, poll_retry_cb, 0., 0.);
     ev_timer_init(&nd->post_w, post_timer_cb, 0., 0.);
     nd->register_w.data = nd;
     nd->heartbeat_w.data = nd;
+    nd->fence_w.data = nd;
     nd->poll_w.data = nd;
     nd->post_w.data = nd;
 }
 
 int
-client_start(struct noded *nd, struct dv_err *err)
+client_start(struct noded *nd, double delay, struct dv_err *err)
 {
     struct dv_http_client_config hc;
 
-    memset(&hc, 0, sizeof(hc));
-    hc.base = nd->cfg->server;
-    hc.ca_file = nd->cfg->tls_ca;
-    hc.cert = nd->cfg->tls_cert;
-    hc.key = nd->cfg->tls_key;
-    nd->http = dv_http_async_new(nd->loop, &hc, err);
     if (nd->http == NULL) {
-        return -1;
+        memset(&hc, 0, sizeof(hc));
+        hc.base = nd->cfg->server;
+        hc.ca_file = nd->cfg->tls_ca;
+        hc.cert = nd->cfg->tls_cert;
+        hc.key = nd->cfg->tls_key;
+        nd->http = dv_http_async_new(nd->loop, &hc, err);
+        if (nd->http == NULL) {
+            return -1;
+        }
+        nd->owns_http = 1;
+    }
+    if (delay > 0) {
+        ev_timer_set(&nd->register_w, delay, 0.);
+        ev_timer_start(nd->loop, &nd->register_w);
+        return 0;
     }
     client_register(nd);
     return 0;
@@ -767,10 +948,14 @@ client_cleanup(struct noded *nd)
 {
     ev_timer_stop(nd->loop, &nd->register_w);
     ev_timer_stop(nd->loop, &nd->heartbeat_w);
+    ev_timer_stop(nd->loop, &nd->fence_w);
     ev_timer_stop(nd->loop, &nd->poll_w);
     ev_timer_stop(nd->loop, &nd->post_w);
-    dv_http_async_free(nd->http);
+    if (nd->owns_http) {
+        dv_http_async_free(nd->http);
+    }
     nd->http = NULL;
+    nd->owns_http = 0;
     while (nd->updates != NULL) {
         struct status_update *u = nd->updates;
 

@@ -3,8 +3,11 @@
  * SIGCHLD, SIGTERM/SIGINT and SIGHUP watchers, and the orderly stop (no
  * more polling, jobs signalled, their exits reported, then the loop ends).
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -97,6 +100,8 @@ noded_init(struct noded *nd, struct ev_loop *loop,
     nd->loop = loop;
     nd->cfg = cfg;
     nd->topo = topo;
+    nd->name = dv_xstrdup(cfg->name != NULL ? cfg->name : "localhost");
+    nd->disk = cfg->disk;
     nd->state = NODED_RUNNING;
     if (gethostname(host, sizeof(host)) < 0) {
         host[0] = '\0';
@@ -114,7 +119,9 @@ noded_init(struct noded *nd, struct ev_loop *loop,
     nd->sigint_w.data = nd;
     nd->sighup_w.data = nd;
     nd->shutdown_w.data = nd;
-    ev_signal_start(loop, &nd->sigchld_w);
+    if (cfg->simulate == 0) {
+        ev_signal_start(loop, &nd->sigchld_w);
+    }
 }
 
 void
@@ -136,7 +143,9 @@ noded_cleanup(struct noded *nd)
     client_cleanup(nd);
     alloc_free_all(nd);
     free(nd->hostname);
+    free(nd->name);
     nd->hostname = NULL;
+    nd->name = NULL;
 }
 
 void
@@ -150,10 +159,13 @@ noded_shutdown(struct noded *nd)
     alloc_stop_all(nd, ALLOC_STOP_SHUTDOWN);
     /* The jobs get the grace period and a little more to die after
      * SIGKILL; then the updates get NODED_FLUSH_LIMIT to reach qmgr. */
-    ev_timer_set(
-        &nd->shutdown_w,
-        dv_clock_real_span(nd->cfg->kill_grace) + 5.0 + NODED_FLUSH_LIMIT, 0.);
-    ev_timer_start(nd->loop, &nd->shutdown_w);
+    if (nd->sim == NULL) { /* a simulation bounds its nodes' stop */
+        ev_timer_set(&nd->shutdown_w,
+                     dv_clock_real_span(nd->cfg->kill_grace) + 5.0 +
+                         NODED_FLUSH_LIMIT,
+                     0.);
+        ev_timer_start(nd->loop, &nd->shutdown_w);
+    }
     noded_check_done(nd);
 }
 
@@ -166,6 +178,40 @@ noded_check_done(struct noded *nd)
     if (nd->nupdates > 0 && nd->http != NULL) {
         return; /* still delivering */
     }
+    if (nd->sim != NULL) {
+        sim_node_done(nd);
+        return;
+    }
     log_notice("all jobs stopped and reported: exiting");
     ev_break(nd->loop, EVBREAK_ALL);
+}
+
+int64_t
+noded_disk_space(const char *path)
+{
+    struct statvfs st;
+
+    if (statvfs(path, &st) < 0) {
+        return 0;
+    }
+    return (int64_t)st.f_bavail * (int64_t)st.f_frsize;
+}
+
+long
+noded_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        return -1;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            log_warn("could not raise the open files limit to %llu: %s",
+                     (unsigned long long)rl.rlim_max, strerror(errno));
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
 }

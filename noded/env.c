@@ -17,6 +17,8 @@
 
 #define ENV_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
+static char *index_list(const char *set);
+
 int
 env_user_lookup(const char *name, struct env_user *u, struct dv_err *err)
 {
@@ -219,6 +221,122 @@ env_build(const struct env_info *in)
     env_setll(&env, "DROVER_JOB_ID", in->job_id);
     env_set(&env, "DROVER_NODE_NAME", in->node_name);
     env_set(&env, "DROVER_CPUSET", in->cpuset != NULL ? in->cpuset : "");
+    if (!dv_str_empty(in->gpus)) {
+        tmp = index_list(in->gpus);
+        env_set(&env, "DROVER_GPUS", tmp);
+        env_set(&env, "CUDA_VISIBLE_DEVICES", tmp);
+        free(tmp);
+    }
+    return env;
+}
+
+/* "0-2,5" -> "0,1,2,5": CUDA_VISIBLE_DEVICES takes a plain list. */
+static char *
+index_list(const char *set)
+{
+    struct dv_buf b;
+    const char *p = set;
+
+    dv_buf_init(&b);
+    dv_buf_puts(&b, "");
+    while (p != NULL && *p != '\0') {
+        int64_t lo, hi;
+        char num[32];
+        size_t len = strcspn(p, ",-");
+
+        if (len == 0 || len >= sizeof(num)) {
+            break;
+        }
+        memcpy(num, p, len);
+        num[len] = '\0';
+        if (dv_parse_i64(num, 0, 1 << 20, &lo) < 0) {
+            break;
+        }
+        hi = lo;
+        p += len;
+        if (*p == '-') {
+            p++;
+            len = strcspn(p, ",");
+            if (len == 0 || len >= sizeof(num)) {
+                break;
+            }
+            memcpy(num, p, len);
+            num[len] = '\0';
+            if (dv_parse_i64(num, lo, 1 << 20, &hi) < 0) {
+                break;
+            }
+            p += len;
+        }
+        for (int64_t i = lo; i <= hi; i++) {
+            dv_buf_printf(&b, "%s%lld", b.len > 0 ? "," : "", (long long)i);
+        }
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return dv_buf_steal(&b);
+}
+
+char **
+env_build_task(const struct env_task_info *in)
+{
+    const struct dv_task *t = in->task;
+    const struct env_user *u = in->user;
+    char **env = dv_xcalloc(1, sizeof(char *));
+    const char *v;
+    char *tmp;
+
+    for (int i = 0; i < t->nenv; i++) {
+        if (t->env[i].key != NULL) {
+            env_set(&env, t->env[i].key, t->env[i].value);
+        }
+    }
+    env_set(&env, "HOME", u->home);
+    env_set(&env, "LOGNAME", u->name);
+    env_set(&env, "USER", u->name);
+    env_set(&env, "SHELL", u->shell);
+    v = env_get(env, "PATH");
+    env_set(&env, "PATH", !dv_str_empty(v) ? v : ENV_DEFAULT_PATH);
+    tmp = dv_xasprintf("%s/tmp", in->alloc_dir);
+    env_set(&env, "TMPDIR", tmp);
+    free(tmp);
+    env_setll(&env, "NCPUS", in->ncpus);
+    env_setll(&env, "OMP_NUM_THREADS", in->ncpus);
+    env_setll(&env, "DROVER_JOB_ID", in->job_id);
+    env_set(&env, "DROVER_JOB_NAME", in->job_name != NULL ? in->job_name : "");
+    env_setll(&env, "DROVER_ALLOC_ID", in->alloc_id);
+    env_setll(&env, "DROVER_ALLOC_INDEX", in->instance);
+    env_set(&env, "DROVER_ALLOC_DIR", in->alloc_dir);
+    env_set(&env, "DROVER_GROUP", in->group != NULL ? in->group : "");
+    env_set(&env, "DROVER_TASK", t->name != NULL ? t->name : "");
+    env_set(&env, "DROVER_NODE_NAME", in->node_name);
+    env_set(&env, "DROVER_CPUSET", in->cpuset != NULL ? in->cpuset : "");
+    /* What Nomad's tasks see, for programs written for it. */
+    tmp = dv_xasprintf("%lld", in->alloc_id);
+    env_set(&env, "NOMAD_ALLOC_ID", tmp);
+    free(tmp);
+    env_setll(&env, "NOMAD_ALLOC_INDEX", in->instance);
+    tmp = dv_xasprintf("%s/alloc", in->alloc_dir);
+    env_set(&env, "NOMAD_ALLOC_DIR", tmp);
+    free(tmp);
+    tmp = dv_xasprintf("%s/local", in->alloc_dir);
+    env_set(&env, "NOMAD_TASK_DIR", tmp);
+    free(tmp);
+    tmp = dv_xasprintf("%s/secrets", in->alloc_dir);
+    env_set(&env, "NOMAD_SECRETS_DIR", tmp);
+    free(tmp);
+    env_set(&env, "NOMAD_TASK_NAME", t->name != NULL ? t->name : "");
+    env_set(&env, "NOMAD_GROUP_NAME", in->group != NULL ? in->group : "");
+    env_set(&env, "NOMAD_JOB_NAME", in->job_name != NULL ? in->job_name : "");
+    env_set(&env, "NOMAD_JOB_ID", in->job_id_str != NULL ? in->job_id_str : "");
+    env_setll(&env, "NOMAD_CPU_CORES", in->ncpus);
+    env_setll(&env, "NOMAD_MEMORY_LIMIT", in->mem / (1024 * 1024));
+    if (!dv_str_empty(in->gpus)) {
+        tmp = index_list(in->gpus);
+        env_set(&env, "DROVER_GPUS", tmp);
+        env_set(&env, "CUDA_VISIBLE_DEVICES", tmp);
+        free(tmp);
+    }
     return env;
 }
 

@@ -14,6 +14,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/strutil.h"
 #include "noded/noded.h"
 
 #define OPT(name, type, def, min, max, reload, field, help)                    \
@@ -54,6 +55,16 @@ static const struct dv_conf_opt noded_opts[] = {
         "debug, info, notice, warn or error"),
     OPT("log-file", DV_CONF_STRING, NULL, 0, 0, 1, log_file,
         "append the log here (default: stderr)"),
+    OPT("disk", DV_CONF_SIZE, NULL, 0, INT64_MAX, 0, disk,
+        "ephemeral disk to offer (default: free space of data-dir; "
+        "simulated: 100gb)"),
+    OPT("simulate", DV_CONF_INT, "0", 0, 100000, 0, simulate,
+        "run N simulated nodes named NAME-1..NAME-N (scale tests)"),
+    OPT("simulate-topology", DV_CONF_STRING, "pack:2 numa:2 core:16 pu:1", 0,
+        0, 0, simulate_topology,
+        "hwloc synthetic topology of the simulated nodes"),
+    OPT("simulate-mix", DV_CONF_BOOL, "false", 0, 0, 0, simulate_mix,
+        "simulated nodes of a few sizes, some with GPUs"),
 };
 #define NODED_NOPTS (sizeof(noded_opts) / sizeof(noded_opts[0]))
 
@@ -132,6 +143,12 @@ finish_config(struct noded_config *cfg, struct dv_err *err)
                    "data-dir must be an absolute path");
         return -1;
     }
+    if (cfg->simulate > 0 && dv_str_empty(cfg->simulate_topology) &&
+        !cfg->simulate_mix) {
+        dv_err_set(err, DV_EINVAL, "invalid_config",
+                   "simulate-topology must not be empty");
+        return -1;
+    }
     if (cfg->topology_xml != NULL && cfg->topology_synthetic != NULL) {
         dv_err_set(err, DV_EINVAL, "invalid_config",
                    "topology-xml and topology-synthetic cannot be used "
@@ -139,6 +156,58 @@ finish_config(struct noded_config *cfg, struct dv_err *err)
         return -1;
     }
     return 0;
+}
+
+/* --simulate N: the virtual nodes on one loop until SIGTERM. Returns the
+ * exit status. */
+static int
+run_simulation(struct noded_config *cfg, int check_only)
+{
+    struct dv_err err;
+    struct ev_loop *loop = NULL;
+    struct sim *s = NULL;
+    int rc = 1;
+    long nofile;
+
+    if (!check_only && apply_logging(cfg, "drover-noded", &err) < 0) {
+        fprintf(stderr, "drover-noded: %s\n", err.msg);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    nofile = noded_raise_nofile();
+    loop = ev_loop_new(EVFLAG_AUTO);
+    if (loop == NULL) {
+        fprintf(stderr, "drover-noded: could not create the event loop\n");
+        return 1;
+    }
+    s = sim_new(loop, cfg, &err);
+    if (s == NULL) {
+        fprintf(stderr, "drover-noded: %s\n", err.msg);
+        rc = check_only ? 2 : 1;
+        goto out;
+    }
+    if (check_only) {
+        printf("configuration is valid: %lld simulated nodes\n",
+               (long long)cfg->simulate);
+        rc = 0;
+        goto out;
+    }
+    if (nofile > 0 && nofile < 2 * cfg->simulate + 64) {
+        log_warn("the open files limit (%ld) is low for %lld simulated "
+                 "nodes (each keeps a long poll open)",
+                 nofile, (long long)cfg->simulate);
+    }
+    sim_set_reload(s, reload);
+    if (sim_start(s, &err) < 0) {
+        log_error("could not start the simulation: %s", err.msg);
+        goto out;
+    }
+    ev_run(loop, 0);
+    rc = sim_exit_status(s);
+out:
+    sim_free(s);
+    ev_loop_destroy(loop);
+    return rc;
 }
 
 /* A daemon whose stdin, stdout or stderr is closed would hand those
@@ -203,6 +272,10 @@ main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    if (main_cfg.simulate > 0) {
+        rc = run_simulation(&main_cfg, main_args.check_config);
+        goto out;
+    }
     topo = topology_load(main_cfg.topology_xml, main_cfg.topology_synthetic,
                          main_cfg.memory, &err);
     if (topo == NULL) {
@@ -224,6 +297,7 @@ main(int argc, char **argv)
     }
     umask(022);
     signal(SIGPIPE, SIG_IGN);
+    noded_raise_nofile();
     if (allocdir_init(main_cfg.data_dir, &err) < 0) {
         log_error("%s", err.msg);
         goto out;
@@ -247,9 +321,12 @@ main(int argc, char **argv)
     }
     noded_init(&nd, loop, &main_cfg, topo);
     nd_ready = 1;
+    if (nd.disk <= 0) {
+        nd.disk = noded_disk_space(main_cfg.data_dir);
+    }
     nd.reload_cb = reload;
     noded_start_signals(&nd);
-    if (client_start(&nd, &err) < 0) {
+    if (client_start(&nd, 0, &err) < 0) {
         log_error("could not start the HTTP client: %s", err.msg);
         goto out;
     }

@@ -1,8 +1,11 @@
 /*
  * drover-noded internals, grouped by file. The daemon fingerprints its host
  * with hwloc, registers with qmgr, long-polls for its allocations and runs
- * them (fork/exec as the job owner, bound to the granted cores) on one libev
- * loop. docs/internals/noded.md explains the state machines.
+ * them (fork/exec as the job owner, bound to the granted cores: a PBS
+ * script, or every task of a native group) on one libev loop. With
+ * --simulate N the same client code drives N virtual nodes whose
+ * allocations are timers (sim.c). docs/internals/noded.md explains the
+ * state machines.
  */
 #ifndef DV_NODED_H
 #define DV_NODED_H
@@ -11,6 +14,7 @@
 #include <hwloc.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "lib/err.h"
@@ -38,6 +42,11 @@ struct noded_config {
     char *tls_key;
     char *log_level;
     char *log_file;
+    int64_t disk;     /* bytes offered for ephemeral disk; 0: free space of
+                         data_dir */
+    int64_t simulate; /* virtual nodes; 0: this host */
+    char *simulate_topology; /* their hwloc synthetic topology */
+    int simulate_mix;        /* heterogeneous sizes, some with GPUs */
 };
 
 /* ---- topology.c: the hwloc fingerprint ---------------------------------- */
@@ -102,10 +111,13 @@ char *topology_cores_pus_text(const struct topology *t, const char *cores,
                               struct dv_err *err);
 /* {"resources": ..., "topology": ..., "attributes": ...} as docs/api.md's
  * register body wants them (the caller adds name, datacenter, pool and
- * address). hostname is the value of the "hostname" attribute. Returns a
- * new reference. */
+ * address, and resources.disk). hostname is the value of the "hostname"
+ * attribute. Returns a new reference. */
 json_t *topology_fingerprint_json(const struct topology *t,
                                   const char *hostname);
+/* Gives t n made-up GPUs (simulated nodes: synthetic topologies have
+ * none), spread over its NUMA nodes. */
+void topology_fake_gpus(struct topology *t, int n);
 
 /* ---- env.c: the job's environment, nodefile and output paths ------------ */
 
@@ -139,6 +151,25 @@ struct env_info {
     const char *alloc_dir;
     const char *nodefile;
     const char *node_name;
+    const char *gpus; /* granted GPU indexes, or NULL */
+};
+
+/* What a native task's environment is made from; all borrowed. */
+struct env_task_info {
+    const struct dv_task *task;
+    const struct env_user *user;
+    const char *job_name;
+    long long job_id;
+    const char *job_id_str;
+    long long alloc_id;
+    int instance; /* the group instance: DROVER_ALLOC_INDEX */
+    const char *group;
+    const char *cpuset;
+    const char *gpus;
+    int ncpus;
+    int64_t mem;
+    const char *alloc_dir;
+    const char *node_name;
 };
 
 /* Builds the job's environment: the spec's env list, then (replacing
@@ -147,6 +178,12 @@ struct env_info {
  * (caller frees with env_free). */
 char **env_build(const struct env_info *in);
 void env_free(char **env);
+/* A native task's environment: its env (name -> value), then HOME
+ * LOGNAME USER SHELL PATH TMPDIR, DROVER_* (JOB_ID ALLOC_ID ALLOC_INDEX
+ * GROUP TASK CPUSET ...), NOMAD_* (ALLOC_INDEX ALLOC_ID ALLOC_DIR
+ * TASK_NAME GROUP_NAME JOB_NAME ...) and CUDA_VISIBLE_DEVICES. New array
+ * (free with env_free). */
+char **env_build_task(const struct env_task_info *in);
 /* The value of name in env, or NULL; borrowed. */
 const char *env_get(char *const *env, const char *name);
 /* Sets name=value in *env (a NULL-terminated array from env_build),
@@ -199,6 +236,7 @@ struct spawn_req {
     hwloc_topology_t topo; /* with cpuset: bind to these PUs */
     hwloc_const_bitmap_t cpuset;
     mode_t umask;
+    int append; /* open the outputs for appending (restarted tasks) */
 };
 
 /* What the child reports through the close-on-exec pipe. */
@@ -260,48 +298,119 @@ int allocdir_write(const char *path, const char *content, mode_t mode,
  * A missing path is not an error. Returns 0 or -1 with err set. */
 int allocdir_remove(const char *path, struct dv_err *err);
 
+/* ---- native.c: native task groups (docs/jobspec.md) -------------------- */
+
+/* Where a task is in its restart policy (restart { attempts, interval,
+ * delay, mode }). */
+struct restart_state {
+    int restarts;        /* within the current interval */
+    double window_start; /* Drover seconds; 0: no failure yet */
+};
+
+/* A task failed at now: 1 with *delay (Drover seconds) when it is to be
+ * restarted after *delay, 0 when the allocation fails (mode fail, attempts
+ * used up). Mode delay waits for the interval to end, then starts a new
+ * one. Pure. */
+int native_restart_decide(const struct dv_restart *policy,
+                          struct restart_state *st, double now,
+                          double *delay);
+/* The group of a decoded native spec for an allocation's group_index, or
+ * NULL with msg set (size bytes). Borrowed from spec. */
+const struct dv_group *native_group(const struct dv_job_spec *spec,
+                                    int group_index, char *msg, size_t size);
+/* Whether a job spec (JSON, as the long poll sends it) is native. */
+int native_spec_is(const json_t *spec);
+
 /* ---- alloc.c: allocation lifecycle -------------------------------------- */
 
-/* An allocation as the long poll describes it (decoded by client.c). */
+/* An allocation as the long poll describes it (decoded by client.c). The
+ * strings and JSON values are borrowed from the answer (struct
+ * poll_answer), which outlives the reconcile. */
 struct alloc_desc {
     long long id;
     long long job_id;
-    char *job_id_str;
+    const char *job_id_str;
+    int group_index;
+    int instance;
     int chunk_index;
-    int desired_run;     /* desired_status "run" (else "stop") */
-    char *client_status; /* "pending" or "running" */
+    int desired_run;           /* desired_status "run" (else "stop") */
+    const char *client_status; /* pending running complete failed lost */
     int ncpus;
     int64_t mem;
-    char *cpuset;
+    const char *gpus; /* granted GPU indexes ("0-1"), "" when none */
+    int64_t disk;
+    const char *cpuset;
     int64_t walltime; /* seconds; 0: none */
-    char *queue;
-    long long modify_index;
-    int have_spec; /* spec decoded (only for allocations we do not know) */
-    struct dv_job_spec spec;
-    char *spec_error; /* why the spec could not be decoded, or NULL */
-    struct alloc_host *hosts;
-    int nhosts;
+    const char *queue;
+    json_t *job;   /* the job's spec ("jobs" of the answer), or NULL: only
+                      sent for allocations to start */
+    json_t *hosts; /* PBS chunk 0: the job's hosts (PBS_NODEFILE), or NULL */
 };
 
-void alloc_desc_init(struct alloc_desc *d);
-void alloc_desc_cleanup(struct alloc_desc *d);
+/* A decoded long-poll answer. */
+struct poll_answer {
+    json_t *root; /* owns everything the descs borrow */
+    long long index;
+    int full; /* lists every active allocation (else: changes only) */
+    struct alloc_desc *descs;
+    int n;
+};
+
+void poll_answer_cleanup(struct poll_answer *ans);
 
 enum alloc_state {
-    ALLOC_RUNNING,  /* the job's process runs (chunk 0), or the chunk holds
-                       its resources (other chunks) */
+    ALLOC_RUNNING,  /* its tasks run (or wait to restart), or the chunk
+                       holds its resources (PBS chunks other than 0) */
     ALLOC_STOPPING, /* SIGTERM sent (qdel, walltime, shutdown, dropped by
-                       qmgr); SIGKILL when the grace period ends */
+                       qmgr, fenced); SIGKILL when the grace period ends */
     ALLOC_DONE,     /* ended; its final status is queued or delivered. Kept
-                       until qmgr stops listing it, so that it is never run
-                       twice nor reported lost */
+                       until an answer newer than the acknowledgement, so
+                       that it is never run twice nor reported lost */
 };
 
 enum alloc_stop {
     ALLOC_STOP_NONE = 0,
     ALLOC_STOP_DESIRED,  /* desired_status stop (qdel, job ended) */
-    ALLOC_STOP_MISSING,  /* no longer listed by qmgr (e.g. marked lost) */
+    ALLOC_STOP_MISSING,  /* no longer listed by qmgr, or listed lost */
     ALLOC_STOP_WALLTIME, /* walltime exceeded: exit -29 */
     ALLOC_STOP_SHUTDOWN, /* the daemon is stopping */
+    ALLOC_STOP_FENCED,   /* heartbeats failed for longer than the TTL */
+    ALLOC_STOP_FAILED,   /* a native task failed beyond its restart policy */
+};
+
+enum task_state {
+    TASK_RUNNING,  /* its process runs */
+    TASK_WAITING,  /* failed; restarts when restart_w fires */
+    TASK_EXITED,   /* ended for good */
+};
+
+/* One process of an allocation: the PBS script, or a native task. What
+ * its (re)starts need is kept with it. */
+struct alloc_task {
+    struct alloc *a;
+    char *name;
+    char **argv;
+    char **env;
+    char **cands; /* PATH candidates for argv[0] */
+    char *out_path;
+    char *err_path;
+    char *cwd;
+    enum spawn_join join;
+    enum task_state state;
+    pid_t pid;     /* 0: none */
+    int report_fd; /* -1 once closed */
+    ev_io report_w;
+    struct spawn_report fail; /* fatal report from the child */
+    int have_fail;
+    int status; /* PBS exit status of its last run */
+    struct restart_state rs;
+    ev_timer restart_w;
+    struct rusage ru; /* summed over its runs */
+    uid_t uid;        /* who it runs as (the task's user, or the owner) */
+    gid_t gid;
+    gid_t *groups;
+    int ngroups;
+    int switch_user;
 };
 
 struct alloc {
@@ -311,49 +420,56 @@ struct alloc {
     long long job_id;
     char *job_id_str;
     int chunk_index;
+    int group_index;
+    int instance;
+    int native;
     int ncpus;
     char *cpuset;
+    char *gpus;
     int64_t walltime;
     enum alloc_state state;
     enum alloc_stop reason;
     char *dir; /* <data_dir>/alloc/<id>, or NULL */
-    pid_t pid; /* 0: no process (other chunks, failed start) */
     double start_time;
-    int report_fd;            /* -1 once closed */
-    struct spawn_report fail; /* fatal report from the child */
-    int have_fail;
+    struct alloc_task *tasks; /* none for PBS chunks other than 0 */
+    int ntasks;
+    struct dv_restart restart; /* native: the group's policy */
+    int failed_task;           /* ALLOC_STOP_FAILED: which, else -1 */
+    hwloc_bitmap_t pus; /* bind the tasks here, or NULL */
     ev_timer walltime_w;
     ev_timer kill_w;
-    ev_io report_w;
-    int listed;                /* in the last long-poll answer */
-    int final_queued;          /* the terminal update is queued */
-    int final_acked;           /* ... and qmgr acknowledged it */
-    long long final_ack_index; /* the index qmgr answered then */
+    int final_queued;             /* the terminal update is queued */
+    int final_acked;              /* ... and qmgr acknowledged it */
+    unsigned long ack_gen;        /* the poll in flight when it was */
+    struct status_update *run_u;  /* its queued "running" update */
 };
 
-/* Brings the allocations in line with a long-poll answer at index: starts
- * new ones that should run, stops ones to stop or no longer listed,
- * reports ones listed as running that this daemon does not own as lost,
- * forgets finished ones that qmgr no longer lists. */
-void alloc_reconcile(struct noded *nd, struct alloc_desc *descs, int n,
-                     long long index);
+/* Brings the allocations in line with a long-poll answer to the poll of
+ * generation gen: starts new ones that should run, stops ones to stop,
+ * lost, or (full answers) no longer listed, reports ones listed as running
+ * that this daemon does not own as lost, forgets finished ones whose
+ * acknowledgement is older than the poll. */
+void alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
+                     unsigned long gen);
 /* Looks an allocation up by id; borrowed, or NULL. */
 struct alloc *alloc_find(struct noded *nd, long long id);
 /* Stops every allocation (SIGTERM, SIGKILL after the grace period). */
 void alloc_stop_all(struct noded *nd, enum alloc_stop reason);
-/* Reaps ended job processes with wait4 (SIGCHLD): their exit status and
- * rusage become the final update. */
+/* Reaps ended task processes with wait4 (SIGCHLD). */
 void alloc_reap(struct noded *nd);
 /* Allocations not yet DONE. */
 int alloc_active_count(const struct noded *nd);
-/* qmgr acknowledged the terminal update of allocation id at index. */
-void alloc_final_acked(struct noded *nd, long long id, long long index);
+/* qmgr acknowledged the terminal update of allocation id. */
+void alloc_final_acked(struct noded *nd, long long id);
+/* The "running" update u leaves the queue (sent or dropped): the
+ * allocation must not point at it any more. */
+void alloc_update_gone(struct noded *nd, const struct status_update *u);
 /* Stops every watcher and frees every allocation (processes are left
  * alone). */
 void alloc_free_all(struct noded *nd);
 /* The final exit status, client status ("complete", "failed") and message
- * (empty when none) of chunk 0 from how it ended: the stop reason, the wait
- * status and a fatal report from the child (or NULL). */
+ * (empty when none) of a PBS script from how it ended: the stop reason, the
+ * wait status and a fatal report from the child (or NULL). */
 int alloc_exit_status(enum alloc_stop reason, int wstatus,
                       const struct spawn_report *fail,
                       const char **client_status, char *msg, size_t size);
@@ -373,6 +489,9 @@ struct status_update {
     int64_t cput;     /* seconds */
     int64_t walltime; /* seconds */
     int64_t mem;      /* bytes */
+    int dropped;      /* superseded ("running" of an allocation that ended
+                         before it was sent): skipped when sending */
+    int sent;         /* in the POST in flight */
 };
 
 /* Returns a new zeroed update for alloc id (caller queues or frees). */
@@ -381,25 +500,65 @@ struct status_update *status_update_new(long long alloc_id,
 void status_update_free(struct status_update *u);
 /* Queues u (takes ownership) and schedules a batched POST. */
 void client_queue_update(struct noded *nd, struct status_update *u);
-/* Encodes a batch of n updates from u on: {"updates": [...]}. Returns a
- * new reference. */
+/* A queued update not yet sent is no longer needed: it will not be sent
+ * (the terminal update that follows says it all). Borrowed u. */
+void client_drop_update(struct noded *nd, struct status_update *u);
+/* Encodes up to n updates from u on (dropped ones skipped): {"updates":
+ * [...]}. Returns a new reference. */
 json_t *client_updates_json(const struct status_update *u, int n);
-/* Decodes a long-poll answer body. Allocations that nd already knows get
- * no spec decoded. Returns 0 with *descs a new array (free each with
- * alloc_desc_cleanup, then the array), or -1 with err set. */
-int client_decode_allocations(struct noded *nd, const char *body,
-                              struct alloc_desc **descs, int *n,
-                              long long *index, struct dv_err *err);
+/* Decodes a long-poll answer body ({"index", "full", "allocations",
+ * "jobs"}). Returns 0, or -1 with err set (nothing to clean up). */
+int client_decode_allocations(const char *body, struct poll_answer *ans,
+                              struct dv_err *err);
 /* Initialises the client's watchers (noded_init calls it). */
 void client_init(struct noded *nd);
-/* Starts the HTTP client, registers and, once registered, heartbeats and
- * long-polls. Returns 0, or -1 with err set. */
-int client_start(struct noded *nd, struct dv_err *err);
+/* Starts the HTTP client (or uses nd->http when set: simulated nodes
+ * share one), registers after delay seconds and, once registered,
+ * heartbeats and long-polls. Returns 0, or -1 with err set. */
+int client_start(struct noded *nd, double delay, struct dv_err *err);
 /* Stops polling and heartbeats; queued updates keep being sent. */
 void client_stop_polling(struct noded *nd);
-/* Stops every watcher of the client and frees the HTTP client and the
- * queue. */
+/* Stops every watcher of the client and frees the HTTP client (when this
+ * node owns it) and the queue. */
 void client_cleanup(struct noded *nd);
+/* The register body of nd (fingerprint, name, pool, address, disk). New
+ * reference. */
+json_t *client_register_body(struct noded *nd);
+
+/* ---- sim.c: simulated nodes (--simulate N) ------------------------------ */
+
+struct sim;
+
+/* Builds the N virtual nodes of cfg (names <name>-<i>, topologies from
+ * --simulate-topology or the --simulate-mix set, one HTTP client) on loop.
+ * Returns a new simulation (caller frees with sim_free), or NULL with err
+ * set. */
+struct sim *sim_new(struct ev_loop *loop, const struct noded_config *cfg,
+                    struct dv_err *err);
+/* Registers every node (spread over a few seconds) and starts the signal
+ * watchers. Returns 0 or -1 with err set. */
+int sim_start(struct sim *s, struct dv_err *err);
+/* The exit status once the loop ended. */
+int sim_exit_status(const struct sim *s);
+/* SIGHUP calls cb with the first node. */
+void sim_set_reload(struct sim *s, void (*cb)(struct noded *nd));
+void sim_free(struct sim *s);
+/* Hooks of alloc.c for a simulated node. */
+void sim_reconcile(struct noded *nd, const struct poll_answer *ans,
+                   unsigned long gen);
+void sim_stop_all(struct noded *nd, enum alloc_stop reason);
+int sim_active_count(const struct noded *nd);
+void sim_final_acked(struct noded *nd, long long id);
+void sim_update_gone(struct noded *nd, const struct status_update *u);
+void sim_free_node(struct noded *nd);
+int sim_known(struct noded *nd, long long id);
+/* A simulated node finished its orderly stop. */
+void sim_node_done(struct noded *nd);
+/* How long an allocation of job spec runs (Drover seconds): the job's
+ * meta "drover.sim_runtime" (or a PBS job's DROVER_SIM_RUNTIME variable),
+ * else walltime; 0: until stopped. *over is set when the runtime is cut
+ * by the walltime (the allocation then fails with -29). Pure. */
+double sim_runtime(const json_t *spec, int64_t walltime, int *over);
 
 /* ---- daemon.c: the daemon as a whole ------------------------------------ */
 
@@ -413,35 +572,52 @@ struct backoff {
     double cur;
 };
 
+struct sim_node;
+
 struct noded {
     struct ev_loop *loop;
     const struct noded_config *cfg; /* borrowed */
     struct topology *topo;          /* borrowed */
+    char *name;                     /* node name (owned) */
     char *hostname;                 /* full host name */
+    int64_t disk;                   /* bytes offered */
     enum noded_state state;
     struct alloc *allocs;
+    struct sim *sim;          /* simulated: the simulation (borrowed) */
+    struct sim_node *simnode; /* ... and this node's part of it (owned) */
 
     /* client.c */
     struct dv_http_async *http; /* NULL: updates are only queued (tests) */
+    int owns_http;              /* frees http at cleanup */
     long long node_id;          /* 0: never registered */
     int registered;             /* node_id is valid now */
     double ttl;                 /* Drover seconds */
     long long index;            /* long-poll index */
+    unsigned long poll_gen;     /* long polls sent; the one in flight */
     int registering;            /* a register request is in flight */
     int polling;                /* a long poll is in flight */
     int heartbeating;
+    double hb_sent;   /* real time the heartbeat in flight was sent */
+    double hb_ok;     /* real time of the last accepted one's sending */
+    int fenced;       /* jobs stopped: no heartbeat got through for a TTL */
     int posting;      /* a status POST is in flight */
-    int post_count;   /* how many queued updates it carries */
+    int post_count;   /* how many queued updates it covers */
+    int post_live;    /* ... of which not dropped */
+    int post_isolate; /* updates left to send one per POST (a batch was
+                         rejected as invalid) */
     int stop_poll;    /* no more long polls (shutting down) */
     int hb_failing;   /* the last heartbeat failed (warn once) */
     int poll_failing; /* the last long poll failed (warn once) */
     int post_failing; /* the last status POST failed (warn once) */
+    double batch_delay; /* real seconds to gather updates into one POST */
+    double hb_phase;    /* first heartbeat after this part of TTL/3 */
     struct backoff register_bo, poll_bo, post_bo;
     struct status_update *updates; /* queue, oldest first */
     struct status_update **updates_tail;
     int nupdates;
     ev_timer register_w;
     ev_timer heartbeat_w;
+    ev_timer fence_w;
     ev_timer poll_w;
     ev_timer post_w;
 
@@ -454,10 +630,10 @@ struct noded {
     int exit_status;
 };
 
-/* Initialises nd on loop and starts its SIGCHLD watcher. The loop must
- * not be libev's default loop, whose own SIGCHLD watcher reaps every child
- * without rusage (docs/internals/noded.md). cfg and topo are borrowed and
- * must outlive nd. */
+/* Initialises nd on loop (name: cfg->name). The loop must not be libev's
+ * default loop, whose own SIGCHLD watcher reaps every child without
+ * rusage (docs/internals/noded.md). cfg and topo are borrowed and must
+ * outlive nd. A real node starts its SIGCHLD watcher. */
 void noded_init(struct noded *nd, struct ev_loop *loop,
                 const struct noded_config *cfg, struct topology *topo);
 void noded_cleanup(struct noded *nd);
@@ -467,8 +643,12 @@ void noded_start_signals(struct noded *nd);
  * after the grace period, final updates flushed, then the loop ends. */
 void noded_shutdown(struct noded *nd);
 /* Called when an allocation ends or the update queue drains: ends the loop
- * once a stopping daemon has nothing left to do. */
+ * (or tells the simulation) once a stopping daemon has nothing left. */
 void noded_check_done(struct noded *nd);
+/* The free space under path in bytes (statvfs), 0 when unknown. */
+int64_t noded_disk_space(const char *path);
+/* Raises RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
+long noded_raise_nofile(void);
 
 double backoff_next(struct backoff *b);
 void backoff_reset(struct backoff *b);

@@ -62,10 +62,12 @@ child_high_fd(int fd)
 }
 
 static int
-child_open_output(const char *path)
+child_open_output(const char *path, int append)
 {
-    return child_high_fd(
-        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644));
+    return child_high_fd(open(path,
+                              O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
+                                  (append ? O_APPEND : O_TRUNC),
+                              0644));
 }
 
 /* Every descriptor from 3 up becomes close-on-exec. */
@@ -133,13 +135,13 @@ child_run(const struct spawn_req *req, int rfd)
         child_fail(rfd, SPAWN_STAGE_STDIN, errno);
     }
     if (req->join != SPAWN_JOIN_EO) {
-        out = child_open_output(req->stdout_path);
+        out = child_open_output(req->stdout_path, req->append);
         if (out < 0) {
             child_fail(rfd, SPAWN_STAGE_STDOUT, errno);
         }
     }
     if (req->join != SPAWN_JOIN_OE) {
-        errfd = child_open_output(req->stderr_path);
+        errfd = child_open_output(req->stderr_path, req->append);
         if (errfd < 0) {
             child_fail(rfd, SPAWN_STAGE_STDERR, errno);
         }

@@ -545,3 +545,25 @@ topology_fingerprint_json(const struct topology *t, const char *hostname)
         "cores", cores, "gpus", gpus, "attributes",
         attributes_json(t, hostname));
 }
+
+void
+topology_fake_gpus(struct topology *t, int n)
+{
+    for (int i = 0; i < t->ngpus; i++) {
+        free(t->gpus[i].name);
+        free(t->gpus[i].pci);
+        free(t->gpus[i].model);
+    }
+    free(t->gpus);
+    t->gpus = n > 0 ? dv_xcalloc((size_t)n, sizeof(*t->gpus)) : NULL;
+    t->ngpus = n > 0 ? n : 0;
+    for (int i = 0; i < t->ngpus; i++) {
+        struct topology_gpu *g = &t->gpus[i];
+
+        g->index = i;
+        g->name = dv_xasprintf("simgpu%d", i);
+        g->model = dv_xstrdup("Simulated GPU");
+        g->numa = t->nnuma > 0 ? i * t->nnuma / t->ngpus : -1;
+        g->package = t->npackages > 0 ? i * t->npackages / t->ngpus : -1;
+    }
+}

@@ -1,7 +1,8 @@
 /*
- * The jobs API (docs/api.md "Jobs"): submit, list, get (blocking), qdel,
- * qhold, qrls. Each handler decodes and checks the request on the loop
- * thread, then hands a run callback to the pool; the run callback calls
+ * The jobs API (docs/api.md "Jobs"): submit (PBS-style and native job
+ * specs), list, get (blocking), qdel (stop, for native jobs), qhold, qrls,
+ * and a job's allocations. Each handler decodes and checks the request on the
+ * loop thread, then hands a run callback to the pool; the run callback calls
  * db.c and renders the answer on the worker thread.
  */
 #include <stdio.h>
@@ -245,7 +246,10 @@ api_jobs_submit(struct qreq *qr)
         qreq_fail(qr, DV_EFORBIDDEN, "forbidden", "Unauthorized Request ");
         return;
     }
-    if (dv_job_spec_normalize(&c->spec, &err) < 0) {
+    if (dv_job_spec_normalize(&c->spec, &err) < 0 ||
+        (c->spec.native != NULL && !qr->root &&
+         dv_jobspec_check_users(c->spec.native, c->spec.owner, &err) < 0)) {
+        /* Tasks run as the owner unless root submits them. */
         qr->failed = 1;
         qr->err = err;
         qreq_finish(qr);
@@ -546,5 +550,115 @@ api_jobs_change(struct qreq *qr, int64_t id, enum job_op op)
         }
     }
     qr->run = change_run;
+    qreq_submit(qr);
+}
+
+/* --- a job's allocations --- */
+
+static void
+allocs_ctx_free(void *arg)
+{
+    struct db_job_allocs *a = arg;
+
+    db_job_allocs_clear(a);
+    free(a);
+}
+
+static void
+set_col_str(json_t *o, const char *key, const PGresult *res, int row,
+            const char *col)
+{
+    set_str_or_null(o, key, dv_db_get(res, row, col));
+}
+
+/* One allocation of GET /v1/jobs/:id/allocations. */
+static json_t *
+alloc_json(const PGresult *res, int row)
+{
+    json_t *o = json_object();
+
+    set_int_or_null(o, "id", res, row, "id");
+    set_col_str(o, "group", res, row, "group_name");
+    set_int_or_null(o, "group_index", res, row, "group_index");
+    set_int_or_null(o, "instance", res, row, "instance");
+    set_int_or_null(o, "chunk_index", res, row, "chunk_index");
+    set_int_or_null(o, "node_id", res, row, "node_id");
+    set_col_str(o, "node", res, row, "node_name");
+    set_col_str(o, "desired_status", res, row, "desired_status");
+    set_col_str(o, "desired_description", res, row, "desired_description");
+    set_col_str(o, "client_status", res, row, "client_status");
+    set_int_or_null(o, "exit_status", res, row, "exit_status");
+    set_col_str(o, "message", res, row, "message");
+    set_int_or_null(o, "cores", res, row, "ncpus");
+    set_col_str(o, "cpuset", res, row, "cpuset");
+    set_int_or_null(o, "memory", res, row, "mem");
+    set_int_or_null(o, "ngpus", res, row, "ngpus");
+    set_col_str(o, "gpus", res, row, "gpus");
+    set_int_or_null(o, "disk", res, row, "disk");
+    set_int_or_null(o, "create_time", res, row, "create_time");
+    set_int_or_null(o, "start_time", res, row, "start_time");
+    set_int_or_null(o, "end_time", res, row, "end_time");
+    set_int_or_null(o, "previous_alloc", res, row, "previous_alloc");
+    set_int_or_null(o, "reschedule_count", res, row, "reschedule_count");
+    set_int_or_null(o, "modify_index", res, row, "modify_index");
+    return o;
+}
+
+static int
+allocs_run(struct qreq *qr, struct dv_db *db)
+{
+    struct db_job_allocs *a = qr->ctx;
+    const char *server = server_name(qr->q);
+    json_t *list, *body;
+    char jid[300];
+    int n;
+
+    a->server = server;
+    if (db_job_allocs(db, a, &qr->err) < 0) {
+        return -1;
+    }
+    list = json_array();
+    n = PQntuples(a->allocs);
+    if (n > a->limit) {
+        n = a->limit;
+    }
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(list, alloc_json(a->allocs, i));
+    }
+    dv_job_id_format((long long)a->id, server, jid, sizeof(jid));
+    body = json_pack("{s:s, s:o}", "job_id", jid, "allocations", list);
+    json_object_set_new(body, "next_after",
+                        a->next_after >= 0 ? json_integer(a->next_after)
+                                           : json_null());
+    qreq_set_json(qr, 200, body);
+    db_job_allocs_clear(a);
+    return 0;
+}
+
+void
+api_jobs_allocs(struct qreq *qr, int64_t id)
+{
+    struct db_job_allocs *a = dv_xcalloc(1, sizeof(*a));
+    const char *v;
+
+    a->id = id;
+    a->limit = 1000;
+    a->next_after = -1;
+    qr->ctx = a;
+    qr->ctx_free = allocs_ctx_free;
+    qr->id = id;
+    v = dv_http_request_query(qr->req, "limit");
+    if (v != NULL && dv_parse_int(v, 1, 10000, &a->limit) < 0) {
+        qreq_fail(qr, DV_EINVAL, "invalid_request",
+                  "invalid limit \"%.32s\": 1 to 10000 expected", v);
+        return;
+    }
+    v = dv_http_request_query(qr->req, "after");
+    if (v != NULL && dv_parse_i64(v, 0, INT64_MAX, &a->after) < 0) {
+        qreq_fail(qr, DV_EINVAL, "invalid_request",
+                  "invalid after \"%.32s\": an allocation id expected", v);
+        return;
+    }
+    qr->run = allocs_run;
     qreq_submit(qr);
 }

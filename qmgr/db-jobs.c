@@ -35,6 +35,14 @@ find_by_key(struct dv_db *db, struct db_submit *s, struct dv_err *err)
     return rc;
 }
 
+/* A native batch or service job whose groups all have count 0. */
+static int
+nothing_to_run(const struct dv_job_spec *spec)
+{
+    return spec->native != NULL && spec->req.nodect == 0 &&
+           strcmp(spec->type, "system") != 0;
+}
+
 static int
 submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
 {
@@ -55,6 +63,11 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "create_time, modify_index) VALUES ($1, 'job-submit', 'pending', $2, "
         "to_timestamp($3), nextval('modify_index_seq')) "
         "ON CONFLICT (job_id) WHERE status = 'pending' DO NOTHING";
+    static const char finish_empty[] =
+        "UPDATE jobs SET state = 'finished', hold_types = '', exit_status = 0, "
+        "end_time = to_timestamp($2), "
+        "comment = 'Job finished: nothing to run (every group has count 0)', "
+        "modify_index = nextval('modify_index_seq') WHERE id = $1";
     struct db_submit *s = arg;
     const struct dv_job_spec *spec = s->spec;
     struct notify_set ns = {0};
@@ -131,7 +144,14 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
             goto out;
         }
     }
-    if (!spec->hold) {
+    if (nothing_to_run(spec)) {
+        /* Accepted and finished at once (docs/jobspec.md). */
+        char b1[24], b2[32];
+        const char *p[] = {dv_db_i64(b1, id), dv_db_double(b2, s->now)};
+        if (dv_db_exec_cmd(db, finish_empty, 2, p, err) < 0) {
+            goto out;
+        }
+    } else if (!spec->hold) {
         char b1[24], b2[24], b3[32];
         const char *p[] = {dv_db_i64(b1, id), dv_db_i64(b2, spec->priority),
                            dv_db_double(b3, s->now)};
@@ -383,6 +403,7 @@ job_delete(struct dv_db *db, struct db_job_change *c, PGresult *job,
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state IN ('running', 'exiting')";
     const char *state = dv_db_get(job, 0, "state");
+    int native = dv_db_get_bool(job, 0, "native", 0);
     char b1[24], b2[32];
     const char *p[] = {dv_db_i64(b1, c->id), dv_db_double(b2, c->now), NULL};
     int n;
@@ -403,8 +424,13 @@ job_delete(struct dv_db *db, struct db_job_change *c, PGresult *job,
     if (strcmp(state, "exiting") == 0) {
         return 0; /* already being stopped */
     }
-    n = db_stop_allocs(db, c->id, 0, "deleted", ns, err);
+    n = db_stop_allocs(db, c->id, 0, native ? "stopped" : "deleted", ns, err);
     if (n < 0) {
+        return -1;
+    }
+    /* A native job may wait for replacements: nothing is placed any more
+     * (PBS jobs that run have no evaluation left). */
+    if (native && db_cancel_evals(db, c->id, "job stopped", err) < 0) {
         return -1;
     }
     if (n == 0) {
@@ -533,6 +559,7 @@ change_tx(struct dv_db *db, void *arg, struct dv_err *err)
 {
     static const char lock[] =
         "SELECT id, owner, state, hold_types, priority, comment, "
+        "spec ? 'groups' AS native, "
         "floor(extract(epoch FROM start_time))::bigint AS stime "
         "FROM jobs WHERE id = $1 FOR UPDATE";
     struct db_job_change *c = arg;
@@ -587,10 +614,119 @@ out:
     return rc;
 }
 
+/*
+ * After a lost COMMIT: did the change land? A qdel whose commit went
+ * through finds the job exiting or finished; rerunning it would answer
+ * 409 job_finished. Holds and releases are safe to rerun (holding a held
+ * job or releasing a queued one changes nothing), and so is any attempt
+ * that changed nothing.
+ */
+static int
+change_in_doubt(struct dv_db *db, void *arg, struct dv_err *err)
+{
+    static const char sql[] = "SELECT state FROM jobs WHERE id = $1";
+    struct db_job_change *c = arg;
+    char b1[24];
+    const char *p[] = {dv_db_i64(b1, c->id)};
+    PGresult *res;
+    const char *state;
+    int reached;
+
+    if (c->op != JOB_OP_DELETE || c->new_state[0] == '\0') {
+        return 0;
+    }
+    res = dv_db_exec(db, sql, 1, p, err);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0; /* gone: the rerun answers 404 */
+    }
+    state = dv_db_get(res, 0, "state");
+    reached = strcmp(state, "exiting") == 0 || strcmp(state, "finished") == 0;
+    PQclear(res);
+    if (!reached) {
+        return 0;
+    }
+    if (db_load_job(db, c->id, 0, &c->out, err) != 1) {
+        if (err->kind == DV_OK) {
+            db_job_not_found(c->server, c->id, err);
+        }
+        return -1;
+    }
+    return 1;
+}
+
 int
 db_job_change(struct dv_db *db, struct db_job_change *c, struct dv_err *err)
 {
     c->out.next_after = -1;
-    return dv_db_tx(db, DV_DB_READ_COMMITTED, change_tx, NULL, c,
+    return dv_db_tx(db, DV_DB_READ_COMMITTED, change_tx, change_in_doubt, c,
+                    QMGR_TX_ATTEMPTS, err);
+}
+
+/* --- a job's allocations --- */
+
+void
+db_job_allocs_clear(struct db_job_allocs *a)
+{
+    PQclear(a->allocs);
+    a->allocs = NULL;
+    a->next_after = -1;
+}
+
+static int
+job_allocs_tx(struct dv_db *db, void *arg, struct dv_err *err)
+{
+    static const char job[] = "SELECT id FROM jobs WHERE id = $1";
+    /* Newest first: the primary key walked down from the cursor. */
+    static const char allocs[] =
+        "SELECT a.id, a.group_index, a.instance, a.chunk_index, "
+        "j.spec->'placement'->'groups'->a.group_index->>'name' AS group_name, "
+        "a.node_id, n.name AS node_name, a.desired_status, "
+        "a.desired_description, a.client_status, a.exit_status, a.message, "
+        "a.ncpus, a.cpuset, a.mem, a.ngpus, a.gpus, a.disk, "
+        "floor(extract(epoch FROM a.create_time))::bigint AS create_time, "
+        "floor(extract(epoch FROM a.start_time))::bigint AS start_time, "
+        "floor(extract(epoch FROM a.end_time))::bigint AS end_time, "
+        "a.previous_alloc, a.reschedule_count, a.modify_index "
+        "FROM allocations a JOIN jobs j ON j.id = a.job_id "
+        "JOIN nodes n ON n.id = a.node_id "
+        "WHERE a.job_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3";
+    struct db_job_allocs *a = arg;
+    char b1[24], b2[24], b3[24];
+    const char *p[] = {dv_db_i64(b1, a->id),
+                       dv_db_i64(b2, a->after > 0 ? a->after : INT64_MAX),
+                       dv_db_i64(b3, (int64_t)a->limit + 1)};
+    PGresult *res;
+    int n;
+
+    db_job_allocs_clear(a);
+    res = dv_db_exec(db, job, 1, p, err);
+    if (res == NULL) {
+        return -1;
+    }
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 0) {
+        db_job_not_found(a->server, a->id, err);
+        return -1;
+    }
+    a->allocs = dv_db_exec(db, allocs, 3, p, err);
+    if (a->allocs == NULL) {
+        return -1;
+    }
+    if (PQntuples(a->allocs) > a->limit) {
+        a->next_after = dv_db_get_i64(a->allocs, a->limit - 1, "id", 0);
+    }
+    return 0;
+}
+
+int
+db_job_allocs(struct dv_db *db, struct db_job_allocs *a, struct dv_err *err)
+{
+    a->next_after = -1;
+    return dv_db_tx(db, DV_DB_REPEATABLE_READ, job_allocs_tx, NULL, a,
                     QMGR_TX_ATTEMPTS, err);
 }

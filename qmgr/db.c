@@ -247,6 +247,13 @@ int
 db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
                struct notify_set *ns, struct dv_err *err)
 {
+    /* alloc_modify_index is drawn under the node rows' locks (in id
+     * order), so that a node's long poll never reads an index while a
+     * smaller one is still to commit (docs/internals/qmgr.md). */
+    static const char lock_nodes[] =
+        "SELECT id FROM nodes WHERE id IN (SELECT node_id FROM allocations "
+        "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
+        "AND client_status IN " DB_ACTIVE ") ORDER BY id FOR NO KEY UPDATE";
     static const char sql[] =
         "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
         "UPDATE allocations SET desired_status = 'stop', "
@@ -256,9 +263,14 @@ db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
         "AND client_status IN " DB_ACTIVE " RETURNING node_id";
     char b1[24], b2[24];
     const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, skip), why};
-    PGresult *res = dv_db_exec(db, sql, 3, p, err);
+    PGresult *res = dv_db_exec(db, lock_nodes, 2, p, err);
     int n;
 
+    if (res == NULL) {
+        return -1;
+    }
+    PQclear(res);
+    res = dv_db_exec(db, sql, 3, p, err);
     if (res == NULL) {
         return -1;
     }
@@ -322,7 +334,7 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
     PGresult *job = dv_db_exec(db, read_job, 1, pj, err);
     const char *state;
     double stime;
-    int exiting, rc = -1;
+    int exiting, preempted, rc = -1;
     char *comment = NULL;
 
     if (job == NULL) {
@@ -334,19 +346,25 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
     }
     state = dv_db_get(job, 0, "state");
     exiting = strcmp(state, "exiting") == 0;
-    if (!exiting &&
+    /* A running job whose allocation a scheduler asked to stop was
+     * preempted (qdel makes the job exiting first). */
+    preempted = strcmp(state, "running") == 0 && strcmp(desired, "stop") == 0;
+    if (!exiting && !preempted &&
         !(strcmp(state, "running") == 0 && strcmp(desired, "run") == 0)) {
         rc = 0; /* an old run's allocation, or the job already ended */
         goto out;
     }
     stime = dv_db_get_double(job, 0, "stime", 0);
-    if (e->kind == END_LOST && !exiting &&
+    if ((e->kind == END_LOST || preempted) && !exiting &&
         dv_db_get_bool(job, 0, "rerunnable", 1)) {
         const char *p[] = {
             b1, dv_db_double(b3, e->now),
-            "Job requeued: its allocation was lost; waiting to run again"};
+            preempted ? "Job requeued: preempted by higher-priority work"
+                      : "Job requeued: its allocation was lost; waiting to "
+                        "run again"};
         if (dv_db_exec_cmd(db, requeue, 3, p, err) < 0 ||
-            db_insert_eval(db, e->job_id, "alloc-lost",
+            db_insert_eval(db, e->job_id,
+                           preempted ? "alloc-stopped" : "alloc-lost",
                            (int)dv_db_get_i64(job, 0, "priority", 0), e->now,
                            err) < 0) {
             goto out;
@@ -441,7 +459,7 @@ static int
 indexes_tx(struct dv_db *db, void *arg, struct dv_err *err)
 {
     static const char nodes[] =
-        "SELECT u.o AS ord, coalesce((SELECT max(a.modify_index) "
+        "SELECT u.o AS ord, coalesce((SELECT max(a.alloc_modify_index) "
         "FROM allocations a WHERE a.node_id = u.n), 0) AS idx "
         "FROM unnest($1::bigint[]) WITH ORDINALITY AS u(n, o)";
     static const char jobs[] =

@@ -98,6 +98,8 @@ decode_resources(const json_t *res, struct db_node_reg *r, struct dv_err *err)
             rc = want_int(v, key, 0, INT64_MAX / 2, &r->memory, err);
         } else if (strcmp(key, "gpus") == 0) {
             rc = want_int(v, key, 0, 65536, &r->gpus, err);
+        } else if (strcmp(key, "disk") == 0) {
+            rc = want_int(v, key, 0, INT64_MAX / 2, &r->disk, err);
         } else if (strcmp(key, "pus") == 0 || strcmp(key, "numa_nodes") == 0 ||
                    strcmp(key, "packages") == 0) {
             rc = want_int(v, key, 0, 1 << 24, &ignored, err);
@@ -132,6 +134,7 @@ decode_node_register(const json_t *body, struct db_node_reg *r, char **topology,
     r->name = NULL;
     r->address = NULL;
     r->gpus = 0;
+    r->disk = 0;
     json_object_foreach ((json_t *)body, key, v) {
         int rc = 0;
 
@@ -327,11 +330,13 @@ decode_alloc_updates(const json_t *body, struct alloc_update **u, int *n,
                    "at most %d updates per request", QMGR_MAX_UPDATES);
         return -1;
     }
+    /* A bad update is marked and answered on its own: it must not block
+     * the good ones of its batch. */
     v = dv_xcalloc(json_array_size(updates) + 1, sizeof(*v));
     json_array_foreach (updates, i, x) {
-        if (decode_update(x, &v[i], err) < 0) {
-            decode_updates_free(v, (int)i + 1);
-            return -1;
+        dv_err_clear(&v[i].error);
+        if (decode_update(x, &v[i], &v[i].error) < 0) {
+            v[i].bad = 1;
         }
     }
     *u = v;

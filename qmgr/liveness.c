@@ -3,7 +3,8 @@
  * in one transaction under a PostgreSQL advisory lock so that one qmgr of
  * many does it. Nodes whose heartbeat deadline passed are marked down,
  * their active allocations lost, their capacity reset, and their jobs
- * requeued or finished (db_liveness). One pass at a time.
+ * requeued or finished (db_liveness). One pass at a time. Each pass also
+ * counts the ready nodes, from which the heartbeat TTL is scaled.
  *
  * After this process could not reach the database, and on its first pass,
  * the deadlines of ready nodes are first pushed out by one TTL: their
@@ -46,6 +47,8 @@ liveness_run(struct pool_work *w, struct dv_db *db)
         return;
     }
     l->ok = 1;
+    /* For the heartbeat TTL (api_nodes_ttl). */
+    __atomic_store_n(&l->q->ready_nodes, res.ready_nodes, __ATOMIC_RELAXED);
     if (res.got_lock && res.grace) {
         log_info("node liveness duty: heartbeat deadlines of %d ready nodes "
                  "extended by one TTL",

@@ -3,11 +3,19 @@
  * ?index=N is kept in a table keyed by (kind, id) from the moment it is
  * queued until it is answered. A LISTEN connection on the loop thread
  * (channels allocs and jobs; payload: ids) wakes the waiters of the ids it
- * names: a parked waiter re-runs its query on a worker, one whose query is
- * already running is marked to run again. A fallback pass every few seconds
- * reads the current index of every parked key in one transaction, because
- * notifications are hints. When the LISTEN connection drops it is opened
- * again (on a worker, with backoff) and every waiter is re-checked.
+ * names. A fallback pass every few seconds looks again at every parked
+ * waiter, because notifications are hints. When the LISTEN connection
+ * drops it is opened again (on a worker, with backoff) and every waiter is
+ * re-checked.
+ *
+ * Node waiters (thousands: one per node daemon) are never read one by
+ * one: woken ones join a pending queue, and a batch of up to
+ * LP_BATCH_MAX of them is read in one transaction (db_node_polls: one
+ * statement for all their indexes, one for the allocations of those to
+ * answer) and answered together; at most LP_MAX_BATCHES run at once, so
+ * a storm of notifications makes larger batches, not more work. A waiter
+ * woken while its batch runs is queued again when the batch is back. Job
+ * waiters re-run their own query (few clients wait on jobs).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +23,22 @@
 #include "lib/log.h"
 #include "qmgr/qmgr.h"
 
-#define LP_BUCKETS 4096
+#define LP_BUCKETS 16384
 #define LP_BACKOFF_MIN 0.5
 #define LP_BACKOFF_MAX 30.0
+/* Node waiters read in one transaction, and such batches at once. */
+#define LP_BATCH_MAX 1000
+#define LP_MAX_BATCHES 2
+
+/* A batch of node waiters being read on a worker. */
+struct lp_batch {
+    struct pool_work work; /* first */
+    struct longpoll *lp;
+    struct qreq *reqs; /* linked by lp_batch_next */
+    int n;
+    int ok;
+    struct dv_err err;
+};
 
 struct lp_connect {
     struct pool_work work; /* first */
@@ -59,6 +80,12 @@ struct longpoll {
     struct lp_check check;
     int checking;
 
+    /* Node waiters to read, oldest first (linked by lp_batch_next). */
+    struct qreq *pend_head;
+    struct qreq *pend_tail;
+    int npend;
+    int nbatches; /* in flight */
+
     int stopping;
 };
 
@@ -92,6 +119,34 @@ link_waiter(struct longpoll *lp, struct qreq *qr)
     lp->count++;
 }
 
+/* Takes qr out of the pending queue (a client that left while queued). */
+static void
+unqueue(struct longpoll *lp, struct qreq *qr)
+{
+    struct qreq *prev = NULL;
+
+    if (!qr->lp_queued) {
+        return;
+    }
+    for (struct qreq *x = lp->pend_head; x != NULL; x = x->lp_batch_next) {
+        if (x == qr) {
+            if (prev != NULL) {
+                prev->lp_batch_next = x->lp_batch_next;
+            } else {
+                lp->pend_head = x->lp_batch_next;
+            }
+            if (lp->pend_tail == x) {
+                lp->pend_tail = prev;
+            }
+            lp->npend--;
+            break;
+        }
+        prev = x;
+    }
+    qr->lp_batch_next = NULL;
+    qr->lp_queued = 0;
+}
+
 void
 longpoll_forget(struct qreq *qr)
 {
@@ -101,6 +156,7 @@ longpoll_forget(struct qreq *qr)
     if (qr->lp_kind == LP_NONE || lp == NULL) {
         return;
     }
+    unqueue(lp, qr);
     b = bucket_of(qr->lp_kind, qr->lp_key);
     if (qr->lp_prev != NULL) {
         qr->lp_prev->lp_next = qr->lp_next;
@@ -124,12 +180,171 @@ longpoll_forget(struct qreq *qr)
     qr->lp_kind = LP_NONE;
 }
 
-/* Runs qr's query again now, or once the running one is back. */
+/* --- node waiters: the pending queue and its batches --- */
+
+static void lp_kick(struct longpoll *lp);
+
+/* Queues a parked node waiter to be read in the next batch. */
 static void
-recheck(struct qreq *qr)
+enqueue(struct longpoll *lp, struct qreq *qr)
+{
+    if (qr->lp_queued) {
+        return;
+    }
+    qr->lp_queued = 1;
+    qr->lp_batch_next = NULL;
+    if (lp->pend_tail != NULL) {
+        lp->pend_tail->lp_batch_next = qr;
+    } else {
+        lp->pend_head = qr;
+    }
+    lp->pend_tail = qr;
+    lp->npend++;
+}
+
+static void
+lp_batch_run(struct pool_work *w, struct dv_db *db)
+{
+    struct lp_batch *bt = (struct lp_batch *)w;
+    struct qmgr *q = bt->lp->q;
+    struct db_node_polls b = {0};
+    const char *server;
+    struct qreq *qr;
+    int i = 0;
+
+    dv_err_clear(&bt->err);
+    b.n = bt->n;
+    b.p = dv_xcalloc((size_t)bt->n + 1, sizeof(*b.p));
+    for (qr = bt->reqs; qr != NULL; qr = qr->lp_batch_next, i++) {
+        b.p[i].node_id = qr->lp_key;
+        b.p[i].since = qr->lp_min_index > 0 ? qr->lp_min_index : 0;
+        b.p[i].force = qr->lp_expired;
+    }
+    bt->ok = server_name_ensure(q, db, &bt->err) == 0 &&
+             db_node_polls(db, &b, &bt->err) == 0;
+    if (!bt->ok) {
+        log_debug("node long-poll batch of %d failed: %s", bt->n,
+                  bt->err.msg);
+        goto out;
+    }
+    server = server_name(q);
+    i = 0;
+    for (qr = bt->reqs; qr != NULL; qr = qr->lp_batch_next, i++) {
+        const struct db_node_poll *p = &b.p[i];
+
+        qr->failed = 0;
+        qr->lp_moved = 0;
+        dv_err_clear(&qr->err);
+        if (!p->found) {
+            db_node_not_found(qr->lp_key, &qr->err);
+            qr->failed = 1;
+        } else if (qr->node_cn != NULL && strcmp(qr->node_cn, p->name) != 0) {
+            dv_err_set(&qr->err, DV_EFORBIDDEN, "forbidden",
+                       "node %lld is not \"%s\", the name of the client "
+                       "certificate",
+                       (long long)qr->lp_key, qr->node_cn);
+            qr->failed = 1;
+        } else if (p->answer) {
+            free(qr->body);
+            qr->body = api_nodes_poll_json(&b, i, server);
+            qr->status = 200;
+            qr->index = p->index;
+            qr->lp_moved = 1;
+        }
+    }
+out:
+    db_node_polls_clear(&b);
+    free(b.p);
+}
+
+static void
+lp_batch_done(struct pool_work *w)
+{
+    struct lp_batch *bt = (struct lp_batch *)w;
+    struct longpoll *lp = bt->lp;
+    struct qreq *qr, *next;
+    int skipped;
+
+    lp->nbatches--;
+    for (qr = bt->reqs; qr != NULL; qr = next) {
+        next = qr->lp_batch_next;
+        qr->lp_batch_next = NULL;
+        qr->state = QREQ_LOOP;
+        if (qr->req == NULL) { /* the client left */
+            longpoll_forget(qr);
+            qreq_finish(qr);
+            continue;
+        }
+        if (w->skipped) {
+            longpoll_forget(qr);
+            qreq_fail(qr, DV_EUNAVAIL, "unavailable", "the server is stopping");
+            continue;
+        }
+        if (!bt->ok) {
+            qr->failed = 1;
+            qr->err = bt->err;
+        }
+        if (qr->failed || qr->lp_moved) {
+            longpoll_forget(qr);
+            qreq_finish(qr);
+            continue;
+        }
+        qr->state = QREQ_WAITING;
+        if (qr->lp_expired || qr->lp_renotified) {
+            qr->lp_renotified = 0;
+            enqueue(lp, qr);
+        }
+    }
+    skipped = w->skipped;
+    free(bt);
+    if (!skipped) {
+        lp_kick(lp);
+    }
+}
+
+/* Starts batches for the pending node waiters. */
+static void
+lp_kick(struct longpoll *lp)
+{
+    while (lp->npend > 0 && lp->nbatches < LP_MAX_BATCHES) {
+        struct lp_batch *bt = dv_xcalloc(1, sizeof(*bt));
+        struct qreq **tail = &bt->reqs;
+
+        bt->lp = lp;
+        bt->work.run = lp_batch_run;
+        bt->work.done = lp_batch_done;
+        while (lp->pend_head != NULL && bt->n < LP_BATCH_MAX) {
+            struct qreq *qr = lp->pend_head;
+
+            lp->pend_head = qr->lp_batch_next;
+            lp->npend--;
+            qr->lp_queued = 0;
+            qr->lp_batch_next = NULL;
+            qr->lp_renotified = 0;
+            qr->state = QREQ_POOL;
+            *tail = qr;
+            tail = &qr->lp_batch_next;
+            bt->n++;
+        }
+        if (lp->pend_head == NULL) {
+            lp->pend_tail = NULL;
+        }
+        lp->nbatches++;
+        pool_submit(lp->q->pool, &bt->work);
+    }
+}
+
+/* Reads qr again: node waiters in the next batch, job waiters now (or
+ * once their running query is back). */
+static void
+recheck(struct longpoll *lp, struct qreq *qr)
 {
     if (qr->state == QREQ_WAITING) {
-        qreq_submit(qr);
+        if (qr->lp_kind == LP_NODE_ALLOCS) {
+            enqueue(lp, qr);
+        } else {
+            qreq_submit(qr);
+        }
     } else if (qr->state == QREQ_POOL) {
         qr->lp_renotified = 1;
     }
@@ -140,21 +355,24 @@ recheck_all(struct longpoll *lp, enum lp_kind kind)
 {
     for (struct qreq *qr = lp->all; qr != NULL; qr = qr->lp_all_next) {
         if (kind == LP_NONE || qr->lp_kind == kind) {
-            recheck(qr);
+            recheck(lp, qr);
         }
     }
+    lp_kick(lp);
 }
 
 static void
 lp_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct qreq *qr = t->data;
+    struct longpoll *lp = qr->q->lp;
 
     (void)loop;
     (void)revents;
     qr->lp_expired = 1;
     if (qr->state == QREQ_WAITING) {
-        qreq_submit(qr);
+        recheck(lp, qr);
+        lp_kick(lp);
     }
 }
 
@@ -165,18 +383,24 @@ longpoll_start(struct qreq *qr, double wait)
 
     qr->lp_moved = 0;
     qr->lp_renotified = 0;
-    qr->lp_expired = lp->stopping;
+    qr->lp_expired = lp->stopping || wait <= 0;
     link_waiter(lp, qr);
     ev_timer_init(&qr->lp_timer, lp_timer_cb, wait, 0);
     qr->lp_timer.data = qr;
-    if (!lp->stopping) {
+    if (!qr->lp_expired) {
         ev_timer_start(lp->q->loop, &qr->lp_timer);
+    }
+    if (qr->lp_kind == LP_NODE_ALLOCS) {
+        qr->state = QREQ_WAITING;
+        enqueue(lp, qr);
+        lp_kick(lp);
+        return;
     }
     qr->done = lp_done;
     qreq_submit(qr);
 }
 
-/* A blocking query's run came back (loop thread). */
+/* A job waiter's run came back (loop thread). */
 static void
 lp_done(struct qreq *qr)
 {
@@ -221,11 +445,12 @@ notify_cb(const char *channel, const char *payload, void *arg)
         unsigned b = bucket_of(kind, ids[i]);
         for (struct qreq *qr = lp->buckets[b]; qr != NULL; qr = qr->lp_next) {
             if (qr->lp_kind == kind && qr->lp_key == ids[i]) {
-                recheck(qr);
+                recheck(lp, qr);
             }
         }
     }
     free(ids);
+    lp_kick(lp);
 }
 
 static void lp_schedule_connect(struct longpoll *lp);
@@ -401,11 +626,6 @@ lp_check_done(struct pool_work *w)
                 if (idx < 0 || idx > qr->lp_min_index) {
                     qreq_submit(qr); /* moved, or gone (answers 404) */
                 }
-            } else {
-                idx = lookup(c->nodes, c->node_idx, c->nn, qr->lp_key, 0);
-                if (idx > qr->lp_min_index) {
-                    qreq_submit(qr);
-                }
             }
         }
     }
@@ -420,19 +640,25 @@ lp_fallback_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)loop;
     (void)revents;
-    if (lp->checking || lp->stopping || lp->count == 0) {
+    if (lp->stopping || lp->count == 0) {
         return;
     }
-    c->nodes = dv_xcalloc((size_t)lp->count, sizeof(int64_t));
+    /* Node waiters: all of them in the next batches (their indexes are
+     * read first, so this costs one statement per batch). */
+    for (struct qreq *qr = lp->all; qr != NULL; qr = qr->lp_all_next) {
+        if (qr->state == QREQ_WAITING && qr->lp_kind == LP_NODE_ALLOCS) {
+            enqueue(lp, qr);
+        }
+    }
+    lp_kick(lp);
+    if (lp->checking) {
+        return;
+    }
+    c->nodes = dv_xcalloc(1, sizeof(int64_t));
     c->jobs = dv_xcalloc((size_t)lp->count, sizeof(int64_t));
     for (struct qreq *qr = lp->all; qr != NULL; qr = qr->lp_all_next) {
-        if (qr->state != QREQ_WAITING) {
-            continue;
-        }
-        if (qr->lp_kind == LP_JOB) {
+        if (qr->state == QREQ_WAITING && qr->lp_kind == LP_JOB) {
             c->jobs[c->nj++] = qr->lp_key;
-        } else {
-            c->nodes[c->nn++] = qr->lp_key;
         }
     }
     if (c->nn == 0 && c->nj == 0) {
@@ -491,9 +717,10 @@ longpoll_expire_all(struct longpoll *lp)
         qr->lp_expired = 1;
         ev_timer_stop(lp->q->loop, &qr->lp_timer);
         if (qr->state == QREQ_WAITING) {
-            qreq_submit(qr);
+            recheck(lp, qr);
         }
     }
+    lp_kick(lp);
 }
 
 int

@@ -49,6 +49,13 @@ static const struct dv_conf_opt qmgr_opts[] = {
         "debug, info, notice, warn or error"),
     OPT("log-file", DV_CONF_STRING, NULL, 0, 0, 1, log_file,
         "append logs to this file (default: stderr)"),
+    OPT("node-uid", DV_CONF_INT, "-1", -1, 4294967294LL, 0, node_uid,
+        "uid besides root allowed to call node routes on the Unix socket "
+        "(-1: none)"),
+    OPT("max-heartbeat-rate", DV_CONF_INT, "200", 0, 1000000, 0,
+        max_heartbeat_rate,
+        "node heartbeats per second the TTL is raised to stay under (0: "
+        "never raise it)"),
 };
 #define NOPTS (sizeof(qmgr_opts) / sizeof(qmgr_opts[0]))
 

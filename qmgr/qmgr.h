@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/config.h"
 #include "lib/db.h"
@@ -57,6 +58,10 @@ struct qmgr_config {
     int64_t max_body;
     char *log_level;
     char *log_file;
+    int64_t node_uid;           /* besides root, may call node routes on the
+                                   Unix socket; -1: nobody else */
+    int64_t max_heartbeat_rate; /* heartbeats/s the TTL is scaled for; 0:
+                                   no scaling */
 };
 
 /* ------------------------------------------------------------------ */
@@ -130,7 +135,10 @@ struct qreq {
     char *user; /* NULL when unknown */
     int root;
     int unix_peer;
-    int64_t id; /* the job or node id of the path */
+    uid_t peer_uid; /* on the Unix socket */
+    char *node_cn;  /* node routes over mutual TLS: the certificate's CN,
+                       which must be the node's name; NULL: not checked */
+    int64_t id;     /* the job or node id of the path */
 
     /* The work: run on a worker, then done on the loop (NULL: answer). */
     int (*run)(struct qreq *qr, struct dv_db *db);
@@ -159,6 +167,9 @@ struct qreq {
     struct qreq *lp_prev;
     struct qreq *lp_all_next; /* every waiter, for the fallback pass */
     struct qreq *lp_all_prev;
+    struct qreq *lp_batch_next; /* node waiters: the pending queue or the
+                                   batch that checks them */
+    int lp_queued;              /* in the pending queue */
 };
 
 struct longpoll;
@@ -174,6 +185,8 @@ struct qmgr {
     /* Copies for other threads (never changed after start). */
     char *conninfo;
     double node_ttl;
+    double max_heartbeat_rate;
+    int ready_nodes; /* atomic: counted by each liveness pass */
     char *fallback_server; /* --server-name or the short host name */
 
     struct dv_http_server *tcp;
@@ -236,6 +249,7 @@ enum route_id {
     ROUTE_JOB_DELETE,
     ROUTE_JOB_HOLD,
     ROUTE_JOB_RELEASE,
+    ROUTE_JOB_ALLOCS,
     ROUTE_NODES_LIST,
     ROUTE_NODE_REGISTER,
     ROUTE_NODE_HEARTBEAT,
@@ -419,8 +433,25 @@ struct db_job_change {
     char new_state[16];
 };
 
-/* qdel, qhold, qrls as docs/api.md says. */
+/* qdel, qhold, qrls as docs/api.md says (qdel of a native job stops it).
+ * A qdel whose commit lost its answer is looked up, not rerun. */
 int db_job_change(struct dv_db *db, struct db_job_change *c,
+                  struct dv_err *err);
+
+/* GET /v1/jobs/:id/allocations: one page, newest first. */
+struct db_job_allocs {
+    const char *server;
+    int64_t id;
+    int64_t after; /* cursor: allocations older than this id; 0: newest */
+    int limit;
+    /* out */
+    PGresult *allocs;   /* up to limit + 1 rows (the extra one is not shown) */
+    int64_t next_after; /* the next page's after; -1 on the last page */
+};
+
+void db_job_allocs_clear(struct db_job_allocs *a);
+/* 404 job_not_found when there is no such job. */
+int db_job_allocs(struct dv_db *db, struct db_job_allocs *a,
                   struct dv_err *err);
 
 struct db_node_reg {
@@ -431,6 +462,7 @@ struct db_node_reg {
     int64_t cores;
     int64_t memory;
     int64_t gpus;
+    int64_t disk;           /* bytes for allocations' ephemeral disk */
     const char *topology;   /* JSON text */
     const char *attributes; /* JSON text */
     double ttl;
@@ -438,31 +470,54 @@ struct db_node_reg {
     /* out */
     int64_t node_id;
     int created;
+    int system_evals; /* evaluations made for system jobs */
     char old_status[16];
 };
 
+/* Upserts the node by name, recomputes its free capacity from its active
+ * allocations, and makes an evaluation for every queued or running system
+ * job so that they reach the node. */
 int db_node_register(struct dv_db *db, struct db_node_reg *r,
                      struct dv_err *err);
-/* Pushes the deadline; *was_down is set when the node came back. 404
- * node_not_found. */
-int db_node_heartbeat(struct dv_db *db, int64_t id, double ttl, double now,
-                      int *was_down, char *name, size_t namelen,
-                      struct dv_err *err);
+/* Pushes the deadline of a ready node. 404 node_not_found when there is no
+ * such node or it is down (a down node registers again); 403 forbidden
+ * when cn is not NULL and is not the node's name. */
+int db_node_heartbeat(struct dv_db *db, int64_t id, const char *cn,
+                      double ttl, double now, struct dv_err *err);
 
-struct db_node_allocs {
+/* One node long poll of a batch (longpoll.c). */
+struct db_node_poll {
     int64_t node_id;
-    int64_t min_index; /* -1: read now */
+    int64_t since; /* the client's index; 0: the full list */
+    int force;     /* answer even when nothing moved (the wait is over) */
     /* out */
-    int moved;
-    int64_t index;
-    PGresult *allocs; /* active allocations with their job's spec */
-    PGresult *hosts;  /* job_id, host, ncpus of the jobs' allocations */
+    int found;     /* the node exists */
+    char *name;    /* its name (owned) */
+    int64_t index; /* highest alloc_modify_index of its allocations */
+    int answer;    /* answer now: moved, forced, or the client is ahead */
+    int full;      /* the answer lists every active allocation */
+    int first_row; /* its rows in allocs */
+    int nrows;
 };
 
-void db_node_allocs_clear(struct db_node_allocs *a);
-/* 404 node_not_found when there is no such node. */
-int db_node_allocs(struct dv_db *db, struct db_node_allocs *a,
-                   struct dv_err *err);
+/* Many node long polls read in one transaction: one statement for the
+ * indexes, one for the allocations of the polls to answer, one for the
+ * specs of the jobs they may start, one for PBS_NODEFILE hosts. */
+struct db_node_polls {
+    struct db_node_poll *p;
+    int n;
+    /* out */
+    PGresult *allocs;  /* ord, the allocation, queue, native, walltime;
+                          ordered by ord, id */
+    PGresult *jobs;    /* id, spec (text); ordered by id */
+    PGresult *hosts;   /* job_id, host, ncpus; ordered by job_id, chunk */
+    int64_t *job_ids;  /* jobs' ids, for bsearch */
+    int64_t *host_ids; /* hosts' job ids, for bsearch */
+};
+
+void db_node_polls_clear(struct db_node_polls *b);
+int db_node_polls(struct dv_db *db, struct db_node_polls *b,
+                  struct dv_err *err);
 
 struct alloc_update {
     int64_t id;
@@ -475,6 +530,16 @@ struct alloc_update {
     int64_t used_cput;
     int64_t used_walltime;
     int64_t used_mem;
+    int bad;              /* could not be decoded: error says why */
+    struct dv_err error;  /* bad ones */
+};
+
+/* An update of a batch that was not applied (answered in "errors"). */
+struct update_error {
+    int pos;    /* in the batch */
+    int64_t id; /* -1 when unknown */
+    const char *code;
+    char message[256];
 };
 
 /* A job state change made by a transaction, for the notice log. */
@@ -487,6 +552,7 @@ struct job_event {
 
 struct db_alloc_status {
     int64_t node_id;
+    const char *cn; /* the node's name must be this; NULL: not checked */
     const struct alloc_update *u;
     int n;
     double now;
@@ -495,9 +561,15 @@ struct db_alloc_status {
     int applied;
     struct job_event *events;
     int nevents;
+    struct update_error *errors; /* updates skipped (bad, or failing) */
+    int nerrors;
 };
 
 void db_alloc_status_clear(struct db_alloc_status *s);
+/* Applies a node's status batch in one transaction: all at once, or, when
+ * that fails with a database error, each update in its own savepoint so
+ * that one bad update cannot block the rest (it is reported in errors).
+ * 404 node_not_found, 403 forbidden (cn). */
 int db_alloc_status(struct dv_db *db, struct db_alloc_status *s,
                     struct dv_err *err);
 
@@ -519,6 +591,7 @@ struct db_liveness {
     /* out */
     int extended;
     int got_lock;
+    int ready_nodes; /* nodes ready now (every pass, lock or not) */
     struct down_node *down;
     int ndown;
     struct job_event *events;
@@ -609,12 +682,33 @@ int db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
 char *db_clip_cpuset(const char *set, int64_t cores, struct dv_err *err);
 
 /* ------------------------------------------------------------------ */
+/* lifecycle.c: what happens to a job when one of its allocations reaches
+ * a terminal state (docs/jobspec.md, "Life of a native job"). */
+
+/* The allocation e->alloc_id of job e->job_id has just become terminal
+ * (complete, failed or lost) in the caller's transaction, which holds its
+ * node row and its job row locked (lock order: nodes, jobs, allocations).
+ * PBS jobs: chunk 0 ending finishes the job with its exit status and stops
+ * the other chunks; chunk 0 lost, or any chunk lost with its node (down),
+ * requeues a rerunnable job (db_job_end).
+ * Native jobs: a failed or lost allocation is rescheduled when the group's
+ * policy allows (an 'alloc-failed' or 'alloc-lost' evaluation with
+ * wait_until); a batch job finishes when nothing runs and nothing is left
+ * to place; an exiting (stopped) job finishes when its last allocation
+ * ends. Job state changes are appended to *ev. Returns 0 or -1. */
+int lifecycle_alloc_ended(struct dv_db *db, const struct job_end *e,
+                          struct notify_set *ns, struct job_event **ev,
+                          int *nev, struct dv_err *err);
+
+/* ------------------------------------------------------------------ */
 /* api-jobs.c */
 
 void api_jobs_submit(struct qreq *qr);
 void api_jobs_list(struct qreq *qr);
 void api_jobs_get(struct qreq *qr, int64_t id);
 void api_jobs_change(struct qreq *qr, int64_t id, enum job_op op);
+/* GET /v1/jobs/:id/allocations (?after=ID&limit=N). */
+void api_jobs_allocs(struct qreq *qr, int64_t id);
 /* The job object of docs/api.md for row of r->jobs; vrow is a cursor into
  * r->vnodes (rows ordered by job id, advanced past this job's). */
 json_t *api_job_json(const struct db_jobs *r, int row, int *vrow,
@@ -627,8 +721,18 @@ void api_nodes_heartbeat(struct qreq *qr, int64_t id);
 void api_nodes_allocs(struct qreq *qr, int64_t id);
 void api_nodes_alloc_status(struct qreq *qr, int64_t id);
 void api_nodes_list(struct qreq *qr);
-/* The run callback of a node's allocation query (long polls rerun it). */
-int api_nodes_allocs_run(struct qreq *qr, struct dv_db *db);
+/* The answer to poll i of b (docs/api.md, "a node's work") as JSON text:
+ * each allocation once, each job spec it may need once. Returns a new
+ * string (caller frees). */
+char *api_nodes_poll_json(const struct db_node_polls *b, int i,
+                          const char *server);
+/* 0 when qr may call a node route; else qr is answered 403 and -1
+ * returned: on the Unix socket only root and --node-uid may. */
+int api_nodes_allowed(struct qreq *qr);
+/* The heartbeat TTL given to nodes now: --node-ttl, raised so that the
+ * ready nodes heartbeat (every TTL/3) at most --max-heartbeat-rate times
+ * a second in all. */
+double api_nodes_ttl(struct qmgr *q);
 
 /* api-status.c */
 
@@ -644,8 +748,10 @@ struct longpoll *longpoll_new(struct qmgr *q);
 /* Stops watching and answers nothing (waiters are answered by
  * longpoll_expire_all first). longpoll_free(NULL) does nothing. */
 void longpoll_free(struct longpoll *lp);
-/* Starts a blocking query: qr has lp_kind, lp_key, lp_min_index and run
- * set; wait is the longest wait in Drover seconds. */
+/* Starts a blocking query: qr has lp_kind, lp_key, lp_min_index (and, for
+ * job waiters, run) set; wait is the longest wait in seconds, 0 to answer
+ * at once. Node waiters are read in batches (one transaction for many
+ * nodes, db_node_polls) and answered with api_nodes_poll_json. */
 void longpoll_start(struct qreq *qr, double wait);
 /* The client left: forget qr (freed by the caller when not in the pool). */
 void longpoll_forget(struct qreq *qr);

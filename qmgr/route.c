@@ -96,6 +96,7 @@ route_find(const char *method, const char *path, struct route_match *m,
                                            {"DELETE", ROUTE_JOB_DELETE}};
     static const struct route_def hold[] = {{"POST", ROUTE_JOB_HOLD}};
     static const struct route_def release[] = {{"POST", ROUTE_JOB_RELEASE}};
+    static const struct route_def jallocs[] = {{"GET", ROUTE_JOB_ALLOCS}};
     static const struct route_def nodes[] = {{"GET", ROUTE_NODES_LIST}};
     static const struct route_def reg[] = {{"POST", ROUTE_NODE_REGISTER}};
     static const struct route_def hb[] = {{"PUT", ROUTE_NODE_HEARTBEAT}};
@@ -121,7 +122,8 @@ route_find(const char *method, const char *path, struct route_match *m,
             return pick(method, jobs, 2, m, path, err);
         }
         if (n > 4 || (n == 4 && strcmp(s[3], "hold") != 0 &&
-                      strcmp(s[3], "release") != 0)) {
+                      strcmp(s[3], "release") != 0 &&
+                      strcmp(s[3], "allocations") != 0)) {
             return not_found(path, err);
         }
         if (dv_job_id_parse(s[2], &id) < 0) {
@@ -135,6 +137,9 @@ route_find(const char *method, const char *path, struct route_match *m,
         }
         if (strcmp(s[3], "hold") == 0) {
             return pick(method, hold, 1, m, path, err);
+        }
+        if (strcmp(s[3], "allocations") == 0) {
+            return pick(method, jallocs, 1, m, path, err);
         }
         return pick(method, release, 1, m, path, err);
     }

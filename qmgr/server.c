@@ -4,8 +4,10 @@
  * database work to the pool, answering it (or dropping it when the client
  * left), and the graceful stop that waits for in-flight work.
  */
+#include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,7 @@ qreq_free(struct qreq *qr)
     qr->q->nreqs--;
     free(qr->path);
     free(qr->user);
+    free(qr->node_cn);
     free(qr->body);
     free(qr->location);
     free(qr);
@@ -303,6 +306,7 @@ identify(struct qreq *qr)
         char buf[4096];
 
         qr->unix_peer = 1;
+        qr->peer_uid = uid;
         qr->root = uid == 0;
         if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 &&
             found != NULL) {
@@ -372,6 +376,9 @@ server_handler_cb(struct dv_http_request *req, void *arg)
         break;
     case ROUTE_JOB_RELEASE:
         api_jobs_change(qr, m.num, JOB_OP_RELEASE);
+        break;
+    case ROUTE_JOB_ALLOCS:
+        api_jobs_allocs(qr, m.num);
         break;
     case ROUTE_NODES_LIST:
         api_nodes_list(qr);
@@ -459,10 +466,39 @@ server_init(struct qmgr *q, struct ev_loop *loop, struct qmgr_config *cfg)
     q->cfg = cfg;
     q->conninfo = dv_xstrdup(cfg->database);
     q->node_ttl = cfg->node_ttl;
+    q->max_heartbeat_rate = (double)cfg->max_heartbeat_rate;
     q->fallback_server = !dv_str_empty(cfg->server_name)
                              ? dv_xstrdup(cfg->server_name)
                              : short_hostname();
     pthread_mutex_init(&q->server_lock, NULL);
+}
+
+/* Every node daemon keeps a long poll open (a simulated cluster keeps
+ * thousands): use every descriptor the hard limit allows, and let the
+ * HTTP servers take nearly all of them. Returns the connection limit. */
+static int
+raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        return 0;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            log_warn("could not raise the open files limit to %llu: %s",
+                     (unsigned long long)want, strerror(errno));
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000) {
+        return 1000000;
+    }
+    /* Descriptors for the database connections, logs and slack. */
+    return rl.rlim_cur > 256 ? (int)rl.rlim_cur - 128 : 128;
 }
 
 int
@@ -470,7 +506,9 @@ server_start(struct qmgr *q, struct dv_err *err)
 {
     const struct qmgr_config *cfg = q->cfg;
     struct dv_http_server_config hc;
+    int maxconn = raise_nofile();
 
+    log_info("serving at most %d connections", maxconn);
     q->pool = pool_new(q->loop, q->conninfo, (int)cfg->workers);
     if (!dv_str_empty(cfg->listen)) {
         memset(&hc, 0, sizeof(hc));
@@ -479,6 +517,7 @@ server_start(struct qmgr *q, struct dv_err *err)
         hc.tls_key = cfg->tls_key;
         hc.tls_client_ca = cfg->tls_client_ca;
         hc.max_body_bytes = (size_t)cfg->max_body;
+        hc.max_connections = maxconn;
         q->tcp = dv_http_server_new(q->loop, &hc, server_handler_cb, q, err);
         if (q->tcp == NULL) {
             return -1;
@@ -490,6 +529,7 @@ server_start(struct qmgr *q, struct dv_err *err)
         memset(&hc, 0, sizeof(hc));
         hc.listen = addr;
         hc.max_body_bytes = (size_t)cfg->max_body;
+        hc.max_connections = maxconn;
         q->unix_srv =
             dv_http_server_new(q->loop, &hc, server_handler_cb, q, err);
         free(addr);

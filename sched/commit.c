@@ -147,6 +147,10 @@ struct locked {
     hwloc_bitmap_t gpus;
     int64_t disk;
     int changed;
+    /* held for other jobs of higher or equal priority */
+    int resv_cores;
+    int64_t resv_mem;
+    int resv_gpus;
 };
 
 static struct locked *
@@ -215,6 +219,13 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char lock_job[] =
         "SELECT state FROM jobs WHERE id = $1 FOR UPDATE";
     static const char next_index[] = "SELECT nextval('modify_index_seq') AS v";
+    static const char reserved[] =
+        "SELECT node_id, sum(cores) AS c, sum(mem) AS m, sum(gpus) AS g "
+        "FROM reservations WHERE node_id = ANY($1::bigint[]) AND job_id <> $2 "
+        "AND priority >= $3 AND expire_time > to_timestamp($4) "
+        "GROUP BY node_id";
+    static const char drop_reservations[] =
+        "DELETE FROM reservations WHERE job_id = $1";
     static const char update_nodes[] =
         "UPDATE nodes SET free_cpuset = u.c, free_cores = u.nc, "
         "free_mem = u.m, free_gpuset = u.g, free_gpus = u.ng, "
@@ -314,6 +325,25 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         goto out;
     }
     PQclear(res);
+    {
+        const char *p[] = {dv_buf_str(&a1), dv_db_i64(b1, job->id),
+                           dv_db_i64(b2, job->priority),
+                           dv_db_double(b3, c->now)};
+        res = dv_db_exec(db, reserved, 4, p, err);
+    }
+    if (res == NULL) {
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct locked *l =
+            find_locked(lk, nids, dv_db_get_i64(res, i, "node_id", 0));
+        if (l != NULL) {
+            l->resv_cores = (int)dv_db_get_i64(res, i, "c", 0);
+            l->resv_mem = dv_db_get_i64(res, i, "m", 0);
+            l->resv_gpus = (int)dv_db_get_i64(res, i, "g", 0);
+        }
+    }
+    PQclear(res);
     res = dv_db_exec(db, next_index, 0, NULL, err);
     if (res == NULL) {
         goto out;
@@ -332,10 +362,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         const struct sched_group *gr =
             &job->groups[plan->rec->wants[pl->want].group];
 
-        if (l == NULL || !l->ready || l->mem < pl->mem ||
+        if (l == NULL || !l->ready || l->mem - l->resv_mem < pl->mem ||
             (pl->disk > 0 && l->disk < pl->disk) ||
-            hwloc_bitmap_weight(l->cores) < ncores ||
-            hwloc_bitmap_weight(l->gpus) < ngpus) {
+            hwloc_bitmap_weight(l->cores) - l->resv_cores < ncores ||
+            hwloc_bitmap_weight(l->gpus) - l->resv_gpus < ngpus) {
             goto refuse;
         }
         if (hwloc_bitmap_isincluded(pl->cores, l->cores)) {
@@ -526,6 +556,11 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         }
     }
     if (r->placed > 0) {
+        /* Placed: whatever was held for the job is no longer needed. */
+        const char *pd[] = {dv_db_i64(b1, job->id)};
+        if (dv_db_exec_cmd(db, drop_reservations, 1, pd, err) < 0) {
+            goto out;
+        }
         if (job->pbs) {
             for (int i = 0, k = 0; i < plan->nplacements; i++) {
                 const struct placement *pl = &plan->placements[i];

@@ -226,7 +226,9 @@ db_load_victims(struct dv_db *db, const int64_t *node_ids, int n, int priority,
         "SELECT a.id, a.node_id, a.job_id, j.priority, a.ncpus, a.mem, "
         "a.ngpus FROM allocations a JOIN jobs j ON j.id = a.job_id "
         "WHERE a.node_id = ANY($1::bigint[]) AND a.desired_status = 'run' "
-        "AND a.client_status IN ('pending', 'running') AND j.priority < $2";
+        "AND a.client_status IN ('pending', 'running') AND j.priority < $2 "
+        /* a PBS job is evicted by requeueing it: only rerunnable ones */
+        "AND (j.rerunnable OR j.spec ? 'groups')";
     struct dv_buf ids;
     char b1[24];
     PGresult *res;
@@ -415,12 +417,28 @@ struct preempt_tx {
     const struct victim *victims;
     int n;
     int64_t job_id;
+    int priority;
+    int cores;
+    int64_t mem;
+    int gpus;
     int stopped;
 };
+
+/* How long capacity freed by preemption stays held for the preemptor. */
+#define RESERVATION_SECONDS 120.0
 
 static int
 preempt_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
 {
+    /* The victims, and every live allocation of a PBS job among them: a
+     * PBS job is evicted whole (requeued by qmgr), never chunk by chunk. */
+    static const char targets[] =
+        "SELECT a.id, a.node_id FROM allocations a "
+        "WHERE a.desired_status = 'run' AND a.client_status IN "
+        "('pending', 'running') AND (a.id = ANY($1::bigint[]) OR a.job_id IN "
+        "(SELECT x.job_id FROM allocations x JOIN jobs j ON j.id = x.job_id "
+        "WHERE x.id = ANY($1::bigint[]) AND NOT (j.spec ? 'groups'))) "
+        "ORDER BY a.node_id";
     static const char lock[] =
         "SELECT id FROM nodes WHERE id = ANY($1::bigint[]) ORDER BY id "
         "FOR NO KEY UPDATE";
@@ -432,26 +450,48 @@ preempt_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "WHERE id = ANY($1::bigint[]) AND desired_status = 'run' "
         "AND client_status IN ('pending', 'running')";
     static const char notify[] = "SELECT pg_notify('allocs', $1)";
+    static const char reserve[] =
+        "INSERT INTO reservations (job_id, node_id, priority, cores, mem, "
+        "gpus, reason, create_time, expire_time) VALUES ($1, $2, $3, $4, $5, "
+        "$6, 'preemption', to_timestamp($7), to_timestamp($8))";
     struct preempt_tx *t = arg;
-    int64_t *nodes = dv_xcalloc((size_t)t->n + 1, sizeof(int64_t));
     int64_t *allocs = dv_xcalloc((size_t)t->n + 1, sizeof(int64_t));
     struct dv_buf nb, ab, csv;
     char *why = dv_xasprintf("preempted by job %lld", (long long)t->job_id);
+    PGresult *res = NULL;
     int rc = -1;
-    int64_t n;
+    int64_t n, last = -1;
 
     dv_buf_init(&nb);
     dv_buf_init(&ab);
     dv_buf_init(&csv);
     t->stopped = 0;
     for (int i = 0; i < t->n; i++) {
-        nodes[i] = t->victims[i].node_id;
         allocs[i] = t->victims[i].alloc_id;
-        dv_buf_printf(&csv, "%s%lld", i > 0 ? "," : "",
-                      (long long)t->victims[i].node_id);
     }
-    int_array(&nb, nodes, t->n);
     int_array(&ab, allocs, t->n);
+    {
+        const char *p[] = {dv_buf_str(&ab)};
+        res = dv_db_exec(db, targets, 1, p, err);
+    }
+    if (res == NULL) {
+        goto out;
+    }
+    dv_buf_reset(&ab);
+    dv_buf_putc(&ab, '{');
+    dv_buf_putc(&nb, '{');
+    for (int i = 0, k = 0; i < PQntuples(res); i++) {
+        int64_t node = dv_db_get_i64(res, i, "node_id", 0);
+        dv_buf_printf(&ab, "%s%lld", i > 0 ? "," : "",
+                      (long long)dv_db_get_i64(res, i, "id", 0));
+        if (node != last) {
+            dv_buf_printf(&nb, "%s%lld", k > 0 ? "," : "", (long long)node);
+            dv_buf_printf(&csv, "%s%lld", k++ > 0 ? "," : "", (long long)node);
+            last = node;
+        }
+    }
+    dv_buf_putc(&ab, '}');
+    dv_buf_putc(&nb, '}');
     {
         const char *p[] = {dv_buf_str(&nb)};
         if (dv_db_exec_cmd(db, lock, 1, p, err) < 0) {
@@ -466,15 +506,30 @@ preempt_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         }
         t->stopped = (int)n;
     }
-    {
+    if (t->stopped > 0) {
         const char *p[] = {dv_buf_str(&csv)};
         if (dv_db_exec_cmd(db, notify, 1, p, err) < 0) {
             goto out;
         }
     }
+    {
+        char r1[24], r2[24], r3[24], r4[24], r5[24], r6[24], r7[32], r8[32];
+        double now = dv_now();
+        const char *p[] = {dv_db_i64(r1, t->job_id),
+                           dv_db_i64(r2, t->victims[0].node_id),
+                           dv_db_i64(r3, t->priority),
+                           dv_db_i64(r4, t->cores),
+                           dv_db_i64(r5, t->mem),
+                           dv_db_i64(r6, t->gpus),
+                           dv_db_double(r7, now),
+                           dv_db_double(r8, now + RESERVATION_SECONDS)};
+        if (dv_db_exec_cmd(db, reserve, 8, p, err) < 0) {
+            goto out;
+        }
+    }
     rc = 0;
 out:
-    free(nodes);
+    PQclear(res);
     free(allocs);
     free(why);
     dv_buf_cleanup(&nb);
@@ -488,7 +543,15 @@ db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
            const struct plan *plan, const struct victim *victims, int n,
            struct dv_err *err)
 {
-    struct preempt_tx t = {.victims = victims, .n = n, .job_id = plan->job->id};
+    const struct sched_group *g =
+        &plan->job->groups[plan->rec->wants[plan->unplaced[0]].group];
+    struct preempt_tx t = {.victims = victims,
+                           .n = n,
+                           .job_id = plan->job->id,
+                           .priority = plan->job->priority,
+                           .cores = g->cores,
+                           .mem = g->mem,
+                           .gpus = g->gpus};
     int woken = 0;
 
     if (dv_db_tx(db, DV_DB_READ_COMMITTED, preempt_tx_fn, NULL, &t, 0, err) <
@@ -556,6 +619,17 @@ db_unblock(struct dv_db *db, struct dv_err *err)
         return -1;
     }
     return u.woken;
+}
+
+int
+db_expire_reservations(struct dv_db *db, double now, struct dv_err *err)
+{
+    static const char sql[] =
+        "DELETE FROM reservations WHERE expire_time < to_timestamp($1)";
+    char b1[32];
+    const char *p[] = {dv_db_double(b1, now)};
+
+    return dv_db_exec_cmd(db, sql, 1, p, err) < 0 ? -1 : 0;
 }
 
 int

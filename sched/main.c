@@ -183,6 +183,9 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (db_unblock(m->listen_db, &err) < 0) {
         log_warn("could not wake blocked evaluations: %s", err.msg);
     }
+    if (db_expire_reservations(m->listen_db, dv_now(), &err) < 0) {
+        log_warn("could not expire reservations: %s", err.msg);
+    }
     listen_check(m);
     /* Notifications that arrived during those statements. */
     if (m->listening &&

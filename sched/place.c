@@ -129,6 +129,15 @@ fits(struct place_ctx *c, int g, int idx, int cores, int64_t mem, int gpus,
     int64_t fm, fd;
 
     view(c, idx, &fc, &fm, &fg, &fd);
+    {
+        int rc_, rg_;
+        int64_t rm_;
+        snap_node_reserved(c->snap->nodes[idx], c->job->id, c->job->priority,
+                           &rc_, &rm_, &rg_);
+        fc -= rc_;
+        fm -= rm_;
+        fg -= rg_;
+    }
     if (fc < cores || fm < mem || fg < gpus || (disk > 0 && fd < disk)) {
         return 0;
     }

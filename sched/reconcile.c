@@ -141,11 +141,12 @@ reconcile_group(const struct sched_job *job, int g,
         }
         w.previous_alloc = a->id;
         w.reschedule_count = a->reschedule_count;
-        if (a->stopping || a->lost) {
+        if (a->complete && !service) {
+            continue; /* a batch instance that finished, even when it was
+                         asked to stop meanwhile (qmgr agrees) */
+        } else if (a->stopping || a->lost) {
             /* preempted or lost with its node: not the job's fault */
             add_want(out, wcap, w);
-        } else if (a->complete && !service) {
-            continue; /* a batch instance that finished */
         } else if (gr->resched_unlimited ||
                    a->reschedule_count < gr->resched_attempts) {
             w.reschedule_count = a->reschedule_count + 1;

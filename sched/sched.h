@@ -41,6 +41,15 @@ struct snap_attr {
     char *value;
 };
 
+/* Capacity held on a node for a job (a preemptor). */
+struct snap_resv {
+    int64_t job_id;
+    int priority;
+    int cores;
+    int64_t mem;
+    int gpus;
+};
+
 struct snap_node {
     int64_t id;
     char *name;
@@ -68,7 +77,14 @@ struct snap_node {
     int64_t capacity_index;
     int64_t modify_index;
     double register_time;
+    struct snap_resv *resv;
+    int nresv;
 };
+
+/* What reservations held for other jobs of priority >= priority take from
+ * n (the job's own do not count). */
+void snap_node_reserved(const struct snap_node *n, int64_t job_id,
+                        int priority, int *cores, int64_t *mem, int *gpus);
 
 struct snapshot {
     pthread_rwlock_t lock;
@@ -432,6 +448,7 @@ int db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
                struct dv_err *err);
 int db_unblock(struct dv_db *db, struct dv_err *err);
 int db_reap_leases(struct dv_db *db, double now, struct dv_err *err);
+int db_expire_reservations(struct dv_db *db, double now, struct dv_err *err);
 
 /* ---- metrics.c ---- */
 

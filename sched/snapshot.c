@@ -51,7 +51,25 @@ snap_node_free(struct snap_node *n)
         free(n->attrs[i].value);
     }
     free(n->attrs);
+    free(n->resv);
     free(n);
+}
+
+void
+snap_node_reserved(const struct snap_node *n, int64_t job_id, int priority,
+                   int *cores, int64_t *mem, int *gpus)
+{
+    *cores = 0;
+    *mem = 0;
+    *gpus = 0;
+    for (int i = 0; i < n->nresv; i++) {
+        if (n->resv[i].job_id == job_id || n->resv[i].priority < priority) {
+            continue;
+        }
+        *cores += n->resv[i].cores;
+        *mem += n->resv[i].mem;
+        *gpus += n->resv[i].gpus;
+    }
 }
 
 void
@@ -335,6 +353,10 @@ snap_node_clone(const struct snap_node *n)
     /* Labels are only needed while planning. */
     c->attrs = NULL;
     c->nattrs = 0;
+    c->resv = dv_xcalloc((size_t)n->nresv + 1, sizeof(*c->resv));
+    if (n->nresv > 0) {
+        memcpy(c->resv, n->resv, sizeof(*c->resv) * (size_t)n->nresv);
+    }
     return c;
 }
 
@@ -380,8 +402,11 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
     static const char labels[] =
         "SELECT id, topology, attributes, meta FROM nodes "
         "WHERE id = ANY($1::bigint[])";
-    char b1[24];
-    PGresult *res = NULL, *lab = NULL;
+    static const char reservations[] =
+        "SELECT node_id, job_id, priority, cores, mem, gpus FROM reservations "
+        "WHERE expire_time > to_timestamp($1) ORDER BY node_id";
+    char b1[24], nowb[32];
+    PGresult *res = NULL, *lab = NULL, *resv = NULL;
     struct dv_buf ids;
     int64_t since, max_index;
     int nlab = 0, rc = -1;
@@ -415,6 +440,13 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         const char *p[] = {dv_buf_str(&ids)};
         lab = dv_db_exec(db, labels, 1, p, err);
         if (lab == NULL) {
+            goto out;
+        }
+    }
+    {
+        const char *p[] = {dv_db_double(nowb, dv_now())};
+        resv = dv_db_exec(db, reservations, 1, p, err);
+        if (resv == NULL) {
             goto out;
         }
     }
@@ -462,6 +494,27 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
             s->capacity_index = n->capacity_index;
         }
     }
+    /* Reservations are few: read whole every time. */
+    for (int k = 0; k < s->n; k++) {
+        free(s->nodes[k]->resv);
+        s->nodes[k]->resv = NULL;
+        s->nodes[k]->nresv = 0;
+    }
+    for (int i = 0; i < PQntuples(resv); i++) {
+        struct snap_node *n =
+            snapshot_find(s, dv_db_get_i64(resv, i, "node_id", 0));
+        struct snap_resv *r;
+        if (n == NULL) {
+            continue;
+        }
+        n->resv = dv_xrealloc(n->resv, sizeof(*n->resv) * (size_t)(n->nresv + 1));
+        r = &n->resv[n->nresv++];
+        r->job_id = dv_db_get_i64(resv, i, "job_id", 0);
+        r->priority = (int)dv_db_get_i64(resv, i, "priority", 0);
+        r->cores = (int)dv_db_get_i64(resv, i, "cores", 0);
+        r->mem = dv_db_get_i64(resv, i, "mem", 0);
+        r->gpus = (int)dv_db_get_i64(resv, i, "gpus", 0);
+    }
     s->last_index = max_index;
     if (full) {
         s->last_full = dv_now();
@@ -471,6 +524,7 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
 out:
     PQclear(res);
     PQclear(lab);
+    PQclear(resv);
     dv_buf_cleanup(&ids);
     return rc;
 }

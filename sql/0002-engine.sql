@@ -102,3 +102,23 @@ ALTER TABLE evaluations
     ADD COLUMN never boolean NOT NULL DEFAULT false;
 CREATE INDEX nodes_capacity ON nodes (capacity_index);
 CREATE INDEX nodes_shape ON nodes (shape_index);
+
+-- Capacity held for a job: preemption reserves what it evicts for the
+-- preemptor, so that the evicted work (requeued at once) cannot take it
+-- back first. Every commit leaves reserved capacity alone for jobs of
+-- lower or equal priority than the holder; the holder's own placement
+-- drops its reservations; they expire on their own.
+CREATE TABLE reservations (
+    id bigserial PRIMARY KEY,
+    job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    node_id bigint NOT NULL REFERENCES nodes (id),
+    priority integer NOT NULL,
+    cores integer NOT NULL DEFAULT 0,
+    mem bigint NOT NULL DEFAULT 0,
+    gpus integer NOT NULL DEFAULT 0,
+    reason text NOT NULL,
+    create_time timestamptz NOT NULL,
+    expire_time timestamptz NOT NULL
+);
+CREATE INDEX reservations_node ON reservations (node_id);
+CREATE INDEX reservations_job ON reservations (job_id);

@@ -148,12 +148,40 @@ def test_hold_release_while_leased_keeps_evaluations_unique():
                      "GROUP BY job_id")
         check(rows == [], "evaluations left: %r" % rows)
 
+def test_preemption_requeues_lower_priority_work():
+    """A high-priority job in a queue that allows preemption evicts the
+    fewest, lowest-priority allocations; the evicted PBS job is requeued,
+    not lost, and runs again once there is room."""
+    with cluster("preempt", node_topology="pack:1 core:2 pu:1") as c:
+        c.sql("UPDATE queues SET preemption = true WHERE name = 'workq'")
+        low = c.submit(["-p", "-10", "-l", "ncpus=1", "--", "/bin/sleep", "60"])
+        lower = c.submit(["-p", "-20", "-l", "ncpus=1", "--", "/bin/sleep",
+                          "60"])
+        c.wait_state(low, "running", 20)
+        c.wait_state(lower, "running", 20)
+        high = c.submit(["-p", "100", "-l", "ncpus=1", "--", "/bin/sleep",
+                         "1"])
+        # the lowest priority one goes, the other keeps running
+        c.wait_state(lower, "queued", 30)
+        why = c.sql("SELECT triggered_by FROM evaluations WHERE job_id = %s "
+                    "ORDER BY id" % lower.split(".")[0])
+        check(["alloc-stopped"] in why, "not requeued by preemption: %r" % why)
+        check(c.job(low)["state"] == "running", "the wrong victim")
+        j = c.wait_state(high, "finished", 30)
+        check(j["exit_status"] == 0, repr(j))
+        j = c.wait_state(lower, "running", 30)
+        check(j["run_count"] == 2, "requeued job did not run again: %r" % j)
+        for jid in (low, lower):
+            c.run("qdel", [jid])
+
+
 def main():
     return run_tests([test_two_schedulers_never_overcommit,
                       test_scheduler_dies_holding_lease,
                       test_scheduler_killed_mid_flight,
                       test_blocked_job_starts_when_capacity_frees,
-                      test_hold_release_while_leased_keeps_evaluations_unique])
+                      test_hold_release_while_leased_keeps_evaluations_unique,
+                      test_preemption_requeues_lower_priority_work])
 
 
 if __name__ == "__main__":

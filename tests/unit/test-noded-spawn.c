@@ -313,14 +313,23 @@ setup(void)
     noded_init(&nd, loop, &cfg, topo);
 }
 
+/* The process of an allocation's (first) task; 0 when none. */
+static pid_t
+alloc_pid(const struct alloc *a)
+{
+    return a != NULL && a->ntasks > 0 ? a->tasks[0].pid : 0;
+}
+
 static void
 teardown(void)
 {
     /* Kill whatever a failed test left running. */
     for (struct alloc *a = nd.allocs; a != NULL; a = a->next) {
-        if (a->pid > 0) {
-            killpg(a->pid, SIGKILL);
-            waitpid(a->pid, NULL, 0);
+        for (int i = 0; i < a->ntasks; i++) {
+            if (a->tasks[i].pid > 0) {
+                killpg(a->tasks[i].pid, SIGKILL);
+                waitpid(a->tasks[i].pid, NULL, 0);
+            }
         }
     }
     noded_cleanup(&nd);
@@ -359,26 +368,37 @@ script_job(const char *user, const char *script, const char *out)
     return j;
 }
 
-/* Feeds a long-poll answer {"index": index, "allocations": allocs}. */
+/* Feeds the full answer {"index": index, "allocations": allocs, "jobs":
+ * ...} to the poll of generation index (the specs given with allocs move
+ * to "jobs", as qmgr sends them); the next poll is then in flight. */
 static void
 poll_answer(long long index, json_t *allocs)
 {
-    json_t *root = json_pack("{s:I, s:o}", "index", (json_int_t)index,
-                             "allocations", allocs);
-    char *text = json_dumps(root, JSON_COMPACT);
-    struct alloc_desc *descs = NULL;
+    json_t *jobs = json_object(), *a;
+    json_t *root;
+    char *text;
+    struct poll_answer ans;
     struct dv_err err;
-    long long idx = -1;
-    int n = 0;
+    size_t i;
 
-    CHECK_INT(client_decode_allocations(&nd, text, &descs, &n, &idx, &err), 0);
-    CHECK_INT(idx, index);
-    nd.index = idx;
-    alloc_reconcile(&nd, descs, n, idx);
-    for (int i = 0; i < n; i++) {
-        alloc_desc_cleanup(&descs[i]);
+    json_array_foreach (allocs, i, a) {
+        json_t *job = json_object_get(a, "job");
+
+        if (job != NULL) {
+            json_object_set(jobs, "12", job);
+            json_object_del(a, "job");
+        }
     }
-    free(descs);
+    root = json_pack("{s:I, s:b, s:o, s:o}", "index", (json_int_t)index,
+                     "full", 1, "allocations", allocs, "jobs", jobs);
+    text = json_dumps(root, JSON_COMPACT);
+    CHECK_INT(client_decode_allocations(text, &ans, &err), 0);
+    CHECK_INT(ans.index, index);
+    nd.index = ans.index;
+    nd.poll_gen = (unsigned long)index;
+    alloc_reconcile(&nd, &ans, (unsigned long)index);
+    nd.poll_gen = (unsigned long)index + 1;
+    poll_answer_cleanup(&ans);
     free(text);
     json_decref(root);
 }
@@ -404,7 +424,7 @@ test_alloc_run(void)
         5, json_pack("[o]", alloc_json(77, "run", "pending", 0, "1-2", 0,
                                        script_job(owner, script, hostout))));
     a = alloc_find(&nd, 77);
-    CHECK(a != NULL && a->state == ALLOC_RUNNING && a->pid > 0);
+    CHECK(a != NULL && a->state == ALLOC_RUNNING && alloc_pid(a) > 0);
     u = find_update(77, "running");
     CHECK(u != NULL);
     /* While it runs, a repeated answer changes nothing. */
@@ -458,9 +478,10 @@ test_alloc_run(void)
                                                0, NULL)));
     CHECK(alloc_find(&nd, 77) != NULL);
     CHECK_INT(alloc_active_count(&nd), 0);
-    /* Acknowledged at index 9; an older answer does not forget it, a newer
-     * one without it does (and removes the directory). */
-    alloc_final_acked(&nd, 77, 9);
+    /* Acknowledged while poll 8 is in flight: its answer (maybe read
+     * before the update committed) does not forget it, the answer to the
+     * next poll does (and removes the directory). */
+    alloc_final_acked(&nd, 77);
     poll_answer(8, json_array());
     CHECK(alloc_find(&nd, 77) != NULL);
     poll_answer(9, json_array());
@@ -468,22 +489,18 @@ test_alloc_run(void)
     CHECK(stat(dir, &st) < 0 && errno == ENOENT);
     free(dir);
 
-    /* qmgr may answer the long poll before the update: an acknowledgement
-     * at an index already seen without the allocation forgets it. */
+    /* Not acknowledged: kept whatever the answers say. */
     poll_answer(10, json_pack("[o]", alloc_json(78, "run", "running", 0, "0", 0,
                                                 NULL)));
     CHECK(find_update(78, "lost") != NULL);
     poll_answer(11, json_array());
-    CHECK(alloc_find(&nd, 78) != NULL);
-    alloc_final_acked(&nd, 78, 12);
-    CHECK(alloc_find(&nd, 78) != NULL);
     poll_answer(12, json_array());
-    CHECK(alloc_find(&nd, 78) == NULL);
-    poll_answer(13, json_pack("[o]", alloc_json(79, "run", "running", 0, "0", 0,
-                                                NULL)));
+    CHECK(alloc_find(&nd, 78) != NULL);
+    alloc_final_acked(&nd, 78);
+    poll_answer(13, json_array());
+    CHECK(alloc_find(&nd, 78) != NULL);
     poll_answer(14, json_array());
-    alloc_final_acked(&nd, 79, 14);
-    CHECK(alloc_find(&nd, 79) == NULL);
+    CHECK(alloc_find(&nd, 78) == NULL);
 out:
     teardown();
     free(out);
@@ -665,7 +682,7 @@ test_alloc_chunks_and_lost(void)
                                                NULL)));
     CHECK(find_update(120, "running") != NULL);
     CHECK_INT(alloc_active_count(&nd), 1);
-    CHECK(alloc_find(&nd, 120)->pid == 0);
+    CHECK(alloc_pid(alloc_find(&nd, 120)) == 0);
     poll_answer(2, json_pack("[o]", alloc_json(120, "stop", "running", 1, "3",
                                                0, NULL)));
     u = find_update(120, NULL);
@@ -690,22 +707,24 @@ test_alloc_chunks_and_lost(void)
           u->exit_status == 271);
     CHECK(find_update(122, "running") == NULL);
 
-    /* The batch encodes in order. */
+    /* The batch encodes in order; the "running" of 120, not sent before
+     * it ended, is left out. */
     {
         json_t *j = client_updates_json(nd.updates, nd.nupdates);
         json_t *arr = json_object_get(j, "updates");
 
-        CHECK_INT(json_array_size(arr), 4);
+        CHECK_INT(nd.nupdates, 4);
+        CHECK_INT(json_array_size(arr), 3);
         CHECK_STR(json_string_value(
                       json_object_get(json_array_get(arr, 0), "client_status")),
-                  "running");
+                  "complete");
         CHECK_INT(json_integer_value(
-                      json_object_get(json_array_get(arr, 1), "exit_status")),
+                      json_object_get(json_array_get(arr, 0), "exit_status")),
                   0);
         CHECK_STR(json_string_value(
-                      json_object_get(json_array_get(arr, 2), "client_status")),
+                      json_object_get(json_array_get(arr, 1), "client_status")),
                   "lost");
-        CHECK(json_object_get(json_array_get(arr, 2), "exit_status") == NULL);
+        CHECK(json_object_get(json_array_get(arr, 1), "exit_status") == NULL);
         json_decref(j);
     }
     teardown();
@@ -714,29 +733,28 @@ test_alloc_chunks_and_lost(void)
 static void
 test_decode_errors(void)
 {
-    struct alloc_desc *descs = NULL;
+    struct poll_answer ans;
     struct dv_err err;
-    long long idx;
-    int n = -1;
 
     setup();
-    CHECK_INT(client_decode_allocations(&nd, "nope", &descs, &n, &idx, &err),
-              -1);
-    CHECK_INT(client_decode_allocations(&nd, "{\"allocations\": []}", &descs,
-                                        &n, &idx, &err),
+    CHECK_INT(client_decode_allocations("nope", &ans, &err), -1);
+    CHECK_INT(client_decode_allocations("{\"allocations\": []}", &ans, &err),
               -1);
     CHECK_INT(client_decode_allocations(
-                  &nd, "{\"index\": 3, \"allocations\": [{\"id\": \"x\"}]}",
-                  &descs, &n, &idx, &err),
+                  "{\"index\": 3, \"allocations\": [{\"id\": \"x\"}]}",
+                  &ans, &err),
               -1);
-    CHECK(descs == NULL);
-    CHECK_INT(client_decode_allocations(&nd,
-                                        "{\"index\": 3, \"allocations\": []}",
-                                        &descs, &n, &idx, &err),
+    CHECK(ans.descs == NULL && ans.root == NULL);
+    CHECK_INT(client_decode_allocations(
+                  "{\"index\": 3, \"allocations\": [], \"jobs\": []}", &ans,
+                  &err),
+              -1);
+    CHECK_INT(client_decode_allocations("{\"index\": 3, \"allocations\": []}",
+                                        &ans, &err),
               0);
-    CHECK_INT(n, 0);
-    CHECK_INT(idx, 3);
-    free(descs);
+    CHECK_INT(ans.n, 0);
+    CHECK_INT(ans.index, 3);
+    poll_answer_cleanup(&ans);
     teardown();
 }
 
@@ -854,13 +872,13 @@ test_leftover_killed(void)
         1, json_pack("[o]", alloc_json(150, "run", "pending", 0, "0", 0,
                                        script_job(owner, "sleep 30\n", out))));
     a = alloc_find(&nd, 150);
-    CHECK(a != NULL && a->pid > 0);
-    if (a == NULL || a->pid <= 0) {
+    CHECK(a != NULL && alloc_pid(a) > 0);
+    if (a == NULL || alloc_pid(a) <= 0) {
         teardown();
         free(out);
         return;
     }
-    pid = a->pid;
+    pid = alloc_pid(a);
     noded_cleanup(&nd); /* "killed": the job keeps running */
     CHECK_INT(kill(pid, 0), 0);
     setup();

@@ -39,13 +39,11 @@ test_walltime_scaled(void)
     struct ev_loop *loop;
     struct noded nd;
     struct dv_err err;
-    struct alloc_desc *descs = NULL;
+    struct poll_answer ans;
     struct status_update *final = NULL;
     ev_timer tick;
-    long long idx;
     double t0, elapsed;
     char *body, *data;
-    int n = 0;
     json_t *j;
 
     CHECK(dv_clock_scale() == 20.0);
@@ -63,22 +61,19 @@ test_walltime_scaled(void)
 
     /* 40 Drover seconds of walltime are 2 s of real time; the job ignores
      * SIGTERM, so SIGKILL follows 0.5 s later. */
-    j = json_pack("{s:I, s:[{s:i, s:I, s:s, s:s, s:s, s:s, s:i, s:{s:s, s:s, "
-                  "s:s, s:s, s:s}}]}",
+    j = json_pack("{s:I, s:[{s:i, s:I, s:s, s:s, s:s, s:s, s:i}], "
+                  "s:{s:{s:s, s:s, s:s, s:s, s:s}}}",
                   "index", (json_int_t)1, "allocations", "id", 1, "job_id",
                   (json_int_t)1, "job_id_str", "1.srv", "desired_status", "run",
                   "client_status", "pending", "cpuset", "0", "walltime", 40,
-                  "job", "owner", pw->pw_name, "script",
+                  "jobs", "1", "owner", pw->pw_name, "script",
                   "trap '' TERM\nsleep 30\n", "stdout", "/dev/null", "join",
                   "oe", "shell", "/bin/sh");
     body = json_dumps(j, JSON_COMPACT);
-    CHECK_INT(client_decode_allocations(&nd, body, &descs, &n, &idx, &err), 0);
+    CHECK_INT(client_decode_allocations(body, &ans, &err), 0);
     t0 = mono();
-    alloc_reconcile(&nd, descs, n, idx);
-    for (int i = 0; i < n; i++) {
-        alloc_desc_cleanup(&descs[i]);
-    }
-    free(descs);
+    alloc_reconcile(&nd, &ans, 1);
+    poll_answer_cleanup(&ans);
     free(body);
     json_decref(j);
 

@@ -1,5 +1,6 @@
 /* Unit tests of qmgr/decode.c: strict request bodies. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "qmgr/qmgr.h"
 #include "tests/unit/unit.h"
@@ -74,11 +75,16 @@ test_updates_ok(void)
 static void
 test_updates_bad(void)
 {
-    static const char *const bad[] = {
+    /* The body itself is wrong: the whole request is refused. */
+    static const char *const bad_body[] = {
         "[]",
         "{}",
         "{\"updates\": {}}",
         "{\"updates\": [], \"extra\": 1}",
+    };
+    /* One update is wrong: it alone is marked, with its error, so that
+     * it cannot block the others of its batch. */
+    static const char *const bad[] = {
         "{\"updates\": [1]}",
         "{\"updates\": [{\"client_status\": \"running\"}]}",
         "{\"updates\": [{\"id\": 1}]}",
@@ -98,11 +104,28 @@ test_updates_bad(void)
     struct dv_err err;
     int n = 0;
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CHECK_INT(updates(bad[i], &u, &n, &err), -1);
+    for (size_t i = 0; i < sizeof(bad_body) / sizeof(bad_body[0]); i++) {
+        CHECK_INT(updates(bad_body[i], &u, &n, &err), -1);
         CHECK(u == NULL);
         CHECK_STR(err.code, "invalid_request");
     }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_INT(updates(bad[i], &u, &n, &err), 0);
+        CHECK_INT(n, 1);
+        CHECK(u != NULL && u[0].bad);
+        CHECK(u != NULL && u[0].error.code != NULL &&
+              strcmp(u[0].error.code, "invalid_request") == 0);
+        decode_updates_free(u, n);
+    }
+    /* A good update next to a bad one stays good. */
+    CHECK_INT(updates("{\"updates\": [{\"id\": 1, \"client_status\": "
+                      "\"pending\"}, {\"id\": 2, \"client_status\": "
+                      "\"running\"}]}",
+                      &u, &n, &err),
+              0);
+    CHECK_INT(n, 2);
+    CHECK(u != NULL && u[0].bad && !u[1].bad && u[1].id == 2);
+    decode_updates_free(u, n);
 }
 
 static void

@@ -241,6 +241,41 @@ test_stored_spec(void)
     dv_job_spec_cleanup(&s);
 }
 
+/* A native spec is stored with its queue and derived objects, and none of
+ * the PBS defaults (no env, no output paths). */
+static void
+test_stored_native_spec(void)
+{
+    static const char text[] =
+        "{\"name\": \"web\", \"owner\": \"alice\", \"type\": \"service\", "
+        "\"groups\": [{\"name\": \"g\", \"count\": 2, \"tasks\": "
+        "[{\"name\": \"t\", \"command\": \"/bin/true\"}]}]}";
+    struct dv_job_spec s;
+    struct dv_err err;
+    json_t *in = json_loads(text, 0, NULL), *j;
+
+    dv_job_spec_init(&s);
+    CHECK_INT(dv_job_spec_from_json(in, &s, &err), 0);
+    CHECK_INT(dv_job_spec_normalize(&s, &err), 0);
+    j = stored_spec_json(&s, "workq", 12);
+    CHECK_STR(json_string_value(json_object_get(j, "queue")), "workq");
+    CHECK(json_object_get(j, "env") == NULL);
+    CHECK(json_object_get(j, "stdout") == NULL);
+    CHECK(json_object_get(j, "script") == NULL);
+    CHECK_INT(
+        json_integer_value(json_object_get(
+            json_array_get(
+                json_object_get(json_object_get(j, "placement"), "groups"), 0),
+            "count")),
+        2);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_object_get(j, "resource_list"), "nodect")),
+              "2");
+    json_decref(j);
+    json_decref(in);
+    dv_job_spec_cleanup(&s);
+}
+
 int
 main(void)
 {
@@ -254,5 +289,6 @@ main(void)
     RUN(test_may_change);
     RUN(test_node_names);
     RUN(test_stored_spec);
+    RUN(test_stored_native_spec);
     return unit_done();
 }

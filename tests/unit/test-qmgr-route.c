@@ -33,6 +33,11 @@ test_routes(void)
     CHECK_INT(m.num, 7);
     CHECK_INT(match("POST", "/v1/jobs/7/release", &m, &err), 0);
     CHECK_INT(m.id, ROUTE_JOB_RELEASE);
+    CHECK_INT(match("GET", "/v1/jobs/7.srv/allocations", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOB_ALLOCS);
+    CHECK_INT(m.num, 7);
+    CHECK_INT(match("POST", "/v1/jobs/7/allocations", &m, &err), -1);
+    CHECK_STR(err.code, "method_not_allowed");
     CHECK_INT(match("GET", "/v1/nodes", &m, &err), 0);
     CHECK_INT(m.id, ROUTE_NODES_LIST);
     CHECK_INT(match("POST", "/v1/nodes/register", &m, &err), 0);

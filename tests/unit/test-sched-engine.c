@@ -216,12 +216,14 @@ test_reconcile_batch(void)
         {.id = 4, .group = 0, .instance = 3, .lost = 1, .reschedule_count = 1},
         {.id = 5, .group = 0, .instance = 4, .active = 1},
         {.id = 6, .group = 0, .instance = 5, .active = 1},
+        {.id = 7, .group = 0, .instance = 0, .complete = 1, .stopping = 1},
     };
 
     job_init(&job, "batch", 1);
     job.groups[0].count = 5; /* instance 5 is beyond count now */
-    reconcile(&job, a, 6, NULL, &r);
-    /* 0 done, 1 rescheduled (count 0 < 1), 2 exhausted, 3 lost: replaced
+    reconcile(&job, a, 7, NULL, &r);
+    /* 0 done (its newest allocation completed though asked to stop), 1
+     * rescheduled (count 0 < 1), 2 exhausted, 3 lost: replaced
      * without counting, 4 running. */
     CHECK_INT(r.nwants, 2);
     CHECK_INT(r.wants[0].instance, 1);
@@ -236,13 +238,13 @@ test_reconcile_batch(void)
     free(job.type);
     job.type = dv_xstrdup("service");
     job.groups[0].resched_unlimited = 1;
-    reconcile(&job, a, 6, NULL, &r);
+    reconcile(&job, a, 7, NULL, &r);
     CHECK_INT(r.nwants, 4);
     reconcile_cleanup(&r);
     /* A stopped job is not reconciled. */
     free(job.state);
     job.state = dv_xstrdup("exiting");
-    reconcile(&job, a, 6, NULL, &r);
+    reconcile(&job, a, 7, NULL, &r);
     CHECK_INT(r.nwants + r.nstops, 0);
     reconcile_cleanup(&r);
     sched_job_cleanup(&job);
