@@ -83,6 +83,9 @@ class Bench:
                 "-c max_wal_size=8GB -c checkpoint_timeout=30min "
                 "-c wal_buffers=64MB -c autovacuum_naptime=10s"
                 % (self.pg_port, sock))
+        if self.args.pg_stats:
+            opts += (" -c shared_preload_libraries=pg_stat_statements"
+                     " -c pg_stat_statements.track=all")
         subprocess.run(as_postgres([os.path.join(PGBIN, "pg_ctl"), "start",
                                     "-D", data, "-w", "-t", "60", "-l",
                                     os.path.join(self.dir, "pg.log"),
@@ -93,6 +96,8 @@ class Bench:
                        check=True, capture_output=True)
         self.conninfo = ("host=%s port=%d dbname=drover user=postgres"
                          % (sock, self.pg_port))
+        if self.args.pg_stats:
+            self.psql("CREATE EXTENSION pg_stat_statements")
 
     def stop_pg(self):
         subprocess.run(as_postgres([os.path.join(PGBIN, "pg_ctl"), "stop",
@@ -132,7 +137,8 @@ class Bench:
             os.path.join(self.bin, "drover-noded"), "--server", self.addr,
             "--name", "sim", "--data-dir", os.path.join(self.dir, "noded"),
             "--simulate", str(a.nodes), "--simulate-topology", a.topology,
-            "--memory", a.node_memory, "--log-level", "warn"])
+            "--memory", a.node_memory, "--log-level", "warn",
+            "--simulate-running=%s" % ("true" if a.sim_running else "false")])
         log("waiting for %d simulated nodes" % a.nodes)
         t0 = time.time()
         self.wait(lambda: int(self.psql(
@@ -144,6 +150,39 @@ class Bench:
             self.conninfo, "--workers", str(a.workers), "--batch", "4",
             "--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
             "--log-level", "warn"])
+
+    def wait_sched(self):
+        """The scheduler serves /metrics once its snapshot is loaded."""
+        self.wait(lambda: self.metric("drover_sched_evaluations_total") >= 0,
+                  120, "the scheduler")
+
+    def cpu(self):
+        """CPU seconds used so far by each component (PostgreSQL: the
+        postmaster and all its backends)."""
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def used(pid):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    parts = f.read().rsplit(")", 1)[1].split()
+                return (int(parts[11]) + int(parts[12])) / tick
+            except OSError:
+                return 0.0
+
+        with open(os.path.join(self.dir, "pg", "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        pg = used(postmaster)
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open("/proc/%s/stat" % d) as f:
+                        parts = f.read().rsplit(")", 1)[1].split()
+                    if int(parts[1]) == postmaster:
+                        pg += used(int(d))
+                except OSError:
+                    pass
+        return {"postgres": pg, "sched": used(self.sched.pid),
+                "qmgr": used(self.qmgr.pid), "noded": used(self.noded.pid)}
 
     def stop_cluster(self):
         for name, p in reversed(self.procs):
@@ -238,14 +277,20 @@ class Bench:
         base = int(self.psql("SELECT count(*) FROM allocations"))
         total = a.jobs * a.tasks
         log("submitting %d jobs x %d tasks" % (a.jobs, a.tasks))
+        if a.pg_stats:
+            self.psql("SELECT pg_stat_statements_reset()")
+        before = self.metric("drover_sched_placements_total")
+        cpu0 = self.cpu()
         t0 = time.time()
         self.submit(a.jobs, a.tasks, "c1m-")
         log("submitted in %.1fs" % (time.time() - t0))
         placed = 0
         last = 0
         while placed < total:
-            time.sleep(0.25)
-            placed = int(self.psql("SELECT count(*) FROM allocations")) - base
+            # the scheduler's own counter: polling count(*) would load the
+            # database being measured
+            time.sleep(0.1)
+            placed = int(self.metric("drover_sched_placements_total") - before)
             if time.time() - last > 5:
                 log("%d of %d placed after %.1fs" % (placed, total,
                                                      time.time() - t0))
@@ -254,6 +299,19 @@ class Bench:
                 raise SystemExit("c1m: only %d of %d placed after %ds"
                                  % (placed, total, a.timeout))
         seconds = time.time() - t0
+        cpu1 = self.cpu()
+        placed = int(self.psql("SELECT count(*) FROM allocations")) - base
+        if placed < total:
+            raise SystemExit("c1m: the scheduler counted %d placements but "
+                             "the database holds %d" % (total, placed))
+        if a.pg_stats:
+            log("top statements by total time while placing:\n" + self.psql(
+                "SELECT round(total_exec_time::numeric / 1000, 1) || ' s  ' "
+                "|| calls || ' calls  ' || left(regexp_replace(query, "
+                "'\\s+', ' ', 'g'), 110) FROM pg_stat_statements "
+                "ORDER BY total_exec_time DESC LIMIT 12"))
+        log("CPU seconds while placing: " + ", ".join(
+            "%s %.1f" % (k, cpu1[k] - cpu0[k]) for k in sorted(cpu1)))
         conflicts = (self.metric("drover_sched_plan_conflicts_total") -
                      self.conflicts_before)
         return {
@@ -300,6 +358,12 @@ def main():
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--bin", default="bin")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--pg-stats", action="store_true",
+                    help="report PostgreSQL's costliest statements")
+    ap.add_argument("--no-sim-running", dest="sim_running",
+                    action="store_false",
+                    help="simulated nodes report only an allocation's end, "
+                         "not that it started")
     args = ap.parse_args()
     b = Bench(args)
     result = {"nodes": args.nodes, "jobs": args.jobs, "tasks": args.tasks,
@@ -307,6 +371,7 @@ def main():
     try:
         b.start_pg()
         b.start_cluster()
+        b.wait_sched()
         if args.one_job_runs > 0:
             result.update(b.run_one_job(args.one_job_runs))
         b.conflicts_before = b.metric("drover_sched_plan_conflicts_total")

@@ -183,6 +183,7 @@ def main():
                          "argv": ["/bin/true"]})],
             capture_output=True, text=True, check=True).stdout)["id"]
         t0 = time.time()
+        res["wake_at"] = t0
         sql(conninfo,
             "BEGIN; SELECT id FROM nodes ORDER BY id FOR NO KEY UPDATE; "
             "WITH i AS (SELECT nextval('modify_index_seq') AS v) "

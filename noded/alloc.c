@@ -404,19 +404,17 @@ alloc_native_done(struct alloc *a)
         return;
     }
     if (bad == NULL) {
-        alloc_finish(a, "complete", 1, 0,
-                     a->reason != ALLOC_STOP_NONE ? stop_words(a->reason)
-                                                  : NULL,
-                     &ru);
+        alloc_finish(
+            a, "complete", 1, 0,
+            a->reason != ALLOC_STOP_NONE ? stop_words(a->reason) : NULL, &ru);
         return;
     }
     if (bad->have_fail && bad->fail.fatal) {
         snprintf(msg, sizeof(msg), "task %s: %s: %s", bad->name,
-                 spawn_stage_text(bad->fail.stage),
-                 strerror(bad->fail.errnum));
+                 spawn_stage_text(bad->fail.stage), strerror(bad->fail.errnum));
     } else if (a->reason == ALLOC_STOP_FAILED || a->reason == ALLOC_STOP_NONE) {
-        snprintf(msg, sizeof(msg), "task %s failed: exit status %d",
-                 bad->name, bad->status);
+        snprintf(msg, sizeof(msg), "task %s failed: exit status %d", bad->name,
+                 bad->status);
     } else {
         snprintf(msg, sizeof(msg), "stopped (%s); task %s: exit status %d",
                  stop_words(a->reason), bad->name, bad->status);
@@ -540,7 +538,8 @@ static void
 task_report_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct alloc_task *t =
-        (struct alloc_task *)((char *)w - offsetof(struct alloc_task, report_w));
+        (struct alloc_task *)((char *)w -
+                              offsetof(struct alloc_task, report_w));
 
     (void)loop;
     (void)revents;
@@ -627,9 +626,9 @@ task_launch(struct alloc_task *t, int append, char *msg, size_t size)
 static void
 task_restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct alloc_task *t = (struct alloc_task *)((char *)w -
-                                                 offsetof(struct alloc_task,
-                                                          restart_w));
+    struct alloc_task *t =
+        (struct alloc_task *)((char *)w -
+                              offsetof(struct alloc_task, restart_w));
     struct alloc *a = t->a;
     char msg[512];
 
@@ -690,13 +689,12 @@ alloc_task_ended(struct alloc *a, struct alloc_task *t, int wstatus)
     double delay = 0;
 
     if (!a->native) {
-        int status = alloc_exit_status(
-            a->reason, wstatus, t->have_fail ? &t->fail : NULL, &cs, msg,
-            sizeof(msg));
+        int status = alloc_exit_status(a->reason, wstatus,
+                                       t->have_fail ? &t->fail : NULL, &cs, msg,
+                                       sizeof(msg));
 
-        log_notice("allocation %lld of job %s ended: exit status %d%s%s",
-                   a->id, alloc_job(a), status, msg[0] != '\0' ? ": " : "",
-                   msg);
+        log_notice("allocation %lld of job %s ended: exit status %d%s%s", a->id,
+                   alloc_job(a), status, msg[0] != '\0' ? ": " : "", msg);
         alloc_finish(a, cs, 1, status, msg, &t->ru);
         return;
     }
@@ -843,8 +841,7 @@ task_identity(struct alloc_task *t, const char *name, struct env_user *u,
 /* The binding of a's tasks and its directory, owned (inside) by u.
  * Returns 0, or -1 with msg set. */
 static int
-alloc_prepare(struct alloc *a, const struct env_user *u, char *msg,
-              size_t size)
+alloc_prepare(struct alloc *a, const struct env_user *u, char *msg, size_t size)
 {
     struct noded *nd = a->nd;
     struct dv_err err;
@@ -859,8 +856,8 @@ alloc_prepare(struct alloc *a, const struct env_user *u, char *msg,
         a->pus = NULL;
     }
     alloc_kill_leftover(nd, a->id);
-    a->dir = allocdir_create(nd->cfg->data_dir, a->id, chown_to, u->uid,
-                             u->gid, &err);
+    a->dir = allocdir_create(nd->cfg->data_dir, a->id, chown_to, u->uid, u->gid,
+                             &err);
     if (a->dir == NULL) {
         snprintf(msg, size, "%s", err.msg);
         return -1;
@@ -964,7 +961,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
         env_output_path(s->stdout_path, wd, u.home, s->name, a->job_id, 'o');
     t->err_path =
         env_output_path(s->stderr_path, wd, u.home, s->name, a->job_id, 'e');
-    t->join = s->join == NULL                ? SPAWN_JOIN_NONE
+    t->join = s->join == NULL              ? SPAWN_JOIN_NONE
               : strcmp(s->join, "oe") == 0 ? SPAWN_JOIN_OE
               : strcmp(s->join, "eo") == 0 ? SPAWN_JOIN_EO
                                            : SPAWN_JOIN_NONE;
@@ -1219,9 +1216,8 @@ alloc_final_acked(struct noded *nd, long long id)
 static int
 is_terminal(const char *cs)
 {
-    return cs != NULL &&
-           (strcmp(cs, "complete") == 0 || strcmp(cs, "failed") == 0 ||
-            strcmp(cs, "lost") == 0);
+    return cs != NULL && (strcmp(cs, "complete") == 0 ||
+                          strcmp(cs, "failed") == 0 || strcmp(cs, "lost") == 0);
 }
 
 static int
@@ -1285,8 +1281,8 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
     for (a = nd->allocs; a != NULL; a = next) {
         next = a->next;
         if (a->state == ALLOC_RUNNING &&
-            bsearch(&a->id, listed, (size_t)ans->n, sizeof(*listed),
-                    cmp_ll) == NULL) {
+            bsearch(&a->id, listed, (size_t)ans->n, sizeof(*listed), cmp_ll) ==
+                NULL) {
             alloc_stop(a, ALLOC_STOP_MISSING);
         }
     }

@@ -296,8 +296,8 @@ register_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     nd->registering = 0;
     if (resp == NULL || resp->status != 200) {
         describe_failure(resp, err, why, sizeof(why), code, sizeof(code));
-        log_warn("node %s: could not register with %s: %s (retrying)",
-                 nd->name, nd->cfg->server, why);
+        log_warn("node %s: could not register with %s: %s (retrying)", nd->name,
+                 nd->cfg->server, why);
         register_retry(nd);
         return;
     }
@@ -336,8 +336,8 @@ register_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
     fence_reset(nd, ev_now(nd->loop));
     every = dv_clock_real_span(ttl / 3.0);
     ev_timer_stop(nd->loop, &nd->heartbeat_w);
-    ev_timer_set(&nd->heartbeat_w, every * (nd->hb_phase > 0 ? nd->hb_phase : 1),
-                 every);
+    ev_timer_set(&nd->heartbeat_w,
+                 every * (nd->hb_phase > 0 ? nd->hb_phase : 1), every);
     ev_timer_start(nd->loop, &nd->heartbeat_w);
     client_poll(nd);
     client_schedule_post(nd, 0.);
@@ -372,8 +372,8 @@ client_register(struct noded *nd)
     body = client_register_body(nd);
     if (send_json(nd, "POST", "/v1/nodes/register", body, CLIENT_TIMEOUT,
                   register_done_cb, &err) < 0) {
-        log_warn("node %s: could not register with %s: %s (retrying)",
-                 nd->name, nd->cfg->server, err.msg);
+        log_warn("node %s: could not register with %s: %s (retrying)", nd->name,
+                 nd->cfg->server, err.msg);
         register_retry(nd);
     } else {
         nd->registering = 1;
@@ -579,8 +579,8 @@ client_decode_allocations(const char *body, struct poll_answer *ans,
     arr = json_object_get(ans->root, "allocations");
     jobs = json_object_get(ans->root, "jobs");
     full = json_object_get(ans->root, "full");
-    if (get_ll(ans->root, "index", &ans->index, 1) < 0 ||
-        !json_is_array(arr) || (jobs != NULL && !json_is_object(jobs))) {
+    if (get_ll(ans->root, "index", &ans->index, 1) < 0 || !json_is_array(arr) ||
+        (jobs != NULL && !json_is_object(jobs))) {
         dv_err_set(err, DV_EINVAL, "bad_answer",
                    "the long-poll answer lacks index or allocations");
         goto fail;
@@ -755,7 +755,8 @@ log_rejected(struct noded *nd, json_t *errors)
         log_error("node %s: qmgr rejected the update of allocation %lld: %s "
                   "(dropped)",
                   nd->name,
-                  json_is_integer(id) ? (long long)json_integer_value(id) : -1LL,
+                  json_is_integer(id) ? (long long)json_integer_value(id)
+                                      : -1LL,
                   json_is_string(msg) ? json_string_value(msg) : "?");
     }
 }
@@ -769,8 +770,8 @@ post_rejected(struct noded *nd, const struct dv_http_response *resp, int n,
 {
     const struct status_update *u;
 
-    if (resp == NULL || (resp->status != 400 && resp->status != 413 &&
-                         resp->status != 422)) {
+    if (resp == NULL ||
+        (resp->status != 400 && resp->status != 413 && resp->status != 422)) {
         return 0;
     }
     for (u = nd->updates; u != NULL && u->dropped; u = u->next) {

@@ -60,11 +60,14 @@ static const struct dv_conf_opt noded_opts[] = {
         "simulated: 100gb)"),
     OPT("simulate", DV_CONF_INT, "0", 0, 100000, 0, simulate,
         "run N simulated nodes named NAME-1..NAME-N (scale tests)"),
-    OPT("simulate-topology", DV_CONF_STRING, "pack:2 numa:2 core:16 pu:1", 0,
-        0, 0, simulate_topology,
+    OPT("simulate-topology", DV_CONF_STRING, "pack:2 numa:2 core:16 pu:1", 0, 0,
+        0, simulate_topology,
         "hwloc synthetic topology of the simulated nodes"),
     OPT("simulate-mix", DV_CONF_BOOL, "false", 0, 0, 0, simulate_mix,
         "simulated nodes of a few sizes, some with GPUs"),
+    OPT("simulate-running", DV_CONF_BOOL, "true", 0, 0, 0, simulate_running,
+        "simulated allocations report running (false: only their end, "
+        "half the status writes)"),
 };
 #define NODED_NOPTS (sizeof(noded_opts) / sizeof(noded_opts[0]))
 

@@ -12,8 +12,8 @@
 #include "noded/noded.h"
 
 int
-native_restart_decide(const struct dv_restart *policy,
-                      struct restart_state *st, double now, double *delay)
+native_restart_decide(const struct dv_restart *policy, struct restart_state *st,
+                      double now, double *delay)
 {
     double interval = (double)policy->interval;
 
@@ -52,8 +52,8 @@ native_group(const struct dv_job_spec *spec, int group_index, char *msg,
         return NULL;
     }
     if (group_index < 0 || group_index >= n->ngroups) {
-        snprintf(msg, size, "the job has no group %d (it has %d)",
-                 group_index, n->ngroups);
+        snprintf(msg, size, "the job has no group %d (it has %d)", group_index,
+                 n->ngroups);
         return NULL;
     }
     if (n->groups[group_index].ntasks == 0) {
@@ -69,6 +69,5 @@ native_group(const struct dv_job_spec *spec, int group_index, char *msg,
 int
 native_spec_is(const json_t *spec)
 {
-    return json_is_object(spec) &&
-           json_object_get(spec, "groups") != NULL;
+    return json_is_object(spec) && json_object_get(spec, "groups") != NULL;
 }

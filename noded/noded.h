@@ -47,6 +47,7 @@ struct noded_config {
     int64_t simulate; /* virtual nodes; 0: this host */
     char *simulate_topology; /* their hwloc synthetic topology */
     int simulate_mix;        /* heterogeneous sizes, some with GPUs */
+    int simulate_running;    /* report "running" (else only the end) */
 };
 
 /* ---- topology.c: the hwloc fingerprint ---------------------------------- */
@@ -312,8 +313,7 @@ struct restart_state {
  * used up). Mode delay waits for the interval to end, then starts a new
  * one. Pure. */
 int native_restart_decide(const struct dv_restart *policy,
-                          struct restart_state *st, double now,
-                          double *delay);
+                          struct restart_state *st, double now, double *delay);
 /* The group of a decoded native spec for an allocation's group_index, or
  * NULL with msg set (size bytes). Borrowed from spec. */
 const struct dv_group *native_group(const struct dv_job_spec *spec,
@@ -379,9 +379,9 @@ enum alloc_stop {
 };
 
 enum task_state {
-    TASK_RUNNING,  /* its process runs */
-    TASK_WAITING,  /* failed; restarts when restart_w fires */
-    TASK_EXITED,   /* ended for good */
+    TASK_RUNNING, /* its process runs */
+    TASK_WAITING, /* failed; restarts when restart_w fires */
+    TASK_EXITED,  /* ended for good */
 };
 
 /* One process of an allocation: the PBS script, or a native task. What
@@ -435,13 +435,13 @@ struct alloc {
     int ntasks;
     struct dv_restart restart; /* native: the group's policy */
     int failed_task;           /* ALLOC_STOP_FAILED: which, else -1 */
-    hwloc_bitmap_t pus; /* bind the tasks here, or NULL */
+    hwloc_bitmap_t pus;        /* bind the tasks here, or NULL */
     ev_timer walltime_w;
     ev_timer kill_w;
-    int final_queued;             /* the terminal update is queued */
-    int final_acked;              /* ... and qmgr acknowledged it */
-    unsigned long ack_gen;        /* the poll in flight when it was */
-    struct status_update *run_u;  /* its queued "running" update */
+    int final_queued;            /* the terminal update is queued */
+    int final_acked;             /* ... and qmgr acknowledged it */
+    unsigned long ack_gen;       /* the poll in flight when it was */
+    struct status_update *run_u; /* its queued "running" update */
 };
 
 /* Brings the allocations in line with a long-poll answer to the poll of
@@ -597,18 +597,18 @@ struct noded {
     int registering;            /* a register request is in flight */
     int polling;                /* a long poll is in flight */
     int heartbeating;
-    double hb_sent;   /* real time the heartbeat in flight was sent */
-    double hb_ok;     /* real time of the last accepted one's sending */
-    int fenced;       /* jobs stopped: no heartbeat got through for a TTL */
-    int posting;      /* a status POST is in flight */
-    int post_count;   /* how many queued updates it covers */
-    int post_live;    /* ... of which not dropped */
-    int post_isolate; /* updates left to send one per POST (a batch was
-                         rejected as invalid) */
-    int stop_poll;    /* no more long polls (shutting down) */
-    int hb_failing;   /* the last heartbeat failed (warn once) */
-    int poll_failing; /* the last long poll failed (warn once) */
-    int post_failing; /* the last status POST failed (warn once) */
+    double hb_sent;     /* real time the heartbeat in flight was sent */
+    double hb_ok;       /* real time of the last accepted one's sending */
+    int fenced;         /* jobs stopped: no heartbeat got through for a TTL */
+    int posting;        /* a status POST is in flight */
+    int post_count;     /* how many queued updates it covers */
+    int post_live;      /* ... of which not dropped */
+    int post_isolate;   /* updates left to send one per POST (a batch was
+                           rejected as invalid) */
+    int stop_poll;      /* no more long polls (shutting down) */
+    int hb_failing;     /* the last heartbeat failed (warn once) */
+    int poll_failing;   /* the last long poll failed (warn once) */
+    int post_failing;   /* the last status POST failed (warn once) */
     double batch_delay; /* real seconds to gather updates into one POST */
     double hb_phase;    /* first heartbeat after this part of TTL/3 */
     struct backoff register_bo, poll_bo, post_bo;

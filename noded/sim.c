@@ -58,9 +58,9 @@ struct sim_alloc {
 struct sim_node {
     struct noded *nd;
     struct sim_alloc **buckets;
-    unsigned nbuckets; /* a power of two */
-    int count;         /* allocations known */
-    int active;        /* ... not DONE */
+    unsigned nbuckets;            /* a power of two */
+    int count;                    /* allocations known */
+    int active;                   /* ... not DONE */
     struct sim_alloc *grave_head; /* DONE and acknowledged, in that order */
     struct sim_alloc *grave_tail;
     int done; /* its orderly stop is over */
@@ -414,14 +414,16 @@ sim_start_alloc(struct sim_node *sn, const struct alloc_desc *d)
     s->started++;
     sa->pbs0 = !native && d->chunk_index == 0;
     if (native || d->chunk_index == 0) {
-        rt = d->job != NULL ? sim_runtime(d->job, d->walltime, &over)
+        rt = d->job != NULL    ? sim_runtime(d->job, d->walltime, &over)
              : d->walltime > 0 ? (double)d->walltime
                                : 0;
     }
     sa->over = (unsigned char)over;
-    u = status_update_new(sa->id, "running");
-    sa->run_u = u;
-    client_queue_update(sn->nd, u);
+    if (s->cfg->simulate_running) {
+        u = status_update_new(sa->id, "running");
+        sa->run_u = u;
+        client_queue_update(sn->nd, u);
+    }
     if (rt > 0) {
         wheel_insert(s, sa, dv_clock_real_span(rt));
     }
@@ -430,9 +432,8 @@ sim_start_alloc(struct sim_node *sn, const struct alloc_desc *d)
 static int
 terminal(const char *cs)
 {
-    return cs != NULL &&
-           (strcmp(cs, "complete") == 0 || strcmp(cs, "failed") == 0 ||
-            strcmp(cs, "lost") == 0);
+    return cs != NULL && (strcmp(cs, "complete") == 0 ||
+                          strcmp(cs, "failed") == 0 || strcmp(cs, "lost") == 0);
 }
 
 void
@@ -602,8 +603,8 @@ sim_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct sim *s = w->data;
 
     (void)revents;
-    log_warn("simulation: giving up with %d of %d nodes not done", s->n -
-             s->ndone, s->n);
+    log_warn("simulation: giving up with %d of %d nodes not done",
+             s->n - s->ndone, s->n);
     s->exit_status = 1;
     ev_break(loop, EVBREAK_ALL);
 }
@@ -658,8 +659,7 @@ sim_stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     for (int i = 0; i < s->n; i++) {
         registered += s->nodes[i].registered;
-        active += s->nodes[i].simnode != NULL ? s->nodes[i].simnode->active
-                                              : 0;
+        active += s->nodes[i].simnode != NULL ? s->nodes[i].simnode->active : 0;
     }
     log_info("simulation: %d of %d nodes registered, %ld allocations "
              "running, %ld started, %ld ended, %d requests in flight",
@@ -683,9 +683,8 @@ sim_new(struct ev_loop *loop, const struct noded_config *cfg,
     s->loop = loop;
     s->cfg = cfg;
     s->n = (int)cfg->simulate;
-    s->ntopos = cfg->simulate_mix
-                    ? (int)(sizeof(sim_mix) / sizeof(sim_mix[0]))
-                    : 1;
+    s->ntopos =
+        cfg->simulate_mix ? (int)(sizeof(sim_mix) / sizeof(sim_mix[0])) : 1;
     s->topos = dv_xcalloc((size_t)s->ntopos, sizeof(*s->topos));
     for (int k = 0; k < s->ntopos; k++) {
         const char *syn = cfg->simulate_mix ? sim_mix[k].synthetic
@@ -740,8 +739,7 @@ sim_new(struct ev_loop *loop, const struct noded_config *cfg,
     }
     ev_timer_init(&s->tick_w, tick_cb, 0., SIM_TICK);
     s->tick_w.data = s;
-    ev_timer_init(&s->stats_w, sim_stats_cb, SIM_STATS_EVERY,
-                  SIM_STATS_EVERY);
+    ev_timer_init(&s->stats_w, sim_stats_cb, SIM_STATS_EVERY, SIM_STATS_EVERY);
     s->stats_w.data = s;
     ev_signal_init(&s->sigterm_w, sim_sigterm_cb, SIGTERM);
     ev_signal_init(&s->sigint_w, sim_sigterm_cb, SIGINT);
@@ -775,9 +773,9 @@ sim_start(struct sim *s, struct dv_err *err)
     }
     log_notice("simulating %d nodes (%s-1 ... %s-%d), %s topolog%s, server "
                "%s",
-               s->n, s->nodes[0].name, s->cfg->name != NULL ? s->cfg->name
-                                                            : "sim",
-               s->n, s->cfg->simulate_mix ? "mixed" : "one",
+               s->n, s->nodes[0].name,
+               s->cfg->name != NULL ? s->cfg->name : "sim", s->n,
+               s->cfg->simulate_mix ? "mixed" : "one",
                s->cfg->simulate_mix ? "ies" : "y", s->cfg->server);
     return 0;
 }

@@ -60,8 +60,8 @@ api_nodes_ttl(struct qmgr *q)
 
     if (q->max_heartbeat_rate > 0) {
         /* A heartbeat every TTL/3 real seconds from each ready node. */
-        double scaled = 3.0 * (double)ready / q->max_heartbeat_rate *
-                        dv_clock_scale();
+        double scaled =
+            3.0 * (double)ready / q->max_heartbeat_rate * dv_clock_scale();
 
         if (scaled > ttl) {
             ttl = scaled;
@@ -190,6 +190,14 @@ api_nodes_heartbeat(struct qreq *qr, int64_t id)
 /* --- a node's allocations (blocking, answered in batches) --- */
 
 static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int
 find_first(const int64_t *v, int n, int64_t key)
 {
     int lo = 0, hi = n;
@@ -231,8 +239,8 @@ alloc_json(const PGresult *res, int row, const struct db_node_polls *b,
         (json_int_t)dv_db_get_i64(res, row, "disk", 0), "cpuset",
         dv_db_get(res, row, "cpuset"), "alloc_modify_index",
         (json_int_t)dv_db_get_i64(res, row, "alloc_modify_index", 0),
-        "walltime", (json_int_t)dv_db_get_i64(res, row, "walltime", 0),
-        "queue", dv_db_get(res, row, "queue"));
+        "walltime", (json_int_t)dv_db_get_i64(res, row, "walltime", 0), "queue",
+        dv_db_get(res, row, "queue"));
     if (with_hosts && b->hosts != NULL) {
         int nh = PQntuples(b->hosts);
         int h = find_first(b->host_ids, nh, job_id);
@@ -298,13 +306,14 @@ api_nodes_poll_json(const struct db_node_polls *b, int i, const char *server)
     dv_buf_puts(&out, "],\"jobs\":{");
     /* Rows are in allocation id order: the same job may come back after
      * another; print each once. */
+    qsort(jobs, (size_t)njobs, sizeof(*jobs), cmp_i64);
     for (int k = 0, printed = 0; k < njobs; k++) {
-        int dup = 0, j;
+        int j;
 
-        for (int m = 0; m < k && !dup; m++) {
-            dup = jobs[m] == jobs[k];
+        if (k > 0 && jobs[k] == jobs[k - 1]) {
+            continue;
         }
-        j = dup ? -1 : find_first(b->job_ids, nj, jobs[k]);
+        j = find_first(b->job_ids, nj, jobs[k]);
         if (j < 0) {
             continue;
         }
@@ -401,10 +410,9 @@ status_run(struct qreq *qr, struct dv_db *db)
         log_warn("node %lld: update %d (allocation %lld) rejected: %s",
                  (long long)qr->id, e->pos, (long long)e->id, e->message);
         json_array_append_new(
-            errors,
-            json_pack("{s:i, s:o, s:s, s:s}", "pos", e->pos, "id",
-                      e->id >= 0 ? json_integer(e->id) : json_null(), "code",
-                      e->code, "message", e->message));
+            errors, json_pack("{s:i, s:o, s:s, s:s}", "pos", e->pos, "id",
+                              e->id >= 0 ? json_integer(e->id) : json_null(),
+                              "code", e->code, "message", e->message));
     }
     qreq_set_json(qr, 200,
                   json_pack("{s:I, s:i, s:o}", "index", (json_int_t)c->s.index,

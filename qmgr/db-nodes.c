@@ -51,7 +51,7 @@ register_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "SELECT id, status FROM nodes WHERE name = $1 FOR NO KEY UPDATE";
     static const char active[] =
         "SELECT cpuset, gpus, mem, ngpus, disk FROM allocations "
-        "WHERE node_id = $1 AND client_status IN " DB_ACTIVE;
+        "WHERE node_id = $1 AND client_status IN " DB_ACTIVE " AND end_time IS NULL";
     static const char upsert[] =
         "INSERT INTO nodes (name, datacenter, pool, status, address, "
         "attributes, topology, total_cores, total_mem, total_gpus, "
@@ -344,19 +344,18 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY "
         "AS u(n, s, o) CROSS JOIN LATERAL ("
         "SELECT * FROM allocations x WHERE x.node_id = u.n AND u.s = 0 "
-        "AND x.client_status IN " DB_ACTIVE " UNION ALL "
+        "AND x.client_status IN " DB_ACTIVE " AND x.end_time IS NULL" " UNION ALL "
         "SELECT * FROM allocations x WHERE x.node_id = u.n AND u.s > 0 "
         "AND x.alloc_modify_index > u.s) a "
         "JOIN jobs j ON j.id = a.job_id ORDER BY u.o, a.id";
-    static const char jobs[] =
-        "SELECT id, spec::text AS spec FROM jobs "
-        "WHERE id = ANY($1::bigint[]) ORDER BY id";
+    static const char jobs[] = "SELECT id, spec::text AS spec FROM jobs "
+                               "WHERE id = ANY($1::bigint[]) ORDER BY id";
     /* PBS_NODEFILE: the allocations of the job's current run only. */
     static const char hosts[] =
         "SELECT a.job_id, n.name AS host, a.ncpus FROM allocations a "
         "JOIN nodes n ON n.id = a.node_id "
         "WHERE a.job_id = ANY($1::bigint[]) AND a.desired_status = 'run' "
-        "AND a.client_status IN " DB_ACTIVE
+        "AND a.client_status IN " DB_ACTIVE " AND a.end_time IS NULL"
         " ORDER BY a.job_id, a.chunk_index, a.id";
     struct db_node_polls *b = arg;
     struct dv_buf a1, a2;
@@ -592,9 +591,8 @@ notify_merge(struct notify_set *to, const struct notify_set *from)
  * woken by its own reports. Returns 0 or -1.
  */
 static int
-status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel,
-             int n, const char *nid, struct notify_set *ns,
-             struct dv_err *err)
+status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
+             const char *nid, struct notify_set *ns, struct dv_err *err)
 {
     static const char running[] =
         "UPDATE allocations a SET client_status = 'running', "
@@ -611,7 +609,7 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel,
         "$5::bigint[], $6::bigint[], $7::float8[], $8::int[]) "
         "AS u(id, st, ex, msg, cput, mem, t, pos) "
         "WHERE a.id = u.id AND a.node_id = $9 "
-        "AND a.client_status IN " DB_ACTIVE
+        "AND a.client_status IN " DB_ACTIVE " AND a.end_time IS NULL"
         " RETURNING a.id, a.job_id, a.cpuset, a.gpus, a.mem, a.ngpus, a.disk, "
         "u.pos";
     static const char read_node[] =
@@ -749,8 +747,8 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel,
         char b3[24], b4[24], b5[24], b7[24];
         int cores;
 
-        clip_c = db_clip_cpuset(cpus, dv_db_get_i64(node, 0, "total_cores", 0),
-                                &e);
+        clip_c =
+            db_clip_cpuset(cpus, dv_db_get_i64(node, 0, "total_cores", 0), &e);
         if (clip_c != NULL) {
             clip_g = db_clip_cpuset(
                 gpus, dv_db_get_i64(node, 0, "total_gpus", 0), &e);
@@ -885,7 +883,8 @@ alloc_status_tx(struct dv_db *db, void *arg, struct dv_err *err)
     char nid[24];
     int *sel = dv_xcalloc((size_t)s->n + 1, sizeof(int));
     int64_t *ids = dv_xcalloc((size_t)s->n + 1, sizeof(int64_t));
-    int terminal = 0, nsel = 0, rc = -1, k;
+    int64_t *ended = dv_xcalloc((size_t)s->n + 1, sizeof(int64_t));
+    int terminal = 0, nsel = 0, nended = 0, rc = -1, k;
     struct dv_buf ids_text;
 
     db_alloc_status_clear(s);
@@ -895,13 +894,16 @@ alloc_status_tx(struct dv_db *db, void *arg, struct dv_err *err)
     dv_db_i64(nid, s->node_id);
     for (int i = 0; i < s->n; i++) {
         if (s->u[i].bad) {
-            add_update_error(s, i, s->u[i].error.code != NULL
-                                       ? s->u[i].error.code
-                                       : "invalid_request",
+            add_update_error(s, i,
+                             s->u[i].error.code != NULL ? s->u[i].error.code
+                                                        : "invalid_request",
                              s->u[i].error.msg);
             continue;
         }
-        terminal |= is_terminal(s->u[i].status);
+        if (is_terminal(s->u[i].status)) {
+            terminal = 1;
+            ended[nended++] = s->u[i].id;
+        }
         ids[nsel] = s->u[i].id;
         sel[nsel++] = i;
     }
@@ -928,14 +930,20 @@ alloc_status_tx(struct dv_db *db, void *arg, struct dv_err *err)
     PQclear(res);
     res = NULL;
     if (nsel > 0) {
-        fmt_id_array(ids, nsel, &ids_text);
-        const char *p[] = {dv_buf_str(&ids_text), nid};
-        res = dv_db_exec(db, lock_jobs, 2, p, err);
-        if (res == NULL) {
-            goto out;
+        /* Only an allocation's end changes its job: "running" reports lock
+         * no job row (a 1,000-task job's reports from many nodes would
+         * otherwise queue on it, and on the schedulers' commits). */
+        if (nended > 0) {
+            fmt_id_array(ended, nended, &ids_text);
+            const char *p[] = {dv_buf_str(&ids_text), nid};
+            res = dv_db_exec(db, lock_jobs, 2, p, err);
+            if (res == NULL) {
+                goto out;
+            }
+            PQclear(res);
+            res = NULL;
+            dv_buf_reset(&ids_text);
         }
-        PQclear(res);
-        res = NULL;
         /* All at once; when that fails on a database error, one by one,
          * so that an update that can never apply does not block the
          * others (nor every later batch of this node). */
@@ -979,6 +987,7 @@ out:
     PQclear(res);
     free(sel);
     free(ids);
+    free(ended);
     dv_buf_cleanup(&ids_text);
     notify_cleanup(&ns);
     return rc;
@@ -1007,7 +1016,7 @@ node_list_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "AS heartbeat_deadline, modify_index FROM nodes ORDER BY id";
     static const char jobs[] =
         "SELECT DISTINCT node_id, job_id FROM allocations "
-        "WHERE client_status IN " DB_ACTIVE " ORDER BY node_id, job_id";
+        "WHERE client_status IN " DB_ACTIVE " AND end_time IS NULL" " ORDER BY node_id, job_id";
     struct node_list_tx *t = arg;
 
     PQclear(*t->nodes);
@@ -1095,14 +1104,14 @@ liveness_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "FOR UPDATE SKIP LOCKED";
     static const char lock_jobs[] =
         "SELECT id FROM jobs WHERE id IN (SELECT job_id FROM allocations "
-        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE
+        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
         ") ORDER BY id FOR UPDATE";
     static const char lose[] =
         "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
         "UPDATE allocations SET client_status = 'lost', "
         "message = 'node down', end_time = to_timestamp($2), "
         "modify_index = i.v, alloc_modify_index = i.v FROM i "
-        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE
+        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
         " RETURNING id, job_id, node_id, desired_status";
     static const char down[] =
         "UPDATE nodes SET status = 'down', status_time = to_timestamp($2), "

@@ -253,14 +253,14 @@ db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
     static const char lock_nodes[] =
         "SELECT id FROM nodes WHERE id IN (SELECT node_id FROM allocations "
         "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
-        "AND client_status IN " DB_ACTIVE ") ORDER BY id FOR NO KEY UPDATE";
+        "AND client_status IN " DB_ACTIVE " AND end_time IS NULL" ") ORDER BY id FOR NO KEY UPDATE";
     static const char sql[] =
         "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
         "UPDATE allocations SET desired_status = 'stop', "
         "desired_description = $3, modify_index = i.v, "
         "alloc_modify_index = i.v FROM i "
         "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
-        "AND client_status IN " DB_ACTIVE " RETURNING node_id";
+        "AND client_status IN " DB_ACTIVE " AND end_time IS NULL" " RETURNING node_id";
     char b1[24], b2[24];
     const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, skip), why};
     PGresult *res = dv_db_exec(db, lock_nodes, 2, p, err);
@@ -287,7 +287,7 @@ db_count_active(struct dv_db *db, int64_t job_id, struct dv_err *err)
 {
     static const char sql[] =
         "SELECT count(*) AS n FROM allocations "
-        "WHERE job_id = $1 AND client_status IN " DB_ACTIVE;
+        "WHERE job_id = $1 AND client_status IN " DB_ACTIVE " AND end_time IS NULL";
     char b1[24];
     const char *p[] = {dv_db_i64(b1, job_id)};
     PGresult *res = dv_db_exec(db, sql, 1, p, err);

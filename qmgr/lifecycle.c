@@ -112,7 +112,7 @@ any_active(struct dv_db *db, int64_t job_id, struct dv_err *err)
     /* One probe of the partial index allocations_job_active. */
     static const char sql[] =
         "SELECT EXISTS (SELECT 1 FROM allocations WHERE job_id = $1 "
-        "AND client_status IN " DB_ACTIVE ") AS active";
+        "AND client_status IN " DB_ACTIVE " AND end_time IS NULL" ") AS active";
     char b1[24];
     const char *p[] = {dv_db_i64(b1, job_id)};
     PGresult *res = dv_db_exec(db, sql, 1, p, err);

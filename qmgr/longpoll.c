@@ -123,27 +123,21 @@ link_waiter(struct longpoll *lp, struct qreq *qr)
 static void
 unqueue(struct longpoll *lp, struct qreq *qr)
 {
-    struct qreq *prev = NULL;
-
     if (!qr->lp_queued) {
         return;
     }
-    for (struct qreq *x = lp->pend_head; x != NULL; x = x->lp_batch_next) {
-        if (x == qr) {
-            if (prev != NULL) {
-                prev->lp_batch_next = x->lp_batch_next;
-            } else {
-                lp->pend_head = x->lp_batch_next;
-            }
-            if (lp->pend_tail == x) {
-                lp->pend_tail = prev;
-            }
-            lp->npend--;
-            break;
-        }
-        prev = x;
+    if (qr->lp_batch_prev != NULL) {
+        qr->lp_batch_prev->lp_batch_next = qr->lp_batch_next;
+    } else {
+        lp->pend_head = qr->lp_batch_next;
     }
-    qr->lp_batch_next = NULL;
+    if (qr->lp_batch_next != NULL) {
+        qr->lp_batch_next->lp_batch_prev = qr->lp_batch_prev;
+    } else {
+        lp->pend_tail = qr->lp_batch_prev;
+    }
+    lp->npend--;
+    qr->lp_batch_next = qr->lp_batch_prev = NULL;
     qr->lp_queued = 0;
 }
 
@@ -193,6 +187,7 @@ enqueue(struct longpoll *lp, struct qreq *qr)
     }
     qr->lp_queued = 1;
     qr->lp_batch_next = NULL;
+    qr->lp_batch_prev = lp->pend_tail;
     if (lp->pend_tail != NULL) {
         lp->pend_tail->lp_batch_next = qr;
     } else {
@@ -223,8 +218,7 @@ lp_batch_run(struct pool_work *w, struct dv_db *db)
     bt->ok = server_name_ensure(q, db, &bt->err) == 0 &&
              db_node_polls(db, &b, &bt->err) == 0;
     if (!bt->ok) {
-        log_debug("node long-poll batch of %d failed: %s", bt->n,
-                  bt->err.msg);
+        log_debug("node long-poll batch of %d failed: %s", bt->n, bt->err.msg);
         goto out;
     }
     server = server_name(q);
@@ -317,9 +311,13 @@ lp_kick(struct longpoll *lp)
             struct qreq *qr = lp->pend_head;
 
             lp->pend_head = qr->lp_batch_next;
+            if (lp->pend_head != NULL) {
+                lp->pend_head->lp_batch_prev = NULL;
+            }
             lp->npend--;
             qr->lp_queued = 0;
             qr->lp_batch_next = NULL;
+            qr->lp_batch_prev = NULL;
             qr->lp_renotified = 0;
             qr->state = QREQ_POOL;
             *tail = qr;

@@ -169,6 +169,7 @@ struct qreq {
     struct qreq *lp_all_prev;
     struct qreq *lp_batch_next; /* node waiters: the pending queue or the
                                    batch that checks them */
+    struct qreq *lp_batch_prev; /* the pending queue only */
     int lp_queued;              /* in the pending queue */
 };
 
@@ -186,7 +187,7 @@ struct qmgr {
     char *conninfo;
     double node_ttl;
     double max_heartbeat_rate;
-    int ready_nodes; /* atomic: counted by each liveness pass */
+    int ready_nodes;       /* atomic: counted by each liveness pass */
     char *fallback_server; /* --server-name or the short host name */
 
     struct dv_http_server *tcp;
@@ -482,8 +483,8 @@ int db_node_register(struct dv_db *db, struct db_node_reg *r,
 /* Pushes the deadline of a ready node. 404 node_not_found when there is no
  * such node or it is down (a down node registers again); 403 forbidden
  * when cn is not NULL and is not the node's name. */
-int db_node_heartbeat(struct dv_db *db, int64_t id, const char *cn,
-                      double ttl, double now, struct dv_err *err);
+int db_node_heartbeat(struct dv_db *db, int64_t id, const char *cn, double ttl,
+                      double now, struct dv_err *err);
 
 /* One node long poll of a batch (longpoll.c). */
 struct db_node_poll {
@@ -530,8 +531,8 @@ struct alloc_update {
     int64_t used_cput;
     int64_t used_walltime;
     int64_t used_mem;
-    int bad;              /* could not be decoded: error says why */
-    struct dv_err error;  /* bad ones */
+    int bad;             /* could not be decoded: error says why */
+    struct dv_err error; /* bad ones */
 };
 
 /* An update of a batch that was not applied (answered in "errors"). */

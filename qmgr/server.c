@@ -7,10 +7,10 @@
 #include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "lib/log.h"

@@ -226,7 +226,8 @@ db_load_victims(struct dv_db *db, const int64_t *node_ids, int n, int priority,
         "SELECT a.id, a.node_id, a.job_id, j.priority, a.ncpus, a.mem, "
         "a.ngpus FROM allocations a JOIN jobs j ON j.id = a.job_id "
         "WHERE a.node_id = ANY($1::bigint[]) AND a.desired_status = 'run' "
-        "AND a.client_status IN ('pending', 'running') AND j.priority < $2 "
+        "AND a.client_status IN ('pending', 'running') AND a.end_time IS NULL "
+        "AND j.priority < $2 "
         /* a PBS job is evicted by requeueing it: only rerunnable ones */
         "AND (j.rerunnable OR j.spec ? 'groups')";
     struct dv_buf ids;
@@ -435,7 +436,7 @@ preempt_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char targets[] =
         "SELECT a.id, a.node_id FROM allocations a "
         "WHERE a.desired_status = 'run' AND a.client_status IN "
-        "('pending', 'running') AND (a.id = ANY($1::bigint[]) OR a.job_id IN "
+        "('pending', 'running') AND a.end_time IS NULL AND (a.id = ANY($1::bigint[]) OR a.job_id IN "
         "(SELECT x.job_id FROM allocations x JOIN jobs j ON j.id = x.job_id "
         "WHERE x.id = ANY($1::bigint[]) AND NOT (j.spec ? 'groups'))) "
         "ORDER BY a.node_id";
@@ -448,7 +449,7 @@ preempt_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "desired_description = $2, modify_index = i.v, "
         "alloc_modify_index = i.v FROM i "
         "WHERE id = ANY($1::bigint[]) AND desired_status = 'run' "
-        "AND client_status IN ('pending', 'running')";
+        "AND client_status IN ('pending', 'running') AND end_time IS NULL";
     static const char notify[] = "SELECT pg_notify('allocs', $1)";
     static const char reserve[] =
         "INSERT INTO reservations (job_id, node_id, priority, cores, mem, "

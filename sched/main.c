@@ -358,6 +358,17 @@ main(int argc, char **argv)
     m.listen_db = dv_db_new(cfg.database, "drover-sched-listen");
     listen_arm(&m);
 
+    /* Load the snapshot before serving: the first evaluations should not
+     * pay for reading every node. */
+    {
+        struct dv_db *db = dv_db_new(cfg.database, "drover-sched-init");
+        if (snapshot_refresh(&shared.snap, db, 1, &err) < 0) {
+            log_warn("could not read the nodes yet: %s", err.msg);
+        } else {
+            log_info("snapshot loaded: %d nodes", shared.snap.n);
+        }
+        dv_db_free(db);
+    }
     workers = dv_xcalloc((size_t)cfg.workers, sizeof(*workers));
     for (int i = 0; i < cfg.workers; i++) {
         workers[i].shared = &shared;

@@ -262,6 +262,11 @@ score(struct place_ctx *c, int g, int idx)
         tmp.free_mem = pn->free_mem;
     }
     s = score_binpack(&tmp, gr->cores, gr->mem);
+    /* A node another worker of this process is committing to: its row lock
+     * would make this plan wait; prefer others while they fit. */
+    if (pn == NULL && n->pend_cores != NULL && !hwloc_bitmap_iszero(n->pend_cores)) {
+        s -= 0.5;
+    }
     if (gr->naffinities > 0) {
         s += score_affinity(gr, n);
         parts++;

@@ -61,11 +61,21 @@ struct snap_node {
     int64_t total_mem;
     int total_gpus;
     int64_t total_disk;
+    /* Effective free capacity: the database's minus what plans of this
+     * process hold while they commit. */
     hwloc_bitmap_t free_cores; /* core indexes */
     int nfree_cores;
     int64_t free_mem;
     hwloc_bitmap_t free_gpus; /* GPU indexes */
     int64_t free_disk;
+    hwloc_bitmap_t db_cores; /* as last read from the database */
+    int64_t db_mem;
+    hwloc_bitmap_t db_gpus;
+    int64_t db_disk;
+    hwloc_bitmap_t pend_cores; /* held by plans in flight */
+    int64_t pend_mem;
+    hwloc_bitmap_t pend_gpus;
+    int64_t pend_disk;
     int nnuma;
     hwloc_bitmap_t *numa_cores; /* the cores of each NUMA node */
     int npkg;
@@ -80,6 +90,14 @@ struct snap_node {
     struct snap_resv *resv;
     int nresv;
 };
+
+/* Recomputes n's effective free capacity from db_* and pend_*. */
+void snap_node_recompute(struct snap_node *n);
+/* Adds (sign 1) or removes (sign -1) the plan's placements to/from the
+ * held capacity of the snapshot's nodes; caller holds the write lock. */
+struct plan;
+struct snapshot;
+void snapshot_hold(struct snapshot *s, const struct plan *plan, int sign);
 
 /* What reservations held for other jobs of priority >= priority take from
  * n (the job's own do not count). */

@@ -37,6 +37,10 @@ snap_node_free(struct snap_node *n)
     free(n->node_class);
     hwloc_bitmap_free(n->free_cores);
     hwloc_bitmap_free(n->free_gpus);
+    hwloc_bitmap_free(n->db_cores);
+    hwloc_bitmap_free(n->db_gpus);
+    hwloc_bitmap_free(n->pend_cores);
+    hwloc_bitmap_free(n->pend_gpus);
     for (int i = 0; i < n->nnuma; i++) {
         hwloc_bitmap_free(n->numa_cores[i]);
     }
@@ -53,6 +57,49 @@ snap_node_free(struct snap_node *n)
     free(n->attrs);
     free(n->resv);
     free(n);
+}
+
+void
+snap_node_recompute(struct snap_node *n)
+{
+    if (n->pend_cores == NULL) {
+        n->pend_cores = hwloc_bitmap_alloc();
+        n->pend_gpus = hwloc_bitmap_alloc();
+    }
+    if (n->free_cores == NULL) {
+        n->free_cores = hwloc_bitmap_alloc();
+        n->free_gpus = hwloc_bitmap_alloc();
+    }
+    hwloc_bitmap_andnot(n->free_cores, n->db_cores, n->pend_cores);
+    n->nfree_cores = hwloc_bitmap_weight(n->free_cores);
+    hwloc_bitmap_andnot(n->free_gpus, n->db_gpus, n->pend_gpus);
+    n->free_mem = n->db_mem - n->pend_mem;
+    n->free_disk = n->db_disk - n->pend_disk;
+}
+
+void
+snapshot_hold(struct snapshot *s, const struct plan *plan, int sign)
+{
+    for (int i = 0; i < plan->nplacements; i++) {
+        const struct placement *pl = &plan->placements[i];
+        struct snap_node *n = snapshot_find(s, pl->pn->node->id);
+        if (n == NULL) {
+            continue;
+        }
+        if (n->pend_cores == NULL) {
+            snap_node_recompute(n);
+        }
+        if (sign > 0) {
+            hwloc_bitmap_or(n->pend_cores, n->pend_cores, pl->cores);
+            hwloc_bitmap_or(n->pend_gpus, n->pend_gpus, pl->gpus);
+        } else {
+            hwloc_bitmap_andnot(n->pend_cores, n->pend_cores, pl->cores);
+            hwloc_bitmap_andnot(n->pend_gpus, n->pend_gpus, pl->gpus);
+        }
+        n->pend_mem += sign * pl->mem;
+        n->pend_disk += sign * pl->disk;
+        snap_node_recompute(n);
+    }
 }
 
 void
@@ -315,10 +362,10 @@ snap_node_new(int64_t id, const char *name, int cores, int64_t mem, int gpus,
     n->total_cores = cores;
     n->total_mem = mem;
     n->total_gpus = gpus;
-    n->free_cores = parse_set(all);
-    n->nfree_cores = cores;
-    n->free_mem = mem;
-    n->free_gpus = parse_set(gall);
+    n->db_cores = parse_set(all);
+    n->db_mem = mem;
+    n->db_gpus = parse_set(gall);
+    snap_node_recompute(n);
     set_topology(n, topology);
     set_labels(n, NULL, NULL);
     free(all);
@@ -338,6 +385,10 @@ snap_node_clone(const struct snap_node *n)
     c->node_class = dv_xstrdup(n->node_class);
     c->free_cores = hwloc_bitmap_dup(n->free_cores);
     c->free_gpus = hwloc_bitmap_dup(n->free_gpus);
+    c->db_cores = NULL;
+    c->db_gpus = NULL;
+    c->pend_cores = NULL;
+    c->pend_gpus = NULL;
     c->numa_cores = dv_xcalloc((size_t)n->nnuma + 1, sizeof(hwloc_bitmap_t));
     for (int i = 0; i < n->nnuma; i++) {
         c->numa_cores[i] = hwloc_bitmap_dup(n->numa_cores[i]);
@@ -372,18 +423,18 @@ dup_or(const PGresult *res, int row, const char *col, const char *def)
 static void
 set_capacity(struct snap_node *n, const PGresult *res, int i)
 {
-    hwloc_bitmap_free(n->free_cores);
-    hwloc_bitmap_free(n->free_gpus);
+    hwloc_bitmap_free(n->db_cores);
+    hwloc_bitmap_free(n->db_gpus);
     n->ready = dv_db_get_bool(res, i, "ready", 0);
     n->total_cores = (int)dv_db_get_i64(res, i, "total_cores", 0);
     n->total_mem = dv_db_get_i64(res, i, "total_mem", 0);
     n->total_gpus = (int)dv_db_get_i64(res, i, "total_gpus", 0);
     n->total_disk = dv_db_get_i64(res, i, "total_disk", 0);
-    n->free_cores = parse_set(dv_db_get(res, i, "free_cpuset"));
-    n->nfree_cores = hwloc_bitmap_weight(n->free_cores);
-    n->free_mem = dv_db_get_i64(res, i, "free_mem", 0);
-    n->free_gpus = parse_set(dv_db_get(res, i, "free_gpuset"));
-    n->free_disk = dv_db_get_i64(res, i, "free_disk", 0);
+    n->db_cores = parse_set(dv_db_get(res, i, "free_cpuset"));
+    n->db_mem = dv_db_get_i64(res, i, "free_mem", 0);
+    n->db_gpus = parse_set(dv_db_get(res, i, "free_gpuset"));
+    n->db_disk = dv_db_get_i64(res, i, "free_disk", 0);
+    snap_node_recompute(n);
     n->capacity_index = dv_db_get_i64(res, i, "capacity_index", 0);
     n->modify_index = dv_db_get_i64(res, i, "modify_index", 0);
 }
@@ -399,8 +450,12 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         "free_gpuset, free_disk, capacity_index, modify_index, "
         "extract(epoch FROM register_time) AS register_time "
         "FROM nodes WHERE modify_index > $1 ORDER BY id";
+    /* Only the parts of the topology placement uses (not every core's
+     * PU list): parsing 5,000 whole topologies costs seconds. */
     static const char labels[] =
-        "SELECT id, topology, attributes, meta FROM nodes "
+        "SELECT id, jsonb_build_object('numa', topology->'numa', "
+        "'packages', topology->'packages', 'gpus', topology->'gpus') "
+        "AS topology, attributes, meta FROM nodes "
         "WHERE id = ANY($1::bigint[])";
     static const char reservations[] =
         "SELECT node_id, job_id, priority, cores, mem, gpus FROM reservations "

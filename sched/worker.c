@@ -27,29 +27,32 @@ shared_wake(struct sched_shared *shared)
 }
 
 /* Writes what a commit read and wrote under its row locks back into the
- * snapshot: the freshest truth about those nodes. */
+ * snapshot (the freshest truth about those nodes) and lets go of what the
+ * plan held, in one step. */
 static void
-snapshot_feedback(struct snapshot *s, const struct commit_result *r)
+snapshot_feedback(struct snapshot *s, const struct commit_result *r,
+                  const struct plan *plan)
 {
     pthread_rwlock_wrlock(&s->lock);
-    for (int i = 0; i < r->nafter; i++) {
+    for (int i = 0; r != NULL && i < r->nafter; i++) {
         const struct node_after *a = &r->after[i];
         struct snap_node *n = snapshot_find(s, a->id);
         if (n == NULL) {
             continue;
         }
-        hwloc_bitmap_list_sscanf(n->free_cores, a->free_cpuset);
-        if (a->free_cpuset[0] == '\0') {
-            hwloc_bitmap_zero(n->free_cores);
+        hwloc_bitmap_zero(n->db_cores);
+        if (a->free_cpuset[0] != '\0') {
+            hwloc_bitmap_list_sscanf(n->db_cores, a->free_cpuset);
         }
-        n->nfree_cores = hwloc_bitmap_weight(n->free_cores);
-        hwloc_bitmap_list_sscanf(n->free_gpus, a->free_gpuset);
-        if (a->free_gpuset[0] == '\0') {
-            hwloc_bitmap_zero(n->free_gpus);
+        hwloc_bitmap_zero(n->db_gpus);
+        if (a->free_gpuset[0] != '\0') {
+            hwloc_bitmap_list_sscanf(n->db_gpus, a->free_gpuset);
         }
-        n->free_mem = a->free_mem;
-        n->free_disk = a->free_disk;
+        n->db_mem = a->free_mem;
+        n->db_disk = a->free_disk;
+        snap_node_recompute(n);
     }
+    snapshot_hold(s, plan, -1);
     pthread_rwlock_unlock(&s->lock);
 }
 
@@ -150,7 +153,11 @@ worker_process(struct sched_worker *w, struct dv_db *db,
         }
         force_full = 0;
         t0 = dv_now();
-        pthread_rwlock_rdlock(&sh->snap.lock);
+        /* Workers of one process plan one at a time (planning is cheap next
+         * to committing) and mark what they placed in the shared snapshot
+         * at once, so that they do not plan onto the same room; the
+         * commit's feedback then writes the truth. */
+        pthread_rwlock_wrlock(&sh->snap.lock);
         reconcile(&job, allocs, nallocs, &sh->snap, &rec);
         if (rec.nwants == 0 && rec.nstops == 0) {
             pthread_rwlock_unlock(&sh->snap.lock);
@@ -161,6 +168,7 @@ worker_process(struct sched_worker *w, struct dv_db *db,
             goto out;
         }
         plan_job(&w->planner, &sh->snap, &job, allocs, nallocs, &rec, &plan);
+        snapshot_hold(&sh->snap, &plan, 1);
         pthread_rwlock_unlock(&sh->snap.lock);
         free(allocs);
         histogram_observe(&sh->metrics.plan_seconds, metric_seconds_bounds,
@@ -173,11 +181,12 @@ worker_process(struct sched_worker *w, struct dv_db *db,
                 log_error("evaluation %lld: plan commit failed: %s",
                           (long long)ev->id, err.msg);
                 atomic_fetch_add(&sh->metrics.errors, 1);
+                snapshot_feedback(&sh->snap, NULL, &plan);
                 plan_cleanup(&plan);
                 reconcile_cleanup(&rec);
                 goto out;
             }
-            snapshot_feedback(&sh->snap, &cr);
+            snapshot_feedback(&sh->snap, &cr, &plan);
             atomic_fetch_add(&sh->metrics.plans, 1);
             atomic_fetch_add(&sh->metrics.placements, (uint64_t)cr.placed);
             atomic_fetch_add(&sh->metrics.conflicts, (uint64_t)cr.refused);

@@ -185,11 +185,15 @@ CREATE TABLE allocations (
     create_time timestamptz NOT NULL,
     start_time timestamptz,
     end_time timestamptz,
-    modify_index bigint NOT NULL
+    modify_index bigint NOT NULL,
+    CHECK ((end_time IS NULL) = (client_status IN ('pending', 'running')))
 );
-CREATE INDEX allocations_node ON allocations (node_id, modify_index);
+-- "Active" is end_time IS NULL (the CHECK makes it the same as client
+-- status pending or running): a node's "running" report then changes no
+-- column any index refers to, and can be a HOT update.
 CREATE INDEX allocations_node_active ON allocations (node_id)
-    WHERE client_status IN ('pending', 'running');
+    WHERE end_time IS NULL;
 CREATE INDEX allocations_job ON allocations (job_id);
 ALTER TABLE allocations SET (autovacuum_vacuum_scale_factor = 0.05,
-                             autovacuum_analyze_scale_factor = 0.05);
+                             autovacuum_analyze_scale_factor = 0.05,
+                             fillfactor = 50);

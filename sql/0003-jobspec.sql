@@ -3,4 +3,4 @@
 -- of this partial index answers it, however many allocations the job has
 -- (qmgr/lifecycle.c).
 CREATE INDEX allocations_job_active ON allocations (job_id)
-    WHERE client_status IN ('pending', 'running');
+    WHERE end_time IS NULL;

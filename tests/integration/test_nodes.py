@@ -317,6 +317,101 @@ def test_node_routes_refuse_local_users():
     check(q2.returncode == 0, "second qmgr exited %s" % q2.returncode)
 
 
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   capture_output=True, timeout=30)
+
+
+def make_certs(d):
+    """A CA, a server certificate for 127.0.0.1, client ones for node-a
+    and node-b (EC keys: fast)."""
+    os.makedirs(d, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca", cwd=d)
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"),
+                      ("node-a", None), ("node-b", None)):
+        cn = "127.0.0.1" if name == "server" else name
+        openssl("req", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn,
+                cwd=d)
+        args = ["x509", "-req", "-in", name + ".csr", "-CA", "ca.pem",
+                "-CAkey", "ca.key", "-CAcreateserial", "-out", name + ".pem",
+                "-days", "2"]
+        if ext:
+            with open(os.path.join(d, name + ".ext"), "w") as f:
+                f.write(ext + "\n")
+            args += ["-extfile", name + ".ext"]
+        openssl(*args, cwd=d)
+
+
+def tls_api(port, d, who, method, path, body=None):
+    import ssl
+    import urllib.error
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+    ctx.load_cert_chain(os.path.join(d, who + ".pem"),
+                        os.path.join(d, who + ".key"))
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("https://127.0.0.1:%d%s" % (port, path),
+                                 data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+            return r.status, json.loads(r.read().decode() or "null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "null")
+
+
+def test_node_routes_over_mutual_tls():
+    """The client certificate's CN must be the node's name."""
+    d = os.path.join(C.dir, "certs")
+    make_certs(d)
+    port = __import__("harness").free_port()
+    q = subprocess.Popen([os.path.join(BIN, "drover-qmgr"), "--database",
+                          C.conninfo, "--listen", "127.0.0.1:%d" % port,
+                          "--tls-cert", os.path.join(d, "server.pem"),
+                          "--tls-key", os.path.join(d, "server.key"),
+                          "--tls-client-ca", os.path.join(d, "ca.pem")],
+                         stdout=open(os.path.join(C.dir, "qmgr-tls.log"),
+                                     "ab"),
+                         stderr=subprocess.STDOUT, env=C.env)
+    try:
+        def up():
+            try:
+                return tls_api(port, d, "node-a", "GET", "/v1/status")[0]
+            except OSError:
+                return None
+        wait_until(up, 20, what="qmgr over TLS")
+
+        def reg(who, name):
+            return tls_api(port, d, who, "POST", "/v1/nodes/register",
+                           {"name": name, "resources": {"cores": 1,
+                                                        "memory": 1 << 30}})
+        st, a = reg("node-a", "node-a")
+        check(st == 200, "node-a registers itself: %s %r" % (st, a))
+        st, b = reg("node-b", "node-b")
+        check(st == 200, "node-b registers itself: %s %r" % (st, b))
+        st, ans = reg("node-a", "node-b")
+        check(st == 403, "node-a registered node-b: %s %r" % (st, ans))
+        ida, idb = a["node_id"], b["node_id"]
+        for method, path, body in (
+                ("PUT", "/v1/nodes/%d/heartbeat", None),
+                ("GET", "/v1/nodes/%d/allocations", None),
+                ("POST", "/v1/nodes/%d/allocations/status",
+                 {"updates": []})):
+            st, ans = tls_api(port, d, "node-a", method, path % ida, body)
+            check(st == 200, "%s own: %s %r" % (method, st, ans))
+            st, ans = tls_api(port, d, "node-a", method, path % idb, body)
+            check(st == 403 and ans["error"]["code"] == "forbidden",
+                  "%s as another node: %s %r" % (method, st, ans))
+    finally:
+        q.send_signal(signal.SIGTERM)
+        q.wait(20)
+    C.sql("UPDATE nodes SET eligible = false WHERE name IN ('node-a', "
+          "'node-b')")
+
+
 # --- fencing ---
 
 def test_node_fences_itself():
@@ -407,6 +502,7 @@ def main():
                               test_bad_update_does_not_block_the_batch,
                               test_down_node_registers_again,
                               test_node_routes_refuse_local_users,
+                              test_node_routes_over_mutual_tls,
                               test_simulated_cluster,
                               test_node_fences_itself])
         finally:

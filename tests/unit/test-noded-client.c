@@ -33,9 +33,9 @@ static char server[64];
 struct fake {
     struct dv_http_server *srv;
     int registers, heartbeats, polls, posts;
-    int fail_posts; /* answer 503 to the next N status POSTs */
-    int hb_404;     /* answer 404 node_not_found to the next heartbeat */
-    int hb_fail;    /* answer 500 to heartbeats while set */
+    int fail_posts;   /* answer 503 to the next N status POSTs */
+    int hb_404;       /* answer 404 node_not_found to the next heartbeat */
+    int hb_fail;      /* answer 500 to heartbeats while set */
     long long poison; /* a batch holding this allocation id: 400 */
     long long reject; /* this allocation id: a per-update error */
     int full;         /* answers are full lists (else: deltas) */
@@ -58,8 +58,8 @@ fake_answer_poll(struct dv_http_request *req)
 
     json_decref(fk.last_answer);
     fk.last_answer =
-        json_pack("{s:I, s:b, s:o, s:O}", "index", (json_int_t)fk.index,
-                  "full", fk.full, "allocations", a, "jobs", fk.jobs);
+        json_pack("{s:I, s:b, s:o, s:O}", "index", (json_int_t)fk.index, "full",
+                  fk.full, "allocations", a, "jobs", fk.jobs);
     dv_http_respond_json(req, 200, json_incref(fk.last_answer), NULL, 0);
 }
 
@@ -153,8 +153,8 @@ fake_status(struct dv_http_request *req)
     json_decref(body);
     /* A node's own reports never wake its long poll. */
     dv_http_respond_json(
-        req, 200,
-        json_pack("{s:I, s:o}", "index", fk.index, "errors", errors), NULL, 0);
+        req, 200, json_pack("{s:I, s:o}", "index", fk.index, "errors", errors),
+        NULL, 0);
 }
 
 static void
@@ -504,8 +504,7 @@ test_answer_format(void)
     CHECK_INT(client_decode_allocations("{\"allocations\": []}", &ans, &err),
               -1);
     CHECK_INT(client_decode_allocations(
-                  "{\"index\": 1, \"allocations\": [{\"id\": 1}]}", &ans,
-                  &err),
+                  "{\"index\": 1, \"allocations\": [{\"id\": 1}]}", &ans, &err),
               -1);
     CHECK_INT(client_decode_allocations("[", &ans, &err), -1);
 }
@@ -518,7 +517,8 @@ alloc_state_is(long long id, enum alloc_state st)
     return a != NULL && a->state == st;
 }
 
-static int want_running_20(void)
+static int
+want_running_20(void)
 {
     return alloc_state_is(20, ALLOC_RUNNING) && update_of(20, "running");
 }
@@ -674,15 +674,15 @@ test_native_tasks(void)
             json_pack("{s:s, s:s, s:s, s:[{s:s, s:{s:i, s:s, s:s}, "
                       "s:[{s:s, s:s, s:[s, s], s:{s:s}}, {s:s, s:s, s:[s, "
                       "s]}]}]}",
-                      "name", "nat", "type", "batch", "owner", owner,
-                      "groups", "name", "g", "restart", "attempts", 1,
-                      "interval", "1h", "delay", "0s", "tasks", "name", "a",
-                      "command", "/bin/sh", "args", "-c",
+                      "name", "nat", "type", "batch", "owner", owner, "groups",
+                      "name", "g", "restart", "attempts", 1, "interval", "1h",
+                      "delay", "0s", "tasks", "name", "a", "command", "/bin/sh",
+                      "args", "-c",
                       "echo $DROVER_TASK $DROVER_GROUP $DROVER_ALLOC_INDEX "
                       "$NOMAD_ALLOC_INDEX $CUDA_VISIBLE_DEVICES $GREETING > "
                       "$NOMAD_ALLOC_DIR/a.env",
-                      "env", "GREETING", "hello", "name", "b", "command",
-                      "sh", "args", "-c",
+                      "env", "GREETING", "hello", "name", "b", "command", "sh",
+                      "args", "-c",
                       "if [ -e $NOMAD_ALLOC_DIR/once ]; then echo again; "
                       "exit 0; fi; touch $NOMAD_ALLOC_DIR/once; exit 3"));
     json_array_append_new(fk.allocs, native_alloc(50, 2, "0-1"));
@@ -721,10 +721,9 @@ test_native_fails_beyond_policy(void)
                           "s:[{s:s, s:s, s:[s]}, {s:s, s:s, s:[s, s]}]}]}",
                           "name", "nat2", "type", "batch", "owner", owner,
                           "groups", "name", "g", "restart", "attempts", 1,
-                          "delay", "0s", "tasks", "name", "sleeper",
-                          "command", "/bin/sleep", "args", "30", "name",
-                          "bad", "command", "/bin/sh", "args", "-c",
-                          "exit 5"));
+                          "delay", "0s", "tasks", "name", "sleeper", "command",
+                          "/bin/sleep", "args", "30", "name", "bad", "command",
+                          "/bin/sh", "args", "-c", "exit 5"));
     json_array_append_new(fk.allocs, native_alloc(51, 0, ""));
     fake_publish();
     want_id = 51;
@@ -735,6 +734,33 @@ test_native_fails_beyond_policy(void)
         CHECK_INT(json_integer_value(json_object_get(u, "exit_status")), 5);
         CHECK_STR(json_string_value(json_object_get(u, "message")),
                   "task bad failed: exit status 5");
+    }
+    json_array_clear(fk.allocs);
+    fake_publish();
+}
+
+/* The group's walltime ends a native allocation like a PBS job's: -29. */
+static void
+test_native_walltime(void)
+{
+    json_t *a, *u;
+
+    set_job(52, json_pack("{s:s, s:s, s:s, s:[{s:s, s:[{s:s, s:s, s:[s]}]}]}",
+                          "name", "nat3", "type", "batch", "owner", owner,
+                          "groups", "name", "g", "tasks", "name", "sleeper",
+                          "command", "/bin/sleep", "args", "30"));
+    a = native_alloc(52, 0, "");
+    json_object_set_new(a, "walltime", json_integer(1));
+    json_array_append_new(fk.allocs, a);
+    fake_publish();
+    want_id = 52;
+    want_status = "failed";
+    CHECK(run_until(have_update, 10));
+    u = update_of(52, "failed");
+    if (u != NULL) {
+        CHECK_INT(json_integer_value(json_object_get(u, "exit_status")), -29);
+        CHECK_STR(json_string_value(json_object_get(u, "message")),
+                  "exceeded resource walltime");
     }
     json_array_clear(fk.allocs);
     fake_publish();
@@ -828,6 +854,7 @@ main(void)
     RUN(test_fencing);
     RUN(test_native_tasks);
     RUN(test_native_fails_beyond_policy);
+    RUN(test_native_walltime);
     RUN(test_shutdown);
 
     rc = unit_done();

@@ -389,8 +389,8 @@ poll_answer(long long index, json_t *allocs)
             json_object_del(a, "job");
         }
     }
-    root = json_pack("{s:I, s:b, s:o, s:o}", "index", (json_int_t)index,
-                     "full", 1, "allocations", allocs, "jobs", jobs);
+    root = json_pack("{s:I, s:b, s:o, s:o}", "index", (json_int_t)index, "full",
+                     1, "allocations", allocs, "jobs", jobs);
     text = json_dumps(root, JSON_COMPACT);
     CHECK_INT(client_decode_allocations(text, &ans, &err), 0);
     CHECK_INT(ans.index, index);
@@ -740,15 +740,15 @@ test_decode_errors(void)
     CHECK_INT(client_decode_allocations("nope", &ans, &err), -1);
     CHECK_INT(client_decode_allocations("{\"allocations\": []}", &ans, &err),
               -1);
-    CHECK_INT(client_decode_allocations(
-                  "{\"index\": 3, \"allocations\": [{\"id\": \"x\"}]}",
-                  &ans, &err),
-              -1);
+    CHECK_INT(
+        client_decode_allocations(
+            "{\"index\": 3, \"allocations\": [{\"id\": \"x\"}]}", &ans, &err),
+        -1);
     CHECK(ans.descs == NULL && ans.root == NULL);
-    CHECK_INT(client_decode_allocations(
-                  "{\"index\": 3, \"allocations\": [], \"jobs\": []}", &ans,
-                  &err),
-              -1);
+    CHECK_INT(
+        client_decode_allocations(
+            "{\"index\": 3, \"allocations\": [], \"jobs\": []}", &ans, &err),
+        -1);
     CHECK_INT(client_decode_allocations("{\"index\": 3, \"allocations\": []}",
                                         &ans, &err),
               0);
