@@ -116,12 +116,17 @@ demo: deps
 	scripts/demo.sh
 
 # Benchmarks print their figures; docs/performance.md records them.
+# make bench-c1m: 5,000 simulated nodes, 1,000 jobs x 1,000 tasks, with 1,
+# 2 and 4 scheduler workers (C1M_WORKERS, C1M_ARGS to change).
+C1M_WORKERS ?= 1 2 4
 C1M_ARGS ?=
 bench: bench-c1m
 
 bench-c1m: deps
 	$(MAKE) all
-	python3 bench/c1m.py $(C1M_ARGS)
+	@for w in $(C1M_WORKERS); do \
+	    python3 bench/c1m.py --workers $$w $(C1M_ARGS) || exit 1; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
