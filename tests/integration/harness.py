@@ -207,10 +207,13 @@ class Cluster:
     def start_noded(self, name, extra=(), topology=None):
         data = os.path.join(self.dir, "noded-" + name)
         os.makedirs(data, exist_ok=True)
+        topo = topology or self.node_topology
+        # "xml:PATH" loads a real machine's hwloc XML export instead
+        topo_args = (["--topology-xml", topo[4:]] if topo.startswith("xml:")
+                     else ["--topology-synthetic", topo])
         argv = [os.path.join(BIN, "drover-noded"), "--server", self.addr,
                 "--name", name, "--data-dir", data, "--allow-root",
-                "--kill-grace", "2s",
-                "--topology-synthetic", topology or self.node_topology,
+                "--kill-grace", "2s"] + topo_args + [
                 "--memory", self.node_memory] + self.node_args + list(extra)
         d = Daemon(name, argv, os.path.join(self.dir, name + ".log"),
                    env=self.env).start()
