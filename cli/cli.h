@@ -361,4 +361,36 @@ int cmd_dev(int argc, char **argv);
 /* cmd-job.c: drover job run|status|stop (docs/jobspec.md). */
 int cmd_job(int argc, char **argv);
 
+/* node-format.c: drover node's arguments and output (pure). */
+#define NODE_OPT_FLAGS 0x1  /* -enable, -disable, -comment are allowed */
+#define NODE_OPT_ONE_OF 0x2 /* one of -enable and -disable is required */
+#define NODE_OPT_NODE 0x4   /* the node operand is required */
+
+struct node_opts {
+    const char *node; /* the operand, or NULL; borrowed from argv */
+    int enable;
+    int disable;
+    int has_comment;
+    const char *comment; /* -comment's text; borrowed from argv */
+};
+
+/* Parses a subcommand's arguments (argv[0] is the first argument, not the
+ * subcommand): "-x", "--x", "-x=v" and "-x v" forms, options before or
+ * after the node, "--" ends options. Returns 0, or -1 with a message
+ * ("<prog>: ...\n") appended to errs. */
+int node_opts_parse(const char *prog, int argc, char **argv, int flags,
+                    struct node_opts *o, struct dv_buf *errs);
+/* Bytes for people, in PBS's units with at most one decimal: 512 ->
+ * "512b", 1610612736 -> "1.5gb", 8589934592 -> "8gb". */
+void node_fmt_bytes(int64_t bytes, char *buf, size_t size);
+/* The table of drover node status from GET /v1/nodes's "nodes". */
+void node_format_table(struct dv_buf *out, const json_t *nodes);
+/* One node's details (GET /v1/nodes/:id) with its allocations. */
+void node_format_details(struct dv_buf *out, const json_t *node);
+/* The line printed after a change; drain_cmd: drain, else eligibility. */
+void node_format_change(struct dv_buf *out, const json_t *node, int drain_cmd);
+
+/* cmd-node.c: drover node status|drain|eligibility. */
+int cmd_node(int argc, char **argv);
+
 #endif

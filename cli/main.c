@@ -21,6 +21,9 @@ static const struct command commands[] = {
     {"qhold", cmd_qhold, "hold jobs (PBS qhold)"},
     {"qrls", cmd_qrls, "release held jobs (PBS qrls)"},
     {"job", cmd_job, "run, inspect and stop JSON jobs (run|status|stop)"},
+    {"node", cmd_node,
+     "list, drain and mark nodes (in)eligible "
+     "(status|drain|eligibility)"},
     {"dev", cmd_dev, "run an all-in-one development cluster"},
     {NULL, NULL, NULL},
 };

@@ -2,8 +2,9 @@
  * The nodes API (docs/api.md "Nodes"): who may call node routes, the
  * heartbeat TTL, register, heartbeat, a node's allocations (blocking; the
  * batches are run by longpoll.c, the answers rendered here), batched
- * allocation status updates with per-update errors, and the node list.
- * Bodies are decoded strictly into C structs on the loop thread.
+ * allocation status updates with per-update errors, the node list, one
+ * node, and operators' eligibility and drain changes (root only). Bodies
+ * are decoded strictly into C structs on the loop thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,7 +453,39 @@ api_nodes_alloc_status(struct qreq *qr, int64_t id)
     qreq_submit(qr);
 }
 
-/* --- the node list --- */
+/* --- the node object, the node list, one node --- */
+
+json_t *
+api_node_json(const PGresult *nodes, int row, json_t *jobs, int64_t nallocs)
+{
+    const char *addr = dv_db_get(nodes, row, "address");
+    const char *comment = dv_db_get(nodes, row, "comment");
+
+    return json_pack(
+        "{s:I, s:s, s:s, s:b, s:b, s:o, s:s, s:s, s:o, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:s, s:o, s:I, s:f, s:I, s:I}",
+        "id", (json_int_t)dv_db_get_i64(nodes, row, "id", 0), "name",
+        dv_db_get(nodes, row, "name"), "status",
+        dv_db_get(nodes, row, "status"), "eligible",
+        dv_db_get_bool(nodes, row, "eligible", 1), "drain",
+        dv_db_get_bool(nodes, row, "drain", 0), "comment",
+        comment != NULL ? json_string(comment) : json_null(), "datacenter",
+        dv_db_get(nodes, row, "datacenter"), "pool",
+        dv_db_get(nodes, row, "pool"), "address",
+        addr != NULL ? json_string(addr) : json_null(), "total_cores",
+        (json_int_t)dv_db_get_i64(nodes, row, "total_cores", 0), "free_cores",
+        (json_int_t)dv_db_get_i64(nodes, row, "free_cores", 0), "total_mem",
+        (json_int_t)dv_db_get_i64(nodes, row, "total_mem", 0), "free_mem",
+        (json_int_t)dv_db_get_i64(nodes, row, "free_mem", 0), "total_gpus",
+        (json_int_t)dv_db_get_i64(nodes, row, "total_gpus", 0), "free_gpus",
+        (json_int_t)dv_db_get_i64(nodes, row, "free_gpus", 0), "free_cpuset",
+        dv_db_get(nodes, row, "free_cpuset"), "jobs", jobs, "allocation_count",
+        (json_int_t)nallocs, "heartbeat_ttl",
+        dv_db_get_double(nodes, row, "heartbeat_ttl", 0), "heartbeat_deadline",
+        (json_int_t)dv_db_get_i64(nodes, row, "heartbeat_deadline", 0),
+        "modify_index",
+        (json_int_t)dv_db_get_i64(nodes, row, "modify_index", 0));
+}
 
 static int
 nodes_run(struct qreq *qr, struct dv_db *db)
@@ -471,8 +504,8 @@ nodes_run(struct qreq *qr, struct dv_db *db)
     nj = PQntuples(jobs);
     for (int i = 0; i < PQntuples(nodes); i++) {
         int64_t id = dv_db_get_i64(nodes, i, "id", 0);
+        int64_t nallocs = 0;
         json_t *ids = json_array();
-        const char *addr = dv_db_get(nodes, i, "address");
 
         while (jr < nj && dv_db_get_i64(jobs, jr, "node_id", 0) < id) {
             jr++;
@@ -482,35 +515,10 @@ nodes_run(struct qreq *qr, struct dv_db *db)
             dv_job_id_format((long long)dv_db_get_i64(jobs, jr, "job_id", 0),
                              server, jid, sizeof(jid));
             json_array_append_new(ids, json_string(jid));
+            nallocs += dv_db_get_i64(jobs, jr, "n", 0);
             jr++;
         }
-        json_array_append_new(
-            list,
-            json_pack(
-                "{s:I, s:s, s:s, s:b, s:s, s:s, s:o, s:I, s:I, s:I, s:I, "
-                "s:I, s:I, s:s, s:o, s:f, s:I, s:I}",
-                "id", (json_int_t)id, "name", dv_db_get(nodes, i, "name"),
-                "status", dv_db_get(nodes, i, "status"), "eligible",
-                dv_db_get_bool(nodes, i, "eligible", 1), "datacenter",
-                dv_db_get(nodes, i, "datacenter"), "pool",
-                dv_db_get(nodes, i, "pool"), "address",
-                addr != NULL ? json_string(addr) : json_null(), "total_cores",
-                (json_int_t)dv_db_get_i64(nodes, i, "total_cores", 0),
-                "free_cores",
-                (json_int_t)dv_db_get_i64(nodes, i, "free_cores", 0),
-                "total_mem",
-                (json_int_t)dv_db_get_i64(nodes, i, "total_mem", 0), "free_mem",
-                (json_int_t)dv_db_get_i64(nodes, i, "free_mem", 0),
-                "total_gpus",
-                (json_int_t)dv_db_get_i64(nodes, i, "total_gpus", 0),
-                "free_gpus",
-                (json_int_t)dv_db_get_i64(nodes, i, "free_gpus", 0),
-                "free_cpuset", dv_db_get(nodes, i, "free_cpuset"), "jobs", ids,
-                "heartbeat_ttl", dv_db_get_double(nodes, i, "heartbeat_ttl", 0),
-                "heartbeat_deadline",
-                (json_int_t)dv_db_get_i64(nodes, i, "heartbeat_deadline", 0),
-                "modify_index",
-                (json_int_t)dv_db_get_i64(nodes, i, "modify_index", 0)));
+        json_array_append_new(list, api_node_json(nodes, i, ids, nallocs));
     }
     PQclear(nodes);
     PQclear(jobs);
@@ -522,5 +530,191 @@ void
 api_nodes_list(struct qreq *qr)
 {
     qr->run = nodes_run;
+    qreq_submit(qr);
+}
+
+/* One node with its active allocations (GET /v1/nodes/:id and the answer
+ * to a change). */
+static json_t *
+node_view_json(const struct db_node_view *v, const char *server)
+{
+    json_t *jobs = json_array(), *allocs = json_array(), *o;
+    int n = PQntuples(v->allocs);
+
+    for (int i = 0; i < n; i++) {
+        int64_t job = dv_db_get_i64(v->allocs, i, "job_id", 0);
+        char jid[300];
+
+        dv_job_id_format((long long)job, server, jid, sizeof(jid));
+        json_array_append_new(
+            allocs,
+            json_pack(
+                "{s:I, s:s, s:I, s:I, s:I, s:s, s:s}", "id",
+                (json_int_t)dv_db_get_i64(v->allocs, i, "id", 0), "job_id", jid,
+                "cores", (json_int_t)dv_db_get_i64(v->allocs, i, "ncpus", 0),
+                "memory", (json_int_t)dv_db_get_i64(v->allocs, i, "mem", 0),
+                "gpus", (json_int_t)dv_db_get_i64(v->allocs, i, "ngpus", 0),
+                "state", dv_db_get(v->allocs, i, "client_status"),
+                "desired_status", dv_db_get(v->allocs, i, "desired_status")));
+    }
+    /* "jobs" as in the list: each job once, in id order. */
+    {
+        int64_t *ids = dv_xcalloc((size_t)n + 1, sizeof(int64_t));
+        int m = 0;
+
+        for (int i = 0; i < n; i++) {
+            ids[m++] = dv_db_get_i64(v->allocs, i, "job_id", 0);
+        }
+        qsort(ids, (size_t)m, sizeof(*ids), cmp_i64);
+        for (int i = 0; i < m; i++) {
+            char jid[300];
+
+            if (i > 0 && ids[i] == ids[i - 1]) {
+                continue;
+            }
+            dv_job_id_format((long long)ids[i], server, jid, sizeof(jid));
+            json_array_append_new(jobs, json_string(jid));
+        }
+        free(ids);
+    }
+    o = api_node_json(v->node, 0, jobs, n);
+    json_object_set_new(o, "allocations", allocs);
+    return o;
+}
+
+struct node_ctx {
+    int64_t id;
+    char *name;    /* NULL when by id */
+    char *comment; /* the new comment (set.comment points here) */
+    struct db_node_set set;
+    struct db_node_view view;
+};
+
+static void
+node_ctx_free(void *arg)
+{
+    struct node_ctx *c = arg;
+
+    db_node_view_clear(&c->view);
+    db_node_view_clear(&c->set.view);
+    free(c->name);
+    free(c->comment);
+    free(c);
+}
+
+static struct node_ctx *
+node_ctx_new(struct qreq *qr, int64_t id, const char *name)
+{
+    struct node_ctx *c = dv_xcalloc(1, sizeof(*c));
+
+    c->id = id;
+    c->name = !dv_str_empty(name) ? dv_xstrdup(name) : NULL;
+    qr->ctx = c;
+    qr->ctx_free = node_ctx_free;
+    qr->id = id;
+    return c;
+}
+
+static int
+node_get_run(struct qreq *qr, struct dv_db *db)
+{
+    struct node_ctx *c = qr->ctx;
+
+    if (db_node_get(db, c->id, c->name, &c->view, &qr->err) < 0) {
+        return -1;
+    }
+    qr->index = dv_db_get_i64(c->view.node, 0, "modify_index", 0);
+    qreq_set_json(qr, 200, node_view_json(&c->view, server_name(qr->q)));
+    return 0;
+}
+
+void
+api_nodes_get(struct qreq *qr, int64_t id, const char *name)
+{
+    node_ctx_new(qr, id, name);
+    qr->run = node_get_run;
+    qreq_submit(qr);
+}
+
+static int
+node_set_run(struct qreq *qr, struct dv_db *db)
+{
+    struct node_ctx *c = qr->ctx;
+    struct db_node_set *s = &c->set;
+    const char *what = s->flag == NODE_FLAG_ELIGIBLE ? "eligible" : "drain";
+
+    s->now = dv_now();
+    if (db_node_set(db, s, &qr->err) < 0) {
+        return -1;
+    }
+    if (s->old_value != s->value) {
+        log_notice("node %s (id %lld) %s by %s%s%s%s", s->node_name,
+                   (long long)s->node_id,
+                   s->flag == NODE_FLAG_ELIGIBLE
+                       ? (s->value ? "made eligible" : "made ineligible")
+                       : (s->value ? "drained" : "undrained"),
+                   qr->user != NULL ? qr->user : "-",
+                   s->comment != NULL ? " (comment: " : "",
+                   s->comment != NULL ? s->comment : "",
+                   s->comment != NULL ? ")" : "");
+    } else {
+        log_info("node %s (id %lld): %s already %s", s->node_name,
+                 (long long)s->node_id, what, s->value ? "true" : "false");
+    }
+    if (s->usable_again) {
+        log_info("node %s (id %lld) takes new work again%s", s->node_name,
+                 (long long)s->node_id,
+                 s->system_evals > 0 ? " (system jobs to place there)" : "");
+    }
+    qr->index = dv_db_get_i64(s->view.node, 0, "modify_index", 0);
+    qreq_set_json(qr, 200, node_view_json(&s->view, server_name(qr->q)));
+    return 0;
+}
+
+void
+api_nodes_set(struct qreq *qr, int64_t id, const char *name,
+              enum node_flag flag)
+{
+    const char *key = flag == NODE_FLAG_ELIGIBLE ? "eligible" : "drain";
+    struct node_ctx *c;
+    struct dv_err err;
+    json_t *j;
+    int empty = 0;
+
+    /* Operator actions: root only (on the Unix socket the peer's uid; on
+     * TCP the X-Drover-User header, trusted as everywhere in the API until
+     * ACL tokens land). */
+    if (!qr->root) {
+        qreq_fail(qr, DV_EFORBIDDEN, "forbidden",
+                  "Unauthorized Request: only root may change a node's %s "
+                  "(asked by %s)",
+                  flag == NODE_FLAG_ELIGIBLE ? "eligibility" : "drain",
+                  qr->user != NULL ? qr->user : "an unnamed user");
+        return;
+    }
+    j = qreq_body_json(qr, 1, &empty);
+    if (j == NULL && !empty) {
+        return;
+    }
+    c = node_ctx_new(qr, id, name);
+    c->set.id = id;
+    c->set.name = c->name;
+    c->set.flag = flag;
+    dv_err_clear(&err);
+    if (decode_node_flag(j, key, &c->set.value, &c->set.set_comment,
+                         &c->set.comment, &err) < 0) {
+        json_decref(j);
+        qr->failed = 1;
+        qr->err = err;
+        qreq_finish(qr);
+        return;
+    }
+    /* The comment is borrowed from the body: keep a copy in the context. */
+    if (c->set.comment != NULL) {
+        c->comment = dv_xstrdup(c->set.comment);
+        c->set.comment = c->comment;
+    }
+    json_decref(j);
+    qr->run = node_set_run;
     qreq_submit(qr);
 }

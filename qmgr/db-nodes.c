@@ -51,7 +51,8 @@ register_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "SELECT id, status FROM nodes WHERE name = $1 FOR NO KEY UPDATE";
     static const char active[] =
         "SELECT cpuset, gpus, mem, ngpus, disk FROM allocations "
-        "WHERE node_id = $1 AND client_status IN " DB_ACTIVE " AND end_time IS NULL";
+        "WHERE node_id = $1 AND client_status IN " DB_ACTIVE
+        " AND end_time IS NULL";
     static const char upsert[] =
         "INSERT INTO nodes (name, datacenter, pool, status, address, "
         "attributes, topology, total_cores, total_mem, total_gpus, "
@@ -77,14 +78,6 @@ register_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "THEN EXCLUDED.status_time ELSE nodes.status_time END, "
         "status = 'ready', modify_index = nextval('modify_index_seq') "
         "RETURNING id";
-    /* System jobs run on every eligible node, joining ones included. */
-    static const char system_evals[] =
-        "INSERT INTO evaluations (job_id, triggered_by, status, priority, "
-        "create_time, modify_index) "
-        "SELECT id, 'node-update', 'pending', priority, to_timestamp($1), "
-        "nextval('modify_index_seq') FROM jobs "
-        "WHERE type = 'system' AND state IN ('queued', 'running') "
-        "ON CONFLICT (job_id) WHERE status = 'pending' DO NOTHING";
     struct db_node_reg *r = arg;
     struct notify_set ns = {0};
     PGresult *res = NULL;
@@ -166,11 +159,8 @@ register_tx(struct dv_db *db, void *arg, struct dv_err *err)
         goto out;
     }
     r->node_id = dv_db_get_i64(res, 0, "id", 0);
-    {
-        char b1[32];
-        const char *p[] = {dv_db_double(b1, r->now)};
-        n = dv_db_exec_cmd(db, system_evals, 1, p, err);
-    }
+    /* System jobs run on every eligible node, joining ones included. */
+    n = db_system_evals(db, r->now, err);
     if (n < 0) {
         goto out;
     }
@@ -344,7 +334,8 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY "
         "AS u(n, s, o) CROSS JOIN LATERAL ("
         "SELECT * FROM allocations x WHERE x.node_id = u.n AND u.s = 0 "
-        "AND x.client_status IN " DB_ACTIVE " AND x.end_time IS NULL" " UNION ALL "
+        "AND x.client_status IN " DB_ACTIVE " AND x.end_time IS NULL"
+        " UNION ALL "
         "SELECT * FROM allocations x WHERE x.node_id = u.n AND u.s > 0 "
         "AND x.alloc_modify_index > u.s) a "
         "JOIN jobs j ON j.id = a.job_id ORDER BY u.o, a.id";
@@ -1009,14 +1000,11 @@ static int
 node_list_tx(struct dv_db *db, void *arg, struct dv_err *err)
 {
     static const char nodes[] =
-        "SELECT id, name, status, eligible, datacenter, pool, address, "
-        "total_cores, free_cores, total_mem, free_mem, total_gpus, free_gpus, "
-        "free_cpuset, heartbeat_ttl, "
-        "floor(extract(epoch FROM heartbeat_deadline))::bigint "
-        "AS heartbeat_deadline, modify_index FROM nodes ORDER BY id";
+        "SELECT " DB_NODE_COLUMNS " FROM nodes n ORDER BY n.id";
     static const char jobs[] =
-        "SELECT DISTINCT node_id, job_id FROM allocations "
-        "WHERE client_status IN " DB_ACTIVE " AND end_time IS NULL" " ORDER BY node_id, job_id";
+        "SELECT node_id, job_id, count(*) AS n FROM allocations "
+        "WHERE client_status IN " DB_ACTIVE " AND end_time IS NULL "
+        "GROUP BY node_id, job_id ORDER BY node_id, job_id";
     struct node_list_tx *t = arg;
 
     PQclear(*t->nodes);
@@ -1104,14 +1092,16 @@ liveness_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "FOR UPDATE SKIP LOCKED";
     static const char lock_jobs[] =
         "SELECT id FROM jobs WHERE id IN (SELECT job_id FROM allocations "
-        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
+        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE
+        " AND end_time IS NULL"
         ") ORDER BY id FOR UPDATE";
     static const char lose[] =
         "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
         "UPDATE allocations SET client_status = 'lost', "
         "message = 'node down', end_time = to_timestamp($2), "
         "modify_index = i.v, alloc_modify_index = i.v FROM i "
-        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
+        "WHERE node_id = ANY($1::bigint[]) AND client_status IN " DB_ACTIVE
+        " AND end_time IS NULL"
         " RETURNING id, job_id, node_id, desired_status";
     static const char down[] =
         "UPDATE nodes SET status = 'down', status_time = to_timestamp($2), "

@@ -241,6 +241,27 @@ db_insert_eval(struct dv_db *db, int64_t job_id, const char *why, int priority,
     return dv_db_exec_cmd(db, sql, 4, p, err) < 0 ? -1 : 0;
 }
 
+/* System jobs run on every eligible node: a node that joins, comes back or
+ * becomes usable again needs an evaluation of each queued or running
+ * system job (none when the job already has one pending). Returns how many
+ * were made, or -1. */
+int
+db_system_evals(struct dv_db *db, double now, struct dv_err *err)
+{
+    static const char sql[] =
+        "INSERT INTO evaluations (job_id, triggered_by, status, priority, "
+        "create_time, modify_index) "
+        "SELECT id, 'node-update', 'pending', priority, to_timestamp($1), "
+        "nextval('modify_index_seq') FROM jobs "
+        "WHERE type = 'system' AND state IN ('queued', 'running') "
+        "ON CONFLICT (job_id) WHERE status = 'pending' DO NOTHING";
+    char b1[32];
+    const char *p[] = {dv_db_double(b1, now)};
+    int64_t n = dv_db_exec_cmd(db, sql, 1, p, err);
+
+    return n < 0 ? -1 : (int)n;
+}
+
 /* Asks every active allocation of a job but one (skip, 0 for none) to stop;
  * their nodes go into ns. Returns how many, or -1. */
 int
@@ -253,14 +274,16 @@ db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
     static const char lock_nodes[] =
         "SELECT id FROM nodes WHERE id IN (SELECT node_id FROM allocations "
         "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
-        "AND client_status IN " DB_ACTIVE " AND end_time IS NULL" ") ORDER BY id FOR NO KEY UPDATE";
+        "AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
+        ") ORDER BY id FOR NO KEY UPDATE";
     static const char sql[] =
         "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
         "UPDATE allocations SET desired_status = 'stop', "
         "desired_description = $3, modify_index = i.v, "
         "alloc_modify_index = i.v FROM i "
         "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
-        "AND client_status IN " DB_ACTIVE " AND end_time IS NULL" " RETURNING node_id";
+        "AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
+        " RETURNING node_id";
     char b1[24], b2[24];
     const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, skip), why};
     PGresult *res = dv_db_exec(db, lock_nodes, 2, p, err);
@@ -287,7 +310,8 @@ db_count_active(struct dv_db *db, int64_t job_id, struct dv_err *err)
 {
     static const char sql[] =
         "SELECT count(*) AS n FROM allocations "
-        "WHERE job_id = $1 AND client_status IN " DB_ACTIVE " AND end_time IS NULL";
+        "WHERE job_id = $1 AND client_status IN " DB_ACTIVE
+        " AND end_time IS NULL";
     char b1[24];
     const char *p[] = {dv_db_i64(b1, job_id)};
     PGresult *res = dv_db_exec(db, sql, 1, p, err);
@@ -316,8 +340,9 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
 {
     static const char read_job[] =
         "SELECT state, rerunnable, priority, comment, "
-        "extract(epoch FROM start_time)::float8 AS stime "
-        "FROM jobs WHERE id = $1";
+        "extract(epoch FROM start_time)::float8 AS stime, "
+        "(SELECT extract(epoch FROM create_time)::float8 FROM allocations "
+        "WHERE id = $2) AS atime FROM jobs WHERE id = $1";
     static const char finish[] =
         "UPDATE jobs SET state = 'finished', exit_status = $2, "
         "end_time = to_timestamp($3), used_cput = $4, used_walltime = $5, "
@@ -330,8 +355,8 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state = 'running'";
     char b1[24], b2[24], b3[32], b4[24], b5[24], b6[24];
-    const char *pj[] = {dv_db_i64(b1, e->job_id)};
-    PGresult *job = dv_db_exec(db, read_job, 1, pj, err);
+    const char *pj[] = {dv_db_i64(b1, e->job_id), dv_db_i64(b2, e->alloc_id)};
+    PGresult *job = dv_db_exec(db, read_job, 2, pj, err);
     const char *state;
     double stime;
     int exiting, preempted, rc = -1;
@@ -355,6 +380,13 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
         goto out;
     }
     stime = dv_db_get_double(job, 0, "stime", 0);
+    /* A chunk of an earlier run (the job was requeued and placed again
+     * while it was still stopping) says nothing about this run. */
+    if (!exiting && !dv_db_is_null(job, 0, "atime") &&
+        dv_db_get_double(job, 0, "atime", 0) + 0.0005 < stime) {
+        rc = 0;
+        goto out;
+    }
     if ((e->kind == END_LOST || preempted) && !exiting &&
         dv_db_get_bool(job, 0, "rerunnable", 1)) {
         const char *p[] = {
@@ -363,10 +395,9 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
                       : "Job requeued: its allocation was lost; waiting to "
                         "run again"};
         if (dv_db_exec_cmd(db, requeue, 3, p, err) < 0 ||
-            db_insert_eval(db, e->job_id,
-                           preempted ? "alloc-stopped" : "alloc-lost",
-                           (int)dv_db_get_i64(job, 0, "priority", 0), e->now,
-                           err) < 0) {
+            db_insert_eval(
+                db, e->job_id, preempted ? "alloc-stopped" : "alloc-lost",
+                (int)dv_db_get_i64(job, 0, "priority", 0), e->now, err) < 0) {
             goto out;
         }
         ns->evals = 1;

@@ -372,3 +372,54 @@ decode_hold_body(const json_t *body, unsigned *mask, struct dv_err *err)
     }
     return 0;
 }
+
+/* --- a node's eligibility or drain --- */
+
+int
+decode_node_flag(const json_t *body, const char *key, int *value,
+                 int *set_comment, const char **comment, struct dv_err *err)
+{
+    const char *k;
+    json_t *v;
+    int seen = 0;
+
+    *value = 0;
+    *set_comment = 0;
+    *comment = NULL;
+    if (body == NULL) {
+        return bad(err, "a body {\"%s\": true|false} is required", key);
+    }
+    if (!json_is_object(body)) {
+        return bad(err, "the %s must be a JSON object", "body");
+    }
+    json_object_foreach ((json_t *)body, k, v) {
+        if (strcmp(k, key) == 0) {
+            if (!json_is_boolean(v)) {
+                return bad(err, "field \"%s\" must be true or false", key);
+            }
+            *value = json_is_true(v);
+            seen = 1;
+        } else if (strcmp(k, "comment") == 0) {
+            const char *s;
+
+            if (want_string(v, "comment", QMGR_NODE_COMMENT_MAX, 1, &s, err) <
+                0) {
+                return -1;
+            }
+            for (const char *p = s; p != NULL && *p != '\0'; p++) {
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                    return bad(err, "field \"comment\" must not contain "
+                                    "control characters");
+                }
+            }
+            *set_comment = 1;
+            *comment = s != NULL && *s != '\0' ? s : NULL;
+        } else {
+            return unknown(err, NULL, k);
+        }
+    }
+    if (!seen) {
+        return bad(err, "field \"%s\" is required (true or false)", key);
+    }
+    return 0;
+}

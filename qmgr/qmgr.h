@@ -256,17 +256,23 @@ enum route_id {
     ROUTE_NODE_HEARTBEAT,
     ROUTE_NODE_ALLOCS,
     ROUTE_NODE_ALLOC_STATUS,
+    ROUTE_NODE_GET,
+    ROUTE_NODE_ELIGIBILITY,
+    ROUTE_NODE_DRAIN,
 };
 
 struct route_match {
     enum route_id id;
-    int64_t num;    /* the job or node id of the path */
+    int64_t num;    /* the job or node id of the path; 0: a node name */
+    char name[256]; /* the node name of the path ("" when by id) */
     char allow[32]; /* 405: the methods the path takes ("GET, POST") */
 };
 
 /* Matches method and path. Returns 0, or -1 with err set: 404 not_found
  * (no such path), 405 method_not_allowed (m->allow filled), 400
- * invalid_request (a malformed id). HEAD matches as GET. */
+ * invalid_request (a malformed id). HEAD matches as GET. A node of
+ * /v1/nodes/:id, .../eligibility and .../drain is an id (digits) or a name
+ * (m->name); the routes of node daemons take ids only. */
 int route_find(const char *method, const char *path, struct route_match *m,
                struct dv_err *err);
 
@@ -348,6 +354,18 @@ int decode_node_register(const json_t *body, struct db_node_reg *r,
 /* The optional body of hold/release ({"hold_types": "uos"}); body may be
  * NULL. Sets *mask (default u). Errors: bad_attribute_value. */
 int decode_hold_body(const json_t *body, unsigned *mask, struct dv_err *err);
+
+/* The most bytes of a node's comment. */
+#define QMGR_NODE_COMMENT_MAX 1024
+
+/* The body of POST /v1/nodes/:id/eligibility or /drain: {key: bool,
+ * "comment": "..." | null} with key "eligible" or "drain" (required).
+ * body may be NULL (no body: an error). Sets *value, and *set_comment
+ * when "comment" is present: *comment is then borrowed from body, or NULL
+ * (null or "": clear it). */
+int decode_node_flag(const json_t *body, const char *key, int *value,
+                     int *set_comment, const char **comment,
+                     struct dv_err *err);
 
 /* ------------------------------------------------------------------ */
 /* db.c, db-jobs.c, db-nodes.c: every SQL statement of qmgr, and the
@@ -574,9 +592,54 @@ void db_alloc_status_clear(struct db_alloc_status *s);
 int db_alloc_status(struct dv_db *db, struct db_alloc_status *s,
                     struct dv_err *err);
 
-/* Nodes with the jobs on them (GET /v1/nodes). */
+/* Nodes (DB_NODE_COLUMNS) with the jobs on them and how many active
+ * allocations each job has there (GET /v1/nodes). */
 int db_node_list(struct dv_db *db, PGresult **nodes, PGresult **jobs,
                  struct dv_err *err);
+/* db-node-admin.c: one node as operators see it, and their changes. A
+ * node is named by id (id > 0) or by name (id 0). */
+
+struct db_node_view {
+    PGresult *node;   /* one row of DB_NODE_COLUMNS */
+    PGresult *allocs; /* its active allocations: id, job_id, ncpus, mem,
+                         ngpus, client_status, desired_status; id order */
+};
+
+void db_node_view_clear(struct db_node_view *v);
+/* Reads one node and its active allocations. 404 node_not_found. */
+int db_node_get(struct dv_db *db, int64_t id, const char *name,
+                struct db_node_view *out, struct dv_err *err);
+
+enum node_flag {
+    NODE_FLAG_ELIGIBLE, /* nodes.eligible */
+    NODE_FLAG_DRAIN,    /* nodes.drain */
+};
+
+struct db_node_set {
+    int64_t id;       /* or 0 and name */
+    const char *name; /* borrowed */
+    enum node_flag flag;
+    int value;
+    int set_comment;     /* change the comment */
+    const char *comment; /* NULL: clear it */
+    double now;
+    /* out */
+    struct db_node_view view; /* the node after the change */
+    int64_t node_id;
+    char node_name[256];
+    int old_value;
+    int usable_again; /* was not eligible or drained, now both fine */
+    int system_evals; /* evaluations made for system jobs */
+};
+
+/* Sets a node's eligible or drain flag (and comment) under its row lock
+ * (FOR UPDATE), stamping modify_index. A node that becomes usable again
+ * (eligible and not drained; the trigger moves capacity_index and
+ * shape_index) gets an evaluation for every queued or running system job,
+ * and the transaction NOTIFYs capacity (and evals). 404 node_not_found.
+ * Clear s->view with db_node_view_clear. */
+int db_node_set(struct dv_db *db, struct db_node_set *s, struct dv_err *err);
+
 /* Counts for GET /v1/status: one row, columns named like the answer. */
 int db_status(struct dv_db *db, PGresult **res, struct dv_err *err);
 
@@ -629,6 +692,14 @@ int db_cluster_init(struct dv_db *db, const char *name, struct dv_err *err);
     "j.run_count, j.used_cput, j.used_walltime, j.used_mem, "                  \
     "j.modify_index, j.spec->'resource_list' AS resource_list"
 
+/* Columns of a node as the API shows it (rendered by api_node_json). */
+#define DB_NODE_COLUMNS                                                        \
+    "n.id, n.name, n.status, n.eligible, n.drain, n.comment, n.datacenter, "   \
+    "n.pool, n.address, n.total_cores, n.free_cores, n.total_mem, "            \
+    "n.free_mem, n.total_gpus, n.free_gpus, n.free_cpuset, n.heartbeat_ttl, "  \
+    "floor(extract(epoch FROM n.heartbeat_deadline))::bigint "                 \
+    "AS heartbeat_deadline, n.modify_index"
+
 /* The allocation states that hold resources. */
 #define DB_ACTIVE "('pending', 'running')"
 
@@ -670,6 +741,9 @@ int db_cancel_evals(struct dv_db *db, int64_t id, const char *why,
                     struct dv_err *err);
 int db_insert_eval(struct dv_db *db, int64_t job_id, const char *why,
                    int priority, double now, struct dv_err *err);
+/* An evaluation for every queued or running system job (a node joined,
+ * came back or became usable again). Returns how many, or -1. */
+int db_system_evals(struct dv_db *db, double now, struct dv_err *err);
 /* Asks a job's active allocations but skip to stop; returns how many. */
 int db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip,
                    const char *why, struct notify_set *ns, struct dv_err *err);
@@ -722,6 +796,16 @@ void api_nodes_heartbeat(struct qreq *qr, int64_t id);
 void api_nodes_allocs(struct qreq *qr, int64_t id);
 void api_nodes_alloc_status(struct qreq *qr, int64_t id);
 void api_nodes_list(struct qreq *qr);
+/* GET /v1/nodes/:id (name NULL or "" when by id). */
+void api_nodes_get(struct qreq *qr, int64_t id, const char *name);
+/* POST /v1/nodes/:id/eligibility or /drain: root only. */
+void api_nodes_set(struct qreq *qr, int64_t id, const char *name,
+                   enum node_flag flag);
+/* The node object of docs/api.md for row of nodes (DB_NODE_COLUMNS): takes
+ * ownership of jobs (an array of job id strings); nallocs is the count of
+ * its active allocations. Returns a new reference. */
+json_t *api_node_json(const PGresult *nodes, int row, json_t *jobs,
+                      int64_t nallocs);
 /* The answer to poll i of b (docs/api.md, "a node's work") as JSON text:
  * each allocation once, each job spec it may need once. Returns a new
  * string (caller frees). */

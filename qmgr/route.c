@@ -85,6 +85,96 @@ not_found(const char *path, struct dv_err *err)
     return -1;
 }
 
+/* A node of a path named by id (digits) or by name; the routes that only
+ * node daemons call take ids only. */
+static int
+node_ref(const char *seg, int ids_only, struct route_match *m,
+         struct dv_err *err)
+{
+    int64_t nid;
+
+    if (seg[strspn(seg, "0123456789")] == '\0') {
+        if (dv_parse_i64(seg, 1, INT64_MAX, &nid) < 0) {
+            dv_err_set(err, DV_EINVAL, "invalid_request",
+                       "invalid node id: %.64s", seg);
+            return -1;
+        }
+        m->num = nid;
+        return 0;
+    }
+    if (ids_only) {
+        dv_err_set(err, DV_EINVAL, "invalid_request", "invalid node id: %.64s",
+                   seg);
+        return -1;
+    }
+    if (!node_name_valid(seg)) {
+        dv_err_set(err, DV_EINVAL, "invalid_request",
+                   "invalid node id or name: %.64s (a name is 1 to 255 of "
+                   "A-Z a-z 0-9 . _ -)",
+                   seg);
+        return -1;
+    }
+    dv_strlcpy(m->name, seg, sizeof(m->name));
+    return 0;
+}
+
+/* /v1/nodes... (s[1] is "nodes"). */
+static int
+nodes_route(const char *method, const char *path, char **s, int n,
+            struct route_match *m, struct dv_err *err)
+{
+    static const struct route_def nodes[] = {{"GET", ROUTE_NODES_LIST}};
+    static const struct route_def node[] = {{"GET", ROUTE_NODE_GET}};
+    static const struct route_def reg[] = {{"POST", ROUTE_NODE_REGISTER}};
+    static const struct route_def hb[] = {{"PUT", ROUTE_NODE_HEARTBEAT}};
+    static const struct route_def allocs[] = {{"GET", ROUTE_NODE_ALLOCS}};
+    static const struct route_def astatus[] = {
+        {"POST", ROUTE_NODE_ALLOC_STATUS}};
+    static const struct route_def elig[] = {{"POST", ROUTE_NODE_ELIGIBILITY}};
+    static const struct route_def drain[] = {{"POST", ROUTE_NODE_DRAIN}};
+
+    if (n == 2) {
+        return pick(method, nodes, 1, m, path, err);
+    }
+    if (n == 3 && strcmp(s[2], "register") == 0) {
+        return pick(method, reg, 1, m, path, err);
+    }
+    if (n == 3) {
+        return node_ref(s[2], 0, m, err) < 0
+                   ? -1
+                   : pick(method, node, 1, m, path, err);
+    }
+    if (n == 4 &&
+        (strcmp(s[3], "eligibility") == 0 || strcmp(s[3], "drain") == 0)) {
+        if (node_ref(s[2], 0, m, err) < 0) {
+            return -1;
+        }
+        return strcmp(s[3], "drain") == 0 ? pick(method, drain, 1, m, path, err)
+                                          : pick(method, elig, 1, m, path, err);
+    }
+    if (n == 4 && strcmp(s[3], "heartbeat") != 0 &&
+        strcmp(s[3], "allocations") != 0) {
+        return not_found(path, err);
+    }
+    if (n == 5 &&
+        (strcmp(s[3], "allocations") != 0 || strcmp(s[4], "status") != 0)) {
+        return not_found(path, err);
+    }
+    if (n < 4 || n > 5) {
+        return not_found(path, err);
+    }
+    if (node_ref(s[2], 1, m, err) < 0) {
+        return -1;
+    }
+    if (n == 5) {
+        return pick(method, astatus, 1, m, path, err);
+    }
+    if (strcmp(s[3], "heartbeat") == 0) {
+        return pick(method, hb, 1, m, path, err);
+    }
+    return pick(method, allocs, 1, m, path, err);
+}
+
 int
 route_find(const char *method, const char *path, struct route_match *m,
            struct dv_err *err)
@@ -97,17 +187,10 @@ route_find(const char *method, const char *path, struct route_match *m,
     static const struct route_def hold[] = {{"POST", ROUTE_JOB_HOLD}};
     static const struct route_def release[] = {{"POST", ROUTE_JOB_RELEASE}};
     static const struct route_def jallocs[] = {{"GET", ROUTE_JOB_ALLOCS}};
-    static const struct route_def nodes[] = {{"GET", ROUTE_NODES_LIST}};
-    static const struct route_def reg[] = {{"POST", ROUTE_NODE_REGISTER}};
-    static const struct route_def hb[] = {{"PUT", ROUTE_NODE_HEARTBEAT}};
-    static const struct route_def allocs[] = {{"GET", ROUTE_NODE_ALLOCS}};
-    static const struct route_def astatus[] = {
-        {"POST", ROUTE_NODE_ALLOC_STATUS}};
     char buf[512];
     char *s[ROUTE_MAX_SEGS];
     int n;
     long long id;
-    int64_t nid;
 
     memset(m, 0, sizeof(*m));
     n = split_path(path, buf, sizeof(buf), s, ROUTE_MAX_SEGS);
@@ -144,36 +227,7 @@ route_find(const char *method, const char *path, struct route_match *m,
         return pick(method, release, 1, m, path, err);
     }
     if (strcmp(s[1], "nodes") == 0) {
-        if (n == 2) {
-            return pick(method, nodes, 1, m, path, err);
-        }
-        if (n == 3 && strcmp(s[2], "register") == 0) {
-            return pick(method, reg, 1, m, path, err);
-        }
-        if (n == 4 && strcmp(s[3], "heartbeat") != 0 &&
-            strcmp(s[3], "allocations") != 0) {
-            return not_found(path, err);
-        }
-        if (n == 5 &&
-            (strcmp(s[3], "allocations") != 0 || strcmp(s[4], "status") != 0)) {
-            return not_found(path, err);
-        }
-        if (n < 4 || n > 5) {
-            return not_found(path, err);
-        }
-        if (dv_parse_i64(s[2], 1, INT64_MAX, &nid) < 0) {
-            dv_err_set(err, DV_EINVAL, "invalid_request",
-                       "invalid node id: %.64s", s[2]);
-            return -1;
-        }
-        m->num = nid;
-        if (n == 5) {
-            return pick(method, astatus, 1, m, path, err);
-        }
-        if (strcmp(s[3], "heartbeat") == 0) {
-            return pick(method, hb, 1, m, path, err);
-        }
-        return pick(method, allocs, 1, m, path, err);
+        return nodes_route(method, path, s, n, m, err);
     }
     return not_found(path, err);
 }

@@ -395,6 +395,15 @@ server_handler_cb(struct dv_http_request *req, void *arg)
     case ROUTE_NODE_ALLOC_STATUS:
         api_nodes_alloc_status(qr, m.num);
         break;
+    case ROUTE_NODE_GET:
+        api_nodes_get(qr, m.num, m.name);
+        break;
+    case ROUTE_NODE_ELIGIBILITY:
+        api_nodes_set(qr, m.num, m.name, NODE_FLAG_ELIGIBLE);
+        break;
+    case ROUTE_NODE_DRAIN:
+        api_nodes_set(qr, m.num, m.name, NODE_FLAG_DRAIN);
+        break;
     }
 }
 

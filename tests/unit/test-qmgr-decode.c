@@ -264,6 +264,110 @@ test_hold_body(void)
     json_decref(j);
 }
 
+/* decode_node_flag on text (NULL: no body). */
+static int
+node_flag(const char *text, const char *key, int *value, int *set_comment,
+          const char **comment, struct dv_err *err, json_t **keep)
+{
+    json_t *j = text != NULL ? parse(text) : NULL;
+
+    dv_err_clear(err);
+    *keep = j;
+    return decode_node_flag(j, key, value, set_comment, comment, err);
+}
+
+static void
+test_node_flag(void)
+{
+    const char *comment = NULL;
+    struct dv_err err;
+    int value = -1, set = -1;
+    json_t *j = NULL;
+
+    CHECK_INT(node_flag("{\"drain\": true, \"comment\": \"disk swap\"}",
+                        "drain", &value, &set, &comment, &err, &j),
+              0);
+    CHECK_INT(value, 1);
+    CHECK_INT(set, 1);
+    CHECK_STR(comment, "disk swap");
+    json_decref(j);
+    CHECK_INT(node_flag("{\"eligible\": false}", "eligible", &value, &set,
+                        &comment, &err, &j),
+              0);
+    CHECK_INT(value, 0);
+    CHECK_INT(set, 0);
+    CHECK(comment == NULL);
+    json_decref(j);
+    /* null and "" clear the comment */
+    CHECK_INT(node_flag("{\"comment\": null, \"drain\": false}", "drain",
+                        &value, &set, &comment, &err, &j),
+              0);
+    CHECK_INT(set, 1);
+    CHECK(comment == NULL);
+    json_decref(j);
+    CHECK_INT(node_flag("{\"drain\": false, \"comment\": \"\"}", "drain",
+                        &value, &set, &comment, &err, &j),
+              0);
+    CHECK_INT(set, 1);
+    CHECK(comment == NULL);
+    json_decref(j);
+}
+
+static void
+test_node_flag_bad(void)
+{
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {NULL, "a body {\"drain\": true|false} is required"},
+        {"[true]", "the body must be a JSON object"},
+        {"{}", "field \"drain\" is required (true or false)"},
+        {"{\"comment\": \"x\"}", "field \"drain\" is required (true or false)"},
+        {"{\"drain\": 1}", "field \"drain\" must be true or false"},
+        {"{\"drain\": \"true\"}", "field \"drain\" must be true or false"},
+        {"{\"drain\": null}", "field \"drain\" must be true or false"},
+        {"{\"eligible\": true}", "unknown field \"eligible\""},
+        {"{\"drain\": true, \"comment\": 5}",
+         "field \"comment\" must be a string"},
+        {"{\"drain\": true, \"comment\": \"a\\nb\"}",
+         "field \"comment\" must not contain control characters"},
+        {"{\"drain\": true, \"comment\": \"a\\u0000b\"}",
+         "field \"comment\" must be a string of at most 1024 bytes"},
+    };
+    const char *comment;
+    struct dv_err err;
+    int value, set;
+    json_t *j;
+    char *big;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        j = NULL;
+        if (cases[i].text != NULL) {
+            j = json_loads(cases[i].text, JSON_ALLOW_NUL, NULL);
+            CHECK(j != NULL);
+        }
+        dv_err_clear(&err);
+        CHECK_INT(decode_node_flag(j, "drain", &value, &set, &comment, &err),
+                  -1);
+        CHECK_STR(err.code, "invalid_request");
+        CHECK_STR(err.msg, cases[i].msg);
+        json_decref(j);
+    }
+    big = calloc(QMGR_NODE_COMMENT_MAX + 2, 1);
+    memset(big, 'x', QMGR_NODE_COMMENT_MAX + 1);
+    j = json_pack("{s:b, s:s}", "drain", 1, "comment", big);
+    CHECK_INT(decode_node_flag(j, "drain", &value, &set, &comment, &err), -1);
+    CHECK_STR(err.msg, "field \"comment\" must be a string of at most 1024 "
+                       "bytes");
+    json_decref(j);
+    big[QMGR_NODE_COMMENT_MAX] = '\0';
+    j = json_pack("{s:b, s:s}", "drain", 1, "comment", big);
+    CHECK_INT(decode_node_flag(j, "drain", &value, &set, &comment, &err), 0);
+    json_decref(j);
+    free(big);
+}
+
 int
 main(void)
 {
@@ -273,5 +377,7 @@ main(void)
     RUN(test_register);
     RUN(test_register_bad);
     RUN(test_hold_body);
+    RUN(test_node_flag);
+    RUN(test_node_flag_bad);
     return unit_done();
 }

@@ -64,7 +64,8 @@ test_not_found(void)
         "/v1/job",
         "/v1/jobs/1/frobnicate",
         "/v1/jobs/1/hold/x",
-        "/v1/nodes/5",
+        "/v1/nodes/5/frobnicate",
+        "/v1/nodes/node1/drain/x",
         "/v1/nodes/5/allocations/x",
         "/v1/nodes/5/heartbeat/x",
         "/v1/a/b/c/d/e/f/g/h",
@@ -78,6 +79,51 @@ test_not_found(void)
         CHECK_STR(err.code, "not_found");
         CHECK_INT(err.kind, DV_ENOTFOUND);
     }
+}
+
+static void
+test_node_routes(void)
+{
+    struct route_match m;
+    struct dv_err err;
+
+    CHECK_INT(match("GET", "/v1/nodes/5", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_GET);
+    CHECK_INT(m.num, 5);
+    CHECK_STR(m.name, "");
+    CHECK_INT(match("GET", "/v1/nodes/node-1.example_x", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_GET);
+    CHECK_INT(m.num, 0);
+    CHECK_STR(m.name, "node-1.example_x");
+    CHECK_INT(match("POST", "/v1/nodes/node1/drain", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_DRAIN);
+    CHECK_STR(m.name, "node1");
+    CHECK_INT(match("POST", "/v1/nodes/7/drain/", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_DRAIN);
+    CHECK_INT(m.num, 7);
+    CHECK_INT(match("POST", "/v1/nodes/node1/eligibility", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_ELIGIBILITY);
+    CHECK_STR(m.name, "node1");
+    CHECK_INT(match("GET", "/v1/nodes/node1/drain", &m, &err), -1);
+    CHECK_STR(err.code, "method_not_allowed");
+    CHECK_STR(m.allow, "POST");
+    CHECK_INT(match("DELETE", "/v1/nodes/node1", &m, &err), -1);
+    CHECK_STR(m.allow, "GET");
+    /* "register" is the registration route, never a node's name */
+    CHECK_INT(match("GET", "/v1/nodes/register", &m, &err), -1);
+    CHECK_STR(m.allow, "POST");
+    /* names that cannot be a node's */
+    CHECK_INT(match("GET", "/v1/nodes/a%20b", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("POST", "/v1/nodes/a:b/drain", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("GET", "/v1/nodes/0", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    /* node daemons' routes take ids only */
+    CHECK_INT(match("PUT", "/v1/nodes/node1/heartbeat", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("GET", "/v1/nodes/node1/allocations", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
 }
 
 static void
@@ -120,6 +166,7 @@ main(void)
 {
     RUN(test_routes);
     RUN(test_not_found);
+    RUN(test_node_routes);
     RUN(test_bad_method);
     RUN(test_bad_ids);
     return unit_done();
