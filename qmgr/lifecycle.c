@@ -129,7 +129,8 @@ any_active(struct dv_db *db, int64_t job_id, struct dv_err *err)
 /*
  * A native batch job with no active allocation: finished when every
  * instance 0..count-1 of every group either completed (an allocation of
- * it is complete) or failed for good (its latest allocation failed, was
+ * it completed while wanted: one stopped by the servers, e.g. preempted,
+ * did not finish its work, whatever noded reports) or failed for good (its latest allocation failed, was
  * wanted, and the group's policy allows no more replacements). An instance
  * without allocations, or whose latest allocation was lost, stopped by the
  * schedulers, or failed with attempts left, waits for the schedulers.
@@ -151,7 +152,8 @@ batch_maybe_finish(struct dv_db *db, const struct ended *x,
         "generate_series(0, cnt - 1) AS i FROM g), "
         "a AS (SELECT group_index, instance, id, client_status, "
         "desired_status, exit_status, end_time, reschedule_count, "
-        "bool_or(client_status = 'complete') OVER w AS completed, "
+        "bool_or(client_status = 'complete' AND desired_status = 'run') "
+        "OVER w AS completed, "
         "row_number() OVER (w ORDER BY id DESC) AS rn "
         "FROM allocations WHERE job_id = $1 "
         "WINDOW w AS (PARTITION BY group_index, instance)), "

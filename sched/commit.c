@@ -27,6 +27,7 @@ struct commit_tx {
     const struct plan *plan;
     int finish;
     double now;
+    double lease;
     struct commit_result *r;
 };
 
@@ -87,14 +88,20 @@ id_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Sorted distinct node ids of the plan's placements and stops. */
+/* Sorted distinct node ids of the plan's placements and stops, and of the
+ * job's reservations (released when it places, under the same locks). */
 static int64_t *
-locked_ids(const struct plan *plan, int *n)
+locked_ids(const struct plan *plan, const PGresult *resv, int *n)
 {
-    int cap = plan->nplacements + (plan->rec != NULL ? plan->rec->nstops : 0);
+    int nresv = resv != NULL ? PQntuples(resv) : 0;
+    int cap = plan->nplacements + (plan->rec != NULL ? plan->rec->nstops : 0) +
+              nresv;
     int64_t *ids = dv_xcalloc((size_t)cap + 1, sizeof(*ids));
     int k = 0, out = 0;
 
+    for (int i = 0; i < nresv; i++) {
+        ids[k++] = dv_db_get_i64(resv, i, "node_id", 0);
+    }
     for (int i = 0; i < plan->nplacements; i++) {
         ids[k++] = plan->placements[i].pn->node->id;
     }
@@ -151,6 +158,8 @@ struct locked {
     int resv_cores;
     int64_t resv_mem;
     int resv_gpus;
+    int64_t modify_index;
+    int64_t capacity_index;
 };
 
 static struct locked *
@@ -162,6 +171,24 @@ find_locked(struct locked *l, int n, int64_t id)
         }
     }
     return NULL;
+}
+
+/* Is want's slot (group and instance; group and node for system jobs)
+ * already held by a live allocation in live (NULL: none)? */
+static int
+slot_taken(const PGresult *live, const struct sched_want *w)
+{
+    for (int i = 0; live != NULL && i < PQntuples(live); i++) {
+        if (dv_db_get_i64(live, i, "group_index", -1) != w->group) {
+            continue;
+        }
+        if (w->node_id != 0
+                ? dv_db_get_i64(live, i, "node_id", 0) == w->node_id
+                : dv_db_get_i64(live, i, "instance", -1) == w->instance) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static int
@@ -212,10 +239,22 @@ run_comment(const struct plan *plan, double now, const int *accepted,
 static int
 commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
 {
+    static const char own_reservations[] =
+        "SELECT DISTINCT node_id FROM reservations WHERE job_id = $1";
     static const char lock_nodes[] =
         "SELECT id, status = 'ready' AND eligible AND NOT drain AS ready, "
-        "free_cpuset, free_mem, free_gpuset, free_disk FROM nodes "
+        "free_cpuset, free_mem, free_gpuset, free_disk, modify_index, "
+        "capacity_index FROM nodes "
         "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE";
+    /* Still ours? A lease that expired mid-plan may have been taken over:
+     * then write nothing. Renewed here while the job row is locked. */
+    static const char renew[] =
+        "UPDATE evaluations SET lease_deadline = to_timestamp($3) "
+        "WHERE id = $1 AND status = 'leased' AND lease_owner = $2";
+    /* Instance slots already filled by a live allocation. */
+    static const char live_slots[] =
+        "SELECT group_index, instance, node_id FROM allocations "
+        "WHERE job_id = $1 AND desired_status = 'run' AND end_time IS NULL";
     static const char lock_job[] =
         "SELECT state FROM jobs WHERE id = $1 FOR UPDATE";
     static const char next_index[] = "SELECT nextval('modify_index_seq') AS v";
@@ -225,7 +264,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "AND priority >= $3 AND expire_time > to_timestamp($4) "
         "GROUP BY node_id";
     static const char drop_reservations[] =
-        "DELETE FROM reservations WHERE job_id = $1";
+        "SELECT drover_release_reservations($1)";
     static const char update_nodes[] =
         "UPDATE nodes SET free_cpuset = u.c, free_cores = u.nc, "
         "free_mem = u.m, free_gpuset = u.g, free_gpus = u.ng, "
@@ -267,8 +306,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     const struct sched_job *job = plan->job;
     struct commit_result *r = c->r;
     int nids = 0, *accepted = NULL, rc = -1;
-    int64_t *ids = locked_ids(plan, &nids), index = 0;
-    struct locked *lk = dv_xcalloc((size_t)nids + 1, sizeof(*lk));
+    int64_t *ids = NULL, index = 0;
+    struct locked *lk = NULL;
     char **cpusets = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(char *));
     char **gpusets = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(char *));
     struct dv_buf a1, a2, a3, a4, a5, a6, a7, a8;
@@ -278,7 +317,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                              &b_ids, &b_why, &comment, &exec_host,
                              &nodes_csv};
     char b1[24], b2[24], b3[32], b4[24];
-    PGresult *res = NULL;
+    PGresult *res = NULL, *live = NULL;
 
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         dv_buf_init(bufs[i]);
@@ -286,6 +325,17 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     result_reset(r);
     accepted = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(int));
     r->outcome = COMMIT_DONE;
+    {
+        const char *p[] = {dv_db_i64(b1, job->id)};
+        res = dv_db_exec(db, own_reservations, 1, p, err);
+    }
+    if (res == NULL) {
+        goto out;
+    }
+    ids = locked_ids(plan, res, &nids);
+    PQclear(res);
+    res = NULL;
+    lk = dv_xcalloc((size_t)nids + 1, sizeof(*lk));
 
     int_array(&a1, ids, nids);
     {
@@ -302,6 +352,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         lk[i].mem = dv_db_get_i64(res, i, "free_mem", 0);
         lk[i].gpus = bitmap_parse(dv_db_get(res, i, "free_gpuset"));
         lk[i].disk = dv_db_get_i64(res, i, "free_disk", 0);
+        lk[i].modify_index = dv_db_get_i64(res, i, "modify_index", 0);
+        lk[i].capacity_index = dv_db_get_i64(res, i, "capacity_index", 0);
     }
     PQclear(res);
     {
@@ -325,6 +377,27 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         goto out;
     }
     PQclear(res);
+    res = NULL;
+    {
+        const char *p[] = {dv_db_i64(b1, c->eval_id), c->owner,
+                           dv_db_double(b3, dv_now() + c->lease)};
+        int64_t n = dv_db_exec_cmd(db, renew, 3, p, err);
+        if (n < 0) {
+            goto out;
+        }
+        if (n == 0) {
+            r->outcome = COMMIT_LEASE_LOST;
+            rc = 0;
+            goto out;
+        }
+    }
+    if (!job->pbs) {
+        const char *p[] = {dv_db_i64(b1, job->id)};
+        live = dv_db_exec(db, live_slots, 1, p, err);
+        if (live == NULL) {
+            goto out;
+        }
+    }
     {
         const char *p[] = {dv_buf_str(&a1), dv_db_i64(b1, job->id),
                            dv_db_i64(b2, job->priority),
@@ -362,6 +435,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         const struct sched_group *gr =
             &job->groups[plan->rec->wants[pl->want].group];
 
+        if (slot_taken(live, &plan->rec->wants[pl->want])) {
+            goto refuse; /* another lease holder placed it meanwhile */
+        }
         if (l == NULL || !l->ready || l->mem - l->resv_mem < pl->mem ||
             (pl->disk > 0 && l->disk < pl->disk) ||
             hwloc_bitmap_weight(l->cores) - l->resv_cores < ncores ||
@@ -567,11 +643,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                 if (!accepted[i]) {
                     continue;
                 }
+                int first = 0;
+                dv_cpuset_list(cpusets[i], &first, 1);
                 dv_buf_printf(&exec_host, "%s%s/%d*%d", k++ > 0 ? "+" : "",
-                              pl->pn->node->name,
-                              hwloc_bitmap_first(pl->cores) < 0
-                                  ? 0
-                                  : hwloc_bitmap_first(pl->cores),
+                              pl->pn->node->name, first,
                               hwloc_bitmap_weight(pl->cores));
             }
         }
@@ -586,7 +661,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
             }
         }
     }
-    if (c->finish) {
+    if (c->finish && r->refused == 0) {
         const char *p[] = {dv_db_i64(b1, c->eval_id), c->owner, "placed",
                            dv_db_i64(b4, index)};
         if (dv_db_exec_cmd(db, finish_eval, 4, p, err) < 0) {
@@ -614,11 +689,13 @@ feedback:
         a->free_gpuset = bitmap_text(lk[i].gpus);
         a->free_mem = lk[i].mem;
         a->free_disk = lk[i].disk;
-        a->modify_index = index;
+        a->modify_index = lk[i].changed ? index : lk[i].modify_index;
+        a->capacity_index = lk[i].capacity_index;
     }
 out:
     PQclear(res);
-    for (int i = 0; i < nids; i++) {
+    PQclear(live);
+    for (int i = 0; lk != NULL && i < nids; i++) {
         hwloc_bitmap_free(lk[i].cores);
         hwloc_bitmap_free(lk[i].gpus);
     }
@@ -666,8 +743,8 @@ commit_in_doubt(struct dv_db *db, void *arg, struct dv_err *err)
 
 int
 commit_plan(struct dv_db *db, const char *owner, int64_t eval_id,
-            const struct plan *plan, int finish, struct commit_result *r,
-            struct dv_err *err)
+            const struct plan *plan, int finish, double lease,
+            struct commit_result *r, struct dv_err *err)
 {
     struct commit_tx c = {
         .owner = owner,
@@ -675,6 +752,7 @@ commit_plan(struct dv_db *db, const char *owner, int64_t eval_id,
         .plan = plan,
         .finish = finish,
         .now = dv_now(),
+        .lease = lease,
         .r = r,
     };
     double start = dv_now();

@@ -283,9 +283,10 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
      * node that joined, sends the evaluation back to pending instead. */
     static const char changed[] =
         "SELECT (SELECT count(*) FROM nodes n JOIN unnest($1::bigint[], "
-        "$2::bigint[]) AS s(id, ci) ON n.id = s.id "
-        "WHERE CASE WHEN $4 THEN n.shape_index ELSE n.capacity_index END "
-        "> s.ci) + (SELECT count(*) FROM nodes WHERE id > $3) AS changed, "
+        "$2::bigint[], $5::boolean[]) AS s(id, ci, f) ON n.id = s.id "
+        "WHERE CASE WHEN s.f AND NOT $4 THEN n.capacity_index "
+        "ELSE n.shape_index END > s.ci) "
+        "+ (SELECT count(*) FROM nodes WHERE id > $3) AS changed, "
         "(SELECT coalesce(max(capacity_index), 0) FROM nodes) AS top";
     static const char block[] =
         "UPDATE evaluations e SET status = CASE WHEN EXISTS (SELECT 1 "
@@ -309,7 +310,7 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "WHERE id = $1 AND state = 'queued' AND comment IS DISTINCT FROM $2";
     struct block_tx *b = arg;
     const struct plan *plan = b->plan;
-    struct dv_buf ids, cis;
+    struct dv_buf ids, cis, fs;
     char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24];
     PGresult *res;
     int moved, rc = -1;
@@ -318,16 +319,32 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     b->woken = 0;
     dv_buf_init(&ids);
     dv_buf_init(&cis);
+    dv_buf_init(&fs);
+    /* The job row first: qmgr's transactions lock jobs before the trigger
+     * takes the advisory lock shared, so taking it first here would invert
+     * the order. */
+    {
+        const char *p[] = {dv_db_i64(b1, b->job_id), plan->why};
+        if (dv_db_exec_cmd(db, comment, 2, p, err) < 0) {
+            goto out;
+        }
+    }
     if (dv_db_exec_cmd(db, lock, 0, NULL, err) < 0) {
         goto out;
     }
-    int_array(&ids, plan->feasible_ids, plan->nfeasible);
-    int_array(&cis, plan->feasible_ci, plan->nfeasible);
+    int_array(&ids, plan->node_ids, plan->nnodes_seen);
+    int_array(&cis, plan->node_ci, plan->nnodes_seen);
+    dv_buf_putc(&fs, '{');
+    for (int i = 0; i < plan->nnodes_seen; i++) {
+        dv_buf_printf(&fs, "%s%s", i > 0 ? "," : "",
+                      plan->node_feasible[i] ? "t" : "f");
+    }
+    dv_buf_putc(&fs, '}');
     {
         const char *p[] = {dv_buf_str(&ids), dv_buf_str(&cis),
                            dv_db_i64(b1, plan->max_node_id),
-                           plan->never ? "true" : "false"};
-        res = dv_db_exec(db, changed, 4, p, err);
+                           plan->never ? "true" : "false", dv_buf_str(&fs)};
+        res = dv_db_exec(db, changed, 5, p, err);
     }
     if (res == NULL) {
         goto out;
@@ -359,16 +376,11 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
             goto out;
         }
     }
-    {
-        const char *p[] = {dv_db_i64(b1, b->job_id), plan->why};
-        if (dv_db_exec_cmd(db, comment, 2, p, err) < 0) {
-            goto out;
-        }
-    }
     rc = 0;
 out:
     dv_buf_cleanup(&ids);
     dv_buf_cleanup(&cis);
+    dv_buf_cleanup(&fs);
     return rc;
 }
 
@@ -625,12 +637,66 @@ db_unblock(struct dv_db *db, struct dv_err *err)
 int
 db_expire_reservations(struct dv_db *db, double now, struct dv_err *err)
 {
+    /* What an expired reservation held back is free for others now. */
     static const char sql[] =
-        "DELETE FROM reservations WHERE expire_time < to_timestamp($1)";
+        "WITH gone AS (DELETE FROM reservations "
+        "WHERE expire_time < to_timestamp($1) RETURNING node_id) "
+        "SELECT drover_wake_nodes(array_agg(DISTINCT node_id)) FROM gone";
     char b1[32];
     const char *p[] = {dv_db_double(b1, now)};
 
     return dv_db_exec_cmd(db, sql, 1, p, err) < 0 ? -1 : 0;
+}
+
+int
+db_renew_lease(struct dv_db *db, const char *owner, int64_t eval_id,
+               double deadline, struct dv_err *err)
+{
+    static const char sql[] =
+        "UPDATE evaluations SET lease_deadline = to_timestamp($3) "
+        "WHERE id = $1 AND status = 'leased' AND lease_owner = $2";
+    char b1[24], b3[32];
+    const char *p[] = {dv_db_i64(b1, eval_id), owner,
+                       dv_db_double(b3, deadline)};
+    int64_t n = dv_db_exec_cmd(db, sql, 3, p, err);
+
+    return n < 0 ? -1 : n > 0;
+}
+
+int
+db_wake_nodes(struct dv_db *db, const int64_t *ids, int n, struct dv_err *err)
+{
+    static const char sql[] = "SELECT drover_wake_nodes($1::bigint[])";
+    struct dv_buf b;
+    int rc;
+
+    dv_buf_init(&b);
+    int_array(&b, ids, n);
+    {
+        const char *p[] = {dv_buf_str(&b)};
+        rc = dv_db_exec_cmd(db, sql, 1, p, err) < 0 ? -1 : 0;
+    }
+    dv_buf_cleanup(&b);
+    return rc;
+}
+
+int
+db_holds_reservation(struct dv_db *db, int64_t job_id, struct dv_err *err)
+{
+    static const char sql[] =
+        "SELECT 1 FROM reservations WHERE job_id = $1 "
+        "AND expire_time > to_timestamp($2) LIMIT 1";
+    char b1[24], b2[32];
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_double(b2, dv_now())};
+    PGresult *res = dv_db_exec(db, sql, 2, p, err);
+    int found;
+
+    if (res == NULL) {
+        return -1;
+    }
+    found = PQntuples(res) > 0;
+    PQclear(res);
+    return found;
 }
 
 int

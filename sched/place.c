@@ -408,28 +408,36 @@ explain(struct place_ctx *c, int g)
     const struct sched_job *job = c->job;
     long long free_cores = 0, total_cores = 0, free_mem = 0, total_mem = 0;
     int never = c->nfeasible[g] == 0;
-    int mem_short = 1, gpu_short = gr->gpus > 0;
+    int mem_short = 1, cores_ok = 0, gpu_short = gr->gpus > 0;
     char r[32], a[32], t[32];
     const char *label;
 
-    if (job->gang && !never) {
-        /* Could the whole gang fit the feasible nodes when empty? */
-        long long cores = 0, hosts = 0;
-        for (int k = 0; k < c->nfeasible[g]; k++) {
-            const struct snap_node *n = c->snap->nodes[c->feasible[g][k]];
-            cores = job->place == PLACE_PACK
-                        ? (n->total_cores > cores ? n->total_cores : cores)
-                        : cores + n->total_cores;
-            hosts++;
+    if (job->gang) {
+        /* Could the whole gang fit the ready nodes if they were empty? */
+        never = 0;
+        for (int k = 0; k < job->ngroups && !never; k++) {
+            never = c->nfeasible[k] == 0 ||
+                    (job->place == PLACE_SCATTER &&
+                     c->nfeasible[k] < job->groups[k].count);
         }
-        {
-            long long need = 0, nchunks = 0;
+        if (!never && job->place == PLACE_PACK) {
+            int64_t cores = 0, mem = 0, gpus = 0;
+            int any = 0;
             for (int k = 0; k < job->ngroups; k++) {
-                need += (long long)job->groups[k].count * job->groups[k].cores;
-                nchunks += job->groups[k].count;
+                cores += (int64_t)job->groups[k].count * job->groups[k].cores;
+                mem += job->groups[k].count * job->groups[k].mem;
+                gpus += (int64_t)job->groups[k].count * job->groups[k].gpus;
             }
-            never = cores < need ||
-                    (job->place == PLACE_SCATTER && hosts < nchunks);
+            for (int i = 0; i < c->snap->n && !any; i++) {
+                const struct snap_node *n = c->snap->nodes[i];
+                int all = n->total_cores >= cores && n->total_mem >= mem &&
+                          n->total_gpus >= gpus;
+                for (int k = 0; k < job->ngroups && all; k++) {
+                    all = feasible_static(job, &job->groups[k], n);
+                }
+                any = all;
+            }
+            never = !any;
         }
     }
     for (int k = 0; k < c->snap->n; k++) {
@@ -441,11 +449,11 @@ explain(struct place_ctx *c, int g)
         total_cores += n->total_cores;
         free_mem += n->free_mem;
         total_mem += n->total_mem;
-        if ((never ? n->total_cores : n->nfree_cores) >= gr->cores &&
-            (never ? n->total_mem : n->free_mem) < gr->mem) {
-            mem_short &= 1;
-        } else if ((never ? n->total_cores : n->nfree_cores) >= gr->cores) {
-            mem_short = 0;
+        if ((never ? n->total_cores : n->nfree_cores) >= gr->cores) {
+            cores_ok = 1;
+            if ((never ? n->total_mem : n->free_mem) >= gr->mem) {
+                mem_short = 0;
+            }
         }
         if ((never ? n->total_gpus : hwloc_bitmap_weight(n->free_gpus)) >=
             gr->gpus) {
@@ -458,7 +466,7 @@ explain(struct place_ctx *c, int g)
         snprintf(c->plan->why, sizeof(c->plan->why),
                  "%s: Insufficient amount of resource: ngpus (R: %d)", label,
                  gr->gpus);
-    } else if (gr->mem > 0 && mem_short && total_cores > 0) {
+    } else if (gr->mem > 0 && mem_short && cores_ok) {
         dv_format_size(gr->mem, r, sizeof(r));
         dv_format_size(free_mem, a, sizeof(a));
         dv_format_size(total_mem, t, sizeof(t));
@@ -619,10 +627,10 @@ plan_job(struct planner *p, const struct snapshot *snap,
     }
     for (int w = 0; w < rec->nwants; w++) {
         const struct sched_group *gr = &job->groups[rec->wants[w].group];
-        if (plan->need_cores < 0 || gr->cores < plan->need_cores) {
+        if (w == 0 || gr->cores < plan->need_cores) {
             plan->need_cores = gr->cores;
         }
-        if (plan->need_mem == 0 || gr->mem < plan->need_mem) {
+        if (w == 0 || gr->mem < plan->need_mem) {
             plan->need_mem = gr->mem;
         }
         if (w == 0 || gr->gpus < plan->need_gpus) {
@@ -632,30 +640,38 @@ plan_job(struct planner *p, const struct snapshot *snap,
     if (plan->need_cores < 0) {
         plan->need_cores = 0;
     }
-    /* The nodes a blocked evaluation must watch. */
+    /* The nodes a blocked evaluation must watch: all of them (one that
+     * was not usable may become so), with what the snapshot held. */
+    plan->nnodes_seen = snap->n;
+    plan->node_ids = dv_xcalloc((size_t)snap->n + 1, sizeof(int64_t));
+    plan->node_ci = dv_xcalloc((size_t)snap->n + 1, sizeof(int64_t));
+    plan->node_feasible = dv_xcalloc((size_t)snap->n + 1, 1);
+    plan->feasible_ids = dv_xcalloc((size_t)snap->n + 1, sizeof(int64_t));
     for (int k = 0; k < snap->n; k++) {
+        plan->node_ids[k] = snap->nodes[k]->id;
+        plan->node_ci[k] = snap->nodes[k]->capacity_index;
+        plan->node_feasible[k] = in_feasible[k];
+        if (in_feasible[k]) {
+            plan->feasible_ids[plan->nfeasible++] = snap->nodes[k]->id;
+        }
         if (snap->nodes[k]->id > plan->max_node_id) {
             plan->max_node_id = snap->nodes[k]->id;
-        }
-        if (in_feasible[k]) {
-            plan->nfeasible++;
-        }
-    }
-    plan->feasible_ids = dv_xcalloc((size_t)plan->nfeasible + 1, sizeof(int64_t));
-    plan->feasible_ci = dv_xcalloc((size_t)plan->nfeasible + 1, sizeof(int64_t));
-    for (int k = 0, j = 0; k < snap->n; k++) {
-        if (in_feasible[k]) {
-            plan->feasible_ids[j] = snap->nodes[k]->id;
-            plan->feasible_ci[j++] = snap->nodes[k]->capacity_index;
         }
     }
 
     if (job->gang && rec->nwants > 0) {
         place_gang(&c, rec);
     } else {
+        /* Instances of a group are alike: once one finds no node, the
+         * rest of the group will not either (node-pinned ones excepted). */
+        char *failed = dv_xcalloc((size_t)ng + 1, 1);
         for (int w = 0; w < rec->nwants; w++) {
             const struct sched_want *want = &rec->wants[w];
             int g = want->group, idx;
+            if (want->node_id == 0 && failed[g]) {
+                unplaced(&c, w, g);
+                continue;
+            }
             if (want->node_id != 0) {
                 const struct sched_group *gr = &job->groups[g];
                 idx = snap_index_of(snap, want->node_id);
@@ -667,9 +683,11 @@ plan_job(struct planner *p, const struct snapshot *snap,
                 idx = choose(&c, g, NULL);
             }
             if (idx < 0 || take(&c, w, g, idx) < 0) {
+                failed[g] |= want->node_id == 0;
                 unplaced(&c, w, g);
             }
         }
+        free(failed);
     }
 
     for (int g = 0; g < ng; g++) {
@@ -707,7 +725,9 @@ plan_cleanup(struct plan *plan)
     }
     free(plan->nodes);
     free(plan->unplaced);
+    free(plan->node_ids);
+    free(plan->node_ci);
+    free(plan->node_feasible);
     free(plan->feasible_ids);
-    free(plan->feasible_ci);
     memset(plan, 0, sizeof(*plan));
 }

@@ -63,6 +63,14 @@ reconcile_pbs(const struct sched_job *job, const struct sched_alloc *allocs,
     }
 }
 
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 static void
 reconcile_system(const struct sched_job *job, int g,
                  const struct sched_alloc *allocs, int nallocs,
@@ -70,18 +78,23 @@ reconcile_system(const struct sched_job *job, int g,
                  int *wcap, int *scap)
 {
     const struct sched_group *gr = &job->groups[g];
+    int64_t *have = dv_xcalloc((size_t)nallocs + 1, sizeof(int64_t));
+    int nhave = 0;
 
+    /* Nodes that already run an instance, sorted for lookups. */
+    for (int i = 0; i < nallocs; i++) {
+        if (allocs[i].group == g && allocs[i].active) {
+            have[nhave++] = allocs[i].node_id;
+        }
+    }
+    qsort(have, (size_t)nhave, sizeof(*have), cmp_i64);
     for (int k = 0; k < snap->n; k++) {
         const struct snap_node *n = snap->nodes[k];
-        int have = 0;
         if (!feasible_static(job, gr, n)) {
             continue;
         }
-        for (int i = 0; i < nallocs && !have; i++) {
-            have = allocs[i].group == g && allocs[i].node_id == n->id &&
-                   allocs[i].active;
-        }
-        if (!have) {
+        if (bsearch(&n->id, have, (size_t)nhave, sizeof(*have), cmp_i64) ==
+            NULL) {
             add_want(out, wcap,
                      (struct sched_want){.group = g, .node_id = n->id});
         }
@@ -99,6 +112,7 @@ reconcile_system(const struct sched_job *job, int g,
             add_stop(out, scap, &allocs[i], "node no longer eligible");
         }
     }
+    free(have);
 }
 
 /* The newest allocation of each instance of group g (NULL: none). */
@@ -141,12 +155,14 @@ reconcile_group(const struct sched_job *job, int g,
         }
         w.previous_alloc = a->id;
         w.reschedule_count = a->reschedule_count;
-        if (a->complete && !service) {
-            continue; /* a batch instance that finished, even when it was
-                         asked to stop meanwhile (qmgr agrees) */
-        } else if (a->stopping || a->lost) {
-            /* preempted or lost with its node: not the job's fault */
+        if (a->stopping || a->lost) {
+            /* Stopped by the servers (preempted: noded reports that as
+             * complete) or lost with its node: not the job's fault, and
+             * not done. qmgr's lifecycle counts an instance completed
+             * only when it completed with desired_status run. */
             add_want(out, wcap, w);
+        } else if (a->complete && !service) {
+            continue; /* a batch instance that finished */
         } else if (gr->resched_unlimited ||
                    a->reschedule_count < gr->resched_attempts) {
             w.reschedule_count = a->reschedule_count + 1;

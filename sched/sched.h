@@ -112,6 +112,7 @@ struct snapshot {
     int64_t last_index;     /* highest modify_index read */
     int64_t capacity_index; /* highest capacity_index read */
     double last_full;       /* Drover time of the last full read */
+    int want_full;          /* the next refresh reads every node */
 };
 
 void snapshot_init(struct snapshot *s);
@@ -342,9 +343,13 @@ struct plan {
     int nunplaced;
     char why[512]; /* PBS-style reason for the first unplaced want */
     int never;     /* no ready node could ever hold it */
-    /* for blocking: the static-feasible nodes and their capacity_index */
-    int64_t *feasible_ids;
-    int64_t *feasible_ci;
+    /* for blocking: every node of the snapshot, its capacity_index, and
+     * whether it passed the static checks for some group */
+    int64_t *node_ids;
+    int64_t *node_ci;
+    char *node_feasible;
+    int nnodes_seen;
+    int64_t *feasible_ids; /* the feasible ones (preemption victims) */
     int nfeasible;
     int64_t max_node_id;
     /* the smallest instance, for waking blocked work */
@@ -405,8 +410,9 @@ struct node_after {
 };
 
 enum commit_outcome {
-    COMMIT_DONE = 0, /* what fitted was written (maybe nothing) */
-    COMMIT_JOB_GONE, /* the job no longer wants placing */
+    COMMIT_DONE = 0,   /* what fitted was written (maybe nothing) */
+    COMMIT_JOB_GONE,   /* the job no longer wants placing */
+    COMMIT_LEASE_LOST, /* the evaluation is no longer ours: nothing written */
 };
 
 struct commit_result {
@@ -425,8 +431,8 @@ struct commit_result {
  * nodes updated, the job marked running, the evaluation finished when
  * finish is set. A gang plan commits whole or not at all. */
 int commit_plan(struct dv_db *db, const char *owner, int64_t eval_id,
-                const struct plan *plan, int finish, struct commit_result *r,
-                struct dv_err *err);
+                const struct plan *plan, int finish, double lease,
+                struct commit_result *r, struct dv_err *err);
 void commit_result_cleanup(struct commit_result *r);
 
 /* ---- db.c: the other statements ---- */
@@ -467,6 +473,14 @@ int db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
 int db_unblock(struct dv_db *db, struct dv_err *err);
 int db_reap_leases(struct dv_db *db, double now, struct dv_err *err);
 int db_expire_reservations(struct dv_db *db, double now, struct dv_err *err);
+/* Extends a lease; 1 when it is still ours, 0 when not, -1 on error. */
+int db_renew_lease(struct dv_db *db, const char *owner, int64_t eval_id,
+                   double deadline, struct dv_err *err);
+/* Wakes blocked work that could use these nodes (drover_wake_nodes). */
+int db_wake_nodes(struct dv_db *db, const int64_t *ids, int n,
+                  struct dv_err *err);
+/* 1 when the job holds a live reservation, 0 when not, -1 on error. */
+int db_holds_reservation(struct dv_db *db, int64_t job_id, struct dv_err *err);
 
 /* ---- metrics.c ---- */
 

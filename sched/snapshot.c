@@ -456,15 +456,18 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         "SELECT id, jsonb_build_object('numa', topology->'numa', "
         "'packages', topology->'packages', 'gpus', topology->'gpus') "
         "AS topology, attributes, meta FROM nodes "
-        "WHERE id = ANY($1::bigint[])";
+        "WHERE id = ANY($1::bigint[]) ORDER BY id";
+    /* Reservations of jobs that still wait for placement. */
     static const char reservations[] =
-        "SELECT node_id, job_id, priority, cores, mem, gpus FROM reservations "
-        "WHERE expire_time > to_timestamp($1) ORDER BY node_id";
+        "SELECT r.node_id, r.job_id, r.priority, r.cores, r.mem, r.gpus "
+        "FROM reservations r JOIN jobs j ON j.id = r.job_id "
+        "WHERE r.expire_time > to_timestamp($1) "
+        "AND j.state IN ('queued', 'running') ORDER BY r.node_id";
     char b1[24], nowb[32];
     PGresult *res = NULL, *lab = NULL, *resv = NULL;
     struct dv_buf ids;
     int64_t since, max_index;
-    int nlab = 0, rc = -1;
+    int nlab = 0, next_lab = 0, rc = -1;
 
     dv_buf_init(&ids);
     pthread_rwlock_rdlock(&s->lock);
@@ -513,13 +516,21 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         int fresh = n == NULL;
         const char *topo = NULL, *attrs = NULL, *meta = NULL;
 
-        for (int k = 0; lab != NULL && k < PQntuples(lab); k++) {
-            if (dv_db_get_i64(lab, k, "id", 0) == id) {
-                topo = dv_db_get(lab, k, "topology");
-                attrs = dv_db_get(lab, k, "attributes");
-                meta = dv_db_get(lab, k, "meta");
-                break;
-            }
+        /* both results are ordered by id: walk them together */
+        while (lab != NULL && next_lab < PQntuples(lab) &&
+               dv_db_get_i64(lab, next_lab, "id", 0) < id) {
+            next_lab++;
+        }
+        if (lab != NULL && next_lab < PQntuples(lab) &&
+            dv_db_get_i64(lab, next_lab, "id", 0) == id) {
+            topo = dv_db_get(lab, next_lab, "topology");
+            attrs = dv_db_get(lab, next_lab, "attributes");
+            meta = dv_db_get(lab, next_lab, "meta");
+        }
+        if (!fresh && topo == NULL &&
+            dv_db_get_i64(res, i, "modify_index", 0) < n->modify_index) {
+            /* an older row than a commit already fed back */
+            continue;
         }
         if (fresh) {
             n = dv_xcalloc(1, sizeof(*n));
@@ -573,6 +584,7 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
     s->last_index = max_index;
     if (full) {
         s->last_full = dv_now();
+        s->want_full = 0;
     }
     pthread_rwlock_unlock(&s->lock);
     rc = 0;

@@ -37,8 +37,12 @@ snapshot_feedback(struct snapshot *s, const struct commit_result *r,
     for (int i = 0; r != NULL && i < r->nafter; i++) {
         const struct node_after *a = &r->after[i];
         struct snap_node *n = snapshot_find(s, a->id);
-        if (n == NULL) {
-            continue;
+        if (n == NULL || a->modify_index < n->modify_index) {
+            continue; /* a refresh already brought a newer row */
+        }
+        n->modify_index = a->modify_index;
+        if (a->capacity_index > n->capacity_index) {
+            n->capacity_index = a->capacity_index;
         }
         hwloc_bitmap_zero(n->db_cores);
         if (a->free_cpuset[0] != '\0') {
@@ -57,16 +61,41 @@ snapshot_feedback(struct snapshot *s, const struct commit_result *r,
 }
 
 static int
-refresh(struct sched_shared *sh, struct dv_db *db, int force_full,
-        struct dv_err *err)
+refresh(struct sched_shared *sh, struct dv_db *db, struct dv_err *err)
 {
     int full;
 
     pthread_rwlock_rdlock(&sh->snap.lock);
-    full = force_full || sh->snap.n == 0 ||
+    full = sh->snap.want_full || sh->snap.n == 0 ||
            dv_now() - sh->snap.last_full > sh->cfg->full_refresh;
     pthread_rwlock_unlock(&sh->snap.lock);
     return snapshot_refresh(&sh->snap, db, full, err);
+}
+
+/* Placements of plan that were held in the snapshot but not committed
+ * (refused, or the whole plan when nothing was written): another worker may
+ * have blocked against that room, so its nodes wake blocked work. */
+static void
+wake_unused(struct dv_db *db, const struct plan *plan,
+            const struct commit_result *cr, int none_written)
+{
+    int64_t *ids = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(int64_t));
+    int n = 0;
+    struct dv_err err;
+
+    if (none_written) {
+        for (int i = 0; i < plan->nplacements; i++) {
+            ids[n++] = plan->placements[i].pn->node->id;
+        }
+    } else {
+        for (int i = 0; cr != NULL && i < cr->refused; i++) {
+            ids[n++] = plan->placements[cr->refused_idx[i]].pn->node->id;
+        }
+    }
+    if (n > 0 && db_wake_nodes(db, ids, n, &err) < 0) {
+        log_warn("could not wake blocked work on %d nodes: %s", n, err.msg);
+    }
+    free(ids);
 }
 
 /* Tries preemption for the first unplaced instance; returns 1 when victims
@@ -84,6 +113,10 @@ try_preempt(struct sched_worker *w, struct dv_db *db,
     int ncands = 0, n;
 
     if (!job->can_preempt || plan->nfeasible == 0) {
+        return 0;
+    }
+    /* Already waiting for victims it chose: do not evict more. */
+    if (db_holds_reservation(db, job->id, &err) != 0) {
         return 0;
     }
     if (db_load_victims(db, plan->feasible_ids, plan->nfeasible,
@@ -117,7 +150,7 @@ worker_process(struct sched_worker *w, struct dv_db *db,
     const struct sched_config *cfg = sh->cfg;
     struct sched_job job;
     struct dv_err err;
-    int found, force_full = 0;
+    int found;
 
     atomic_fetch_add(&sh->metrics.evals, 1);
     found = db_load_job(db, ev->job_id, &job, &err);
@@ -145,13 +178,12 @@ worker_process(struct sched_worker *w, struct dv_db *db,
         double t0;
 
         if (db_load_allocs(db, job.id, &allocs, &nallocs, &err) < 0 ||
-            refresh(sh, db, force_full, &err) < 0) {
+            refresh(sh, db, &err) < 0) {
             log_error("evaluation %lld: %s", (long long)ev->id, err.msg);
             atomic_fetch_add(&sh->metrics.errors, 1);
             free(allocs);
             goto out;
         }
-        force_full = 0;
         t0 = dv_now();
         /* Workers of one process plan one at a time (planning is cheap next
          * to committing) and mark what they placed in the shared snapshot
@@ -177,11 +209,12 @@ worker_process(struct sched_worker *w, struct dv_db *db,
         memset(&cr, 0, sizeof(cr));
         if (plan.nplacements > 0 || rec.nstops > 0) {
             if (commit_plan(db, w->owner, ev->id, &plan, plan.nunplaced == 0,
-                            &cr, &err) < 0) {
+                            cfg->lease, &cr, &err) < 0) {
                 log_error("evaluation %lld: plan commit failed: %s",
                           (long long)ev->id, err.msg);
                 atomic_fetch_add(&sh->metrics.errors, 1);
                 snapshot_feedback(&sh->snap, NULL, &plan);
+                wake_unused(db, &plan, NULL, 1);
                 plan_cleanup(&plan);
                 reconcile_cleanup(&rec);
                 goto out;
@@ -202,13 +235,24 @@ worker_process(struct sched_worker *w, struct dv_db *db,
                          plan.nnodes == 1 ? "" : "s");
             }
         }
-        if (cr.outcome == COMMIT_JOB_GONE) {
+        if (cr.outcome != COMMIT_DONE) {
+            wake_unused(db, &plan, &cr, 1);
+            if (cr.outcome == COMMIT_LEASE_LOST) {
+                log_warn("evaluation %lld: lease lost to another scheduler; "
+                         "its plan was dropped",
+                         (long long)ev->id);
+            } else if (plan.nunplaced > 0) {
+                /* the commit finishes it only when it placed everything */
+                db_finish_eval(db, w->owner, ev->id, "complete",
+                               "job no longer needs placing", &err);
+            }
             commit_result_cleanup(&cr);
             plan_cleanup(&plan);
             reconcile_cleanup(&rec);
             goto out;
         }
         if (cr.refused > 0) {
+            wake_unused(db, &plan, &cr, 0);
             /* Another scheduler took room the plan counted on: re-plan the
              * rest on fresher nodes (the commit already fed back what it
              * saw under its locks). */
@@ -242,6 +286,10 @@ worker_process(struct sched_worker *w, struct dv_db *db,
             log_debug("job %lld: capacity freed while planning; evaluation "
                       "%lld pending again",
                       (long long)job.id, (long long)ev->id);
+            /* The snapshot missed something: read every node next time. */
+            pthread_rwlock_wrlock(&sh->snap.lock);
+            sh->snap.want_full = 1;
+            pthread_rwlock_unlock(&sh->snap.lock);
             shared_wake(sh);
         } else {
             atomic_fetch_add(&sh->metrics.blocked, 1);
@@ -339,6 +387,12 @@ worker_main(void *arg)
                     log_warn("evaluation %lld: %s", (long long)evals[i].id,
                              err.msg);
                 }
+                continue;
+            }
+            /* The batch shares one deadline: renew it before each one, and
+             * skip those taken over by another scheduler meanwhile. */
+            if (db_renew_lease(db, w->owner, evals[i].id,
+                               dv_now() + cfg->lease, &err) != 1) {
                 continue;
             }
             worker_process(w, db, &evals[i]);

@@ -122,3 +122,50 @@ CREATE TABLE reservations (
 );
 CREATE INDEX reservations_node ON reservations (node_id);
 CREATE INDEX reservations_job ON reservations (job_id);
+
+-- Capacity that was not counted as free although it was (held by a plan
+-- that never committed, reserved for a job that no longer needs it) wakes
+-- blocked work like freed capacity does: a new capacity_index drawn under
+-- the shared advisory lock (the trigger keeps an explicitly set value) and
+-- NOTIFY capacity.
+CREATE FUNCTION drover_wake_nodes(ids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ids IS NULL OR cardinality(ids) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(4750001);
+    UPDATE nodes SET capacity_index = nextval('modify_index_seq')
+        WHERE id = ANY(ids);
+    PERFORM pg_notify('capacity', '');
+END
+$$;
+
+-- Drops a job's reservations (it finished, was deleted, or was placed) and
+-- wakes what they held back.
+CREATE FUNCTION drover_release_reservations(job bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    freed bigint[];
+BEGIN
+    WITH gone AS (DELETE FROM reservations WHERE job_id = job
+                  RETURNING node_id)
+    SELECT array_agg(DISTINCT node_id) INTO freed FROM gone;
+    PERFORM drover_wake_nodes(freed);
+END
+$$;
+
+-- A job that stops waiting for placement (finished, deleted, held) lets go
+-- of its reservations, whichever path changed its state.
+CREATE FUNCTION jobs_release_reservations() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.state NOT IN ('queued', 'running') THEN
+        PERFORM drover_release_reservations(NEW.id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_reservations AFTER UPDATE OF state ON jobs
+    FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION jobs_release_reservations();

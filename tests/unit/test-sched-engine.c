@@ -222,15 +222,19 @@ test_reconcile_batch(void)
     job_init(&job, "batch", 1);
     job.groups[0].count = 5; /* instance 5 is beyond count now */
     reconcile(&job, a, 7, NULL, &r);
-    /* 0 done (its newest allocation completed though asked to stop), 1
-     * rescheduled (count 0 < 1), 2 exhausted, 3 lost: replaced
-     * without counting, 4 running. */
-    CHECK_INT(r.nwants, 2);
-    CHECK_INT(r.wants[0].instance, 1);
-    CHECK_INT(r.wants[0].previous_alloc, 2);
-    CHECK_INT(r.wants[0].reschedule_count, 1);
-    CHECK_INT(r.wants[1].instance, 3);
+    /* 0's newest allocation was stopped by the servers (preempted; noded
+     * reports that as complete): replaced without counting; 1 rescheduled
+     * (count 0 < 1), 2 exhausted, 3 lost: replaced without counting, 4
+     * running. */
+    CHECK_INT(r.nwants, 3);
+    CHECK_INT(r.wants[0].instance, 0);
+    CHECK_INT(r.wants[0].previous_alloc, 7);
+    CHECK_INT(r.wants[0].reschedule_count, 0);
+    CHECK_INT(r.wants[1].instance, 1);
+    CHECK_INT(r.wants[1].previous_alloc, 2);
     CHECK_INT(r.wants[1].reschedule_count, 1);
+    CHECK_INT(r.wants[2].instance, 3);
+    CHECK_INT(r.wants[2].reschedule_count, 1);
     CHECK_INT(r.nstops, 1);
     CHECK_INT(r.stops[0].alloc_id, 6);
     reconcile_cleanup(&r);
@@ -239,7 +243,7 @@ test_reconcile_batch(void)
     job.type = dv_xstrdup("service");
     job.groups[0].resched_unlimited = 1;
     reconcile(&job, a, 7, NULL, &r);
-    CHECK_INT(r.nwants, 4);
+    CHECK_INT(r.nwants, 4); /* 0 (stopped), 1, 2 (unlimited), 3 */
     reconcile_cleanup(&r);
     /* A stopped job is not reconciled. */
     free(job.state);
@@ -491,6 +495,50 @@ test_place_gang(void)
 }
 
 static void
+test_gang_never_is_per_group(void)
+{
+    struct snapshot snap;
+    struct sched_job job;
+    struct reconcile_result rec;
+    struct plan plan;
+
+    snapshot_init(&snap);
+    snapshot_put(&snap, snap_node_new(1, "gpu", 8, 16LL << 30, 1, NULL));
+    snapshot_put(&snap, snap_node_new(2, "cpu1", 32, 64LL << 30, 0, NULL));
+    snapshot_put(&snap, snap_node_new(3, "cpu2", 32, 64LL << 30, 0, NULL));
+    set_free(snap.nodes[1], "");
+    set_free(snap.nodes[2], "");
+    /* select=1:ncpus=4:ngpus=1+2:ncpus=32: only the GPU node passes the
+     * first chunk, the CPU nodes are busy: not now, but not never. */
+    job_init(&job, "batch", 2);
+    job.pbs = 1;
+    job.gang = 1;
+    free(job.state);
+    job.state = dv_xstrdup("queued");
+    job.groups[0].cores = 4;
+    job.groups[0].gpus = 1;
+    job.groups[1].count = 2;
+    job.groups[1].cores = 32;
+    job.groups[1].mem = 1LL << 30;
+    plan_for(&snap, &job, &rec, &plan, 0, 64);
+    CHECK_INT(plan.nplacements, 0);
+    CHECK_INT(plan.never, 0);
+    /* the smallest instance needs no memory: group 0 asks none */
+    CHECK_INT(plan.need_mem, 0);
+    CHECK_INT(plan.need_cores, 4);
+    plan_cleanup(&plan);
+    reconcile_cleanup(&rec);
+    /* pack: no single node holds 68 cores */
+    job.place = PLACE_PACK;
+    plan_for(&snap, &job, &rec, &plan, 0, 64);
+    CHECK_INT(plan.never, 1);
+    plan_cleanup(&plan);
+    reconcile_cleanup(&rec);
+    sched_job_cleanup(&job);
+    snapshot_cleanup(&snap);
+}
+
+static void
 test_place_sampling(void)
 {
     struct snapshot snap;
@@ -566,6 +614,7 @@ main(void)
     RUN(test_place_best_fit);
     RUN(test_place_constraints_affinity_spread);
     RUN(test_place_gang);
+    RUN(test_gang_never_is_per_group);
     RUN(test_place_sampling);
     RUN(test_preempt_choose);
     return unit_done();
