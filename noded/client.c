@@ -344,6 +344,31 @@ register_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
 }
 
 json_t *
+noded_meta_parse(const char *text, struct dv_err *err)
+{
+    json_t *meta = json_object();
+    char *copy = dv_xstrdup(text != NULL ? text : "");
+    char *save = NULL;
+
+    for (char *kv = strtok_r(copy, ",", &save); kv != NULL;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+
+        if (eq == NULL || eq == kv) {
+            dv_err_set(err, DV_EINVAL, "invalid_config",
+                       "invalid meta \"%.64s\": expected key=value", kv);
+            json_decref(meta);
+            meta = NULL;
+            break;
+        }
+        *eq = '\0';
+        json_object_set_new(meta, kv, json_string(eq + 1));
+    }
+    free(copy);
+    return meta;
+}
+
+json_t *
 client_register_body(struct noded *nd)
 {
     json_t *body = topology_fingerprint_json(nd->topo, nd->hostname);
@@ -353,6 +378,17 @@ client_register_body(struct noded *nd)
     json_object_set_new(body, "name", json_string(nd->name));
     json_object_set_new(body, "datacenter", json_string(nd->cfg->datacenter));
     json_object_set_new(body, "pool", json_string(nd->cfg->pool));
+    if (!dv_str_empty(nd->cfg->node_class)) {
+        json_object_set_new(body, "node_class",
+                            json_string(nd->cfg->node_class));
+    }
+    if (!dv_str_empty(nd->cfg->meta)) {
+        json_t *meta = noded_meta_parse(nd->cfg->meta, NULL);
+
+        if (meta != NULL) { /* checked at startup */
+            json_object_set_new(body, "meta", meta);
+        }
+    }
     json_object_set_new(body, "address", json_string(addr));
     json_object_set_new(json_object_get(body, "resources"), "disk",
                         json_integer(nd->disk));

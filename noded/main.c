@@ -34,6 +34,10 @@ static const struct dv_conf_opt noded_opts[] = {
         "datacenter of this node"),
     OPT("pool", DV_CONF_STRING, "default", 0, 0, 0, pool,
         "node pool of this node"),
+    OPT("node-class", DV_CONF_STRING, NULL, 0, 0, 0, node_class,
+        "node class, for ${node.class} constraints"),
+    OPT("meta", DV_CONF_STRING, NULL, 0, 0, 0, meta,
+        "labels for ${meta.KEY} constraints: \"key=value,key=value\""),
     OPT("topology-xml", DV_CONF_STRING, NULL, 0, 0, 0, topology_xml,
         "load this hwloc XML topology instead of the host's (tests)"),
     OPT("topology-synthetic", DV_CONF_STRING, NULL, 0, 0, 0, topology_synthetic,
@@ -152,6 +156,11 @@ finish_config(struct noded_config *cfg, struct dv_err *err)
                    "simulate-topology must not be empty");
         return -1;
     }
+    json_t *meta = noded_meta_parse(cfg->meta, err);
+    if (meta == NULL) {
+        return -1;
+    }
+    json_decref(meta);
     if (cfg->topology_xml != NULL && cfg->topology_synthetic != NULL) {
         dv_err_set(err, DV_EINVAL, "invalid_config",
                    "topology-xml and topology-synthetic cannot be used "

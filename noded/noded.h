@@ -32,6 +32,8 @@ struct noded_config {
     char *data_dir; /* <data_dir>/alloc/<id>/ per allocation */
     char *datacenter;
     char *pool;
+    char *node_class; /* NULL: none */
+    char *meta;       /* "key=value,key=value": labels for constraints */
     char *topology_xml;       /* load this hwloc XML instead of the host */
     char *topology_synthetic; /* or this hwloc synthetic description */
     int64_t memory;           /* bytes; 0: what hwloc found */
@@ -521,9 +523,12 @@ void client_stop_polling(struct noded *nd);
 /* Stops every watcher of the client and frees the HTTP client (when this
  * node owns it) and the queue. */
 void client_cleanup(struct noded *nd);
-/* The register body of nd (fingerprint, name, pool, address, disk). New
- * reference. */
+/* The register body of nd (fingerprint, name, pool, class, meta, address,
+ * disk). New reference. */
 json_t *client_register_body(struct noded *nd);
+/* --meta "key=value,key=value" as a JSON object of strings ("" or NULL:
+ * empty). NULL with err set (invalid_config) when an item has no key. */
+json_t *noded_meta_parse(const char *text, struct dv_err *err);
 
 /* ---- sim.c: simulated nodes (--simulate N) ------------------------------ */
 

@@ -75,8 +75,7 @@ api_nodes_ttl(struct qmgr *q)
 
 struct register_ctx {
     json_t *body; /* keeps the borrowed strings alive */
-    char *topology;
-    char *attributes;
+    struct node_reg_json texts;
     struct db_node_reg r;
 };
 
@@ -86,8 +85,7 @@ register_ctx_free(void *arg)
     struct register_ctx *c = arg;
 
     json_decref(c->body);
-    free(c->topology);
-    free(c->attributes);
+    node_reg_json_free(&c->texts);
     free(c);
 }
 
@@ -141,8 +139,7 @@ api_nodes_register(struct qreq *qr)
     qr->ctx = c;
     qr->ctx_free = register_ctx_free;
     dv_err_clear(&err);
-    if (decode_node_register(j, &c->r, &c->topology, &c->attributes, &err) <
-        0) {
+    if (decode_node_register(j, &c->r, &c->texts, &err) < 0) {
         qr->failed = 1;
         qr->err = err;
         qreq_finish(qr);
@@ -155,8 +152,10 @@ api_nodes_register(struct qreq *qr)
                   c->r.name, qr->node_cn);
         return;
     }
-    c->r.topology = c->topology != NULL ? c->topology : "{}";
-    c->r.attributes = c->attributes != NULL ? c->attributes : "{}";
+    c->r.topology = c->texts.topology != NULL ? c->texts.topology : "{}";
+    c->r.attributes =
+        c->texts.attributes != NULL ? c->texts.attributes : "{}";
+    c->r.meta = c->texts.meta != NULL ? c->texts.meta : "{}";
     c->r.ttl = api_nodes_ttl(qr->q);
     qr->run = register_run;
     qreq_submit(qr);
@@ -460,8 +459,9 @@ api_node_json(const PGresult *nodes, int row, json_t *jobs, int64_t nallocs)
 {
     const char *addr = dv_db_get(nodes, row, "address");
     const char *comment = dv_db_get(nodes, row, "comment");
-
-    return json_pack(
+    const char *node_class = dv_db_get(nodes, row, "node_class");
+    json_t *meta = json_loads(dv_db_get(nodes, row, "meta"), 0, NULL);
+    json_t *node = json_pack(
         "{s:I, s:s, s:s, s:b, s:b, s:o, s:s, s:s, s:o, s:I, s:I, s:I, s:I, "
         "s:I, s:I, s:s, s:o, s:I, s:f, s:I, s:I}",
         "id", (json_int_t)dv_db_get_i64(nodes, row, "id", 0), "name",
@@ -485,6 +485,12 @@ api_node_json(const PGresult *nodes, int row, json_t *jobs, int64_t nallocs)
         (json_int_t)dv_db_get_i64(nodes, row, "heartbeat_deadline", 0),
         "modify_index",
         (json_int_t)dv_db_get_i64(nodes, row, "modify_index", 0));
+
+    json_object_set_new(node, "node_class", node_class != NULL
+                                                ? json_string(node_class)
+                                                : json_null());
+    json_object_set_new(node, "meta", meta != NULL ? meta : json_object());
+    return node;
 }
 
 static int

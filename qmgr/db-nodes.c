@@ -58,12 +58,14 @@ register_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "attributes, topology, total_cores, total_mem, total_gpus, "
         "free_cores, free_mem, free_gpus, free_cpuset, heartbeat_ttl, "
         "heartbeat_deadline, register_time, status_time, free_gpuset, "
-        "total_disk, free_disk, modify_index) "
+        "total_disk, free_disk, node_class, meta, modify_index) "
         "VALUES ($1, $2, $3, 'ready', $4, $5::jsonb, $6::jsonb, $7, $8, $9, "
         "$10, $11, $12, $13, $14, to_timestamp($15), to_timestamp($16), "
-        "to_timestamp($16), $17, $18, $19, nextval('modify_index_seq')) "
+        "to_timestamp($16), $17, $18, $19, $20, $21::jsonb, "
+        "nextval('modify_index_seq')) "
         "ON CONFLICT (name) DO UPDATE SET datacenter = EXCLUDED.datacenter, "
         "pool = EXCLUDED.pool, address = EXCLUDED.address, "
+        "node_class = EXCLUDED.node_class, meta = EXCLUDED.meta, "
         "attributes = EXCLUDED.attributes, topology = EXCLUDED.topology, "
         "total_cores = EXCLUDED.total_cores, total_mem = EXCLUDED.total_mem, "
         "total_gpus = EXCLUDED.total_gpus, free_cores = EXCLUDED.free_cores, "
@@ -152,8 +154,10 @@ register_tx(struct dv_db *db, void *arg, struct dv_err *err)
             free_gpuset,
             dv_db_i64(b18, r->disk),
             dv_db_i64(b19, free_disk > 0 ? free_disk : 0),
+            r->node_class,
+            r->meta != NULL ? r->meta : "{}",
         };
-        res = dv_db_exec(db, upsert, 19, p, err);
+        res = dv_db_exec(db, upsert, 21, p, err);
     }
     if (res == NULL) {
         goto out;

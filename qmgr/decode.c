@@ -116,16 +116,62 @@ decode_resources(const json_t *res, struct db_node_reg *r, struct dv_err *err)
     return 0;
 }
 
+void
+node_reg_json_free(struct node_reg_json *t)
+{
+    free(t->topology);
+    free(t->attributes);
+    free(t->meta);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Node meta: a flat object of short strings, as Nomad's client meta. */
+#define NODE_META_MAX_KEYS 64
+#define NODE_META_MAX_KEY 128
+#define NODE_META_MAX_VALUE 1024
+
+static int
+decode_meta(const json_t *v, char **out, struct dv_err *err)
+{
+    const char *k;
+    json_t *s;
+
+    if (json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_object(v)) {
+        return bad(err, "field \"%s\" must be an object", "meta");
+    }
+    if (json_object_size(v) > NODE_META_MAX_KEYS) {
+        return bad(err, "field \"%s\" has more than %d keys", "meta",
+                   NODE_META_MAX_KEYS);
+    }
+    json_object_foreach ((json_t *)v, k, s) {
+        if (k[0] == '\0' || strlen(k) > NODE_META_MAX_KEY) {
+            return bad(err, "meta keys must be 1 to %d bytes",
+                       NODE_META_MAX_KEY);
+        }
+        if (!json_is_string(s) ||
+            json_string_length(s) > NODE_META_MAX_VALUE) {
+            return bad(err, "meta \"%.64s\" must be a string of at most %d "
+                       "bytes", k, NODE_META_MAX_VALUE);
+        }
+    }
+    free(*out);
+    *out = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    return 0;
+}
+
 int
-decode_node_register(const json_t *body, struct db_node_reg *r, char **topology,
-                     char **attributes, struct dv_err *err)
+decode_node_register(const json_t *body, struct db_node_reg *r,
+                     struct node_reg_json *t, struct dv_err *err)
 {
     const json_t *res = NULL;
     const char *key;
     json_t *v;
 
-    *topology = NULL;
-    *attributes = NULL;
+    memset(t, 0, sizeof(*t));
+    r->node_class = NULL;
     if (!json_is_object(body)) {
         return bad(err, "the %s must be a JSON object", "body");
     }
@@ -146,11 +192,16 @@ decode_node_register(const json_t *body, struct db_node_reg *r, char **topology,
             rc = want_string(v, key, 64, 0, &r->pool, err);
         } else if (strcmp(key, "address") == 0) {
             rc = want_string(v, key, 255, 1, &r->address, err);
+        } else if (strcmp(key, "node_class") == 0) {
+            rc = want_string(v, key, 64, 1, &r->node_class, err);
+        } else if (strcmp(key, "meta") == 0) {
+            rc = decode_meta(v, &t->meta, err);
         } else if (strcmp(key, "resources") == 0) {
             res = v;
         } else if (strcmp(key, "topology") == 0 ||
                    strcmp(key, "attributes") == 0) {
-            char **out = strcmp(key, "topology") == 0 ? topology : attributes;
+            char **out = strcmp(key, "topology") == 0 ? &t->topology
+                                                      : &t->attributes;
 
             if (!json_is_object(v) && !json_is_null(v)) {
                 rc = bad(err, "field \"%s\" must be an object", key);
@@ -183,12 +234,12 @@ decode_node_register(const json_t *body, struct db_node_reg *r, char **topology,
     if (decode_resources(res, r, err) < 0) {
         goto fail;
     }
+    if (dv_str_empty(r->node_class)) {
+        r->node_class = NULL;
+    }
     return 0;
 fail:
-    free(*topology);
-    free(*attributes);
-    *topology = NULL;
-    *attributes = NULL;
+    node_reg_json_free(t);
     return -1;
 }
 

@@ -345,12 +345,19 @@ struct db_node_reg;
 int decode_alloc_updates(const json_t *body, struct alloc_update **u, int *n,
                          struct dv_err *err);
 void decode_updates_free(struct alloc_update *u, int n);
+/* The JSON objects of a register body, as new compact texts (NULL when
+ * absent). */
+struct node_reg_json {
+    char *topology;
+    char *attributes;
+    char *meta; /* operator labels: {"rack": "r1"}, string values only */
+};
+void node_reg_json_free(struct node_reg_json *t);
 /* The body of POST /v1/nodes/register into r. Strings in r are borrowed
- * from body; *topology and *attributes are new JSON texts (caller frees)
- * or NULL. */
+ * from body; the objects go into *t (caller frees with node_reg_json_free,
+ * also after a failure). */
 int decode_node_register(const json_t *body, struct db_node_reg *r,
-                         char **topology, char **attributes,
-                         struct dv_err *err);
+                         struct node_reg_json *t, struct dv_err *err);
 /* The optional body of hold/release ({"hold_types": "uos"}); body may be
  * NULL. Sets *mask (default u). Errors: bad_attribute_value. */
 int decode_hold_body(const json_t *body, unsigned *mask, struct dv_err *err);
@@ -478,12 +485,14 @@ struct db_node_reg {
     const char *datacenter;
     const char *pool;
     const char *address;
+    const char *node_class; /* NULL: none */
     int64_t cores;
     int64_t memory;
     int64_t gpus;
     int64_t disk;           /* bytes for allocations' ephemeral disk */
     const char *topology;   /* JSON text */
     const char *attributes; /* JSON text */
+    const char *meta;       /* JSON text */
     double ttl;
     double now;
     /* out */
@@ -698,7 +707,7 @@ int db_cluster_init(struct dv_db *db, const char *name, struct dv_err *err);
     "n.pool, n.address, n.total_cores, n.free_cores, n.total_mem, "            \
     "n.free_mem, n.total_gpus, n.free_gpus, n.free_cpuset, n.heartbeat_ttl, "  \
     "floor(extract(epoch FROM n.heartbeat_deadline))::bigint "                 \
-    "AS heartbeat_deadline, n.modify_index"
+    "AS heartbeat_deadline, n.modify_index, n.node_class, n.meta"
 
 /* The allocation states that hold resources. */
 #define DB_ACTIVE "('pending', 'running')"

@@ -3,7 +3,7 @@ land where their constraints, affinities, spread, distinct_hosts, NUMA and
 GPU requests say, and the exact cores and GPUs granted reach the tasks.
 
 Nodes: two 8-core machines with 2 NUMA nodes of 4 cores, one in dc1 and
-one in dc2, and a GPU machine (the NVIDIA DGX-2 topology from
+one in dc2 (class "big", meta rack=r2), and a GPU machine (the NVIDIA DGX-2 topology from
 ../shared/hwloc-xml, 16 GPUs) in dc1."""
 
 import json
@@ -64,6 +64,24 @@ def test_constraint_pins_to_datacenter():
         count=3))
     allocs = allocations(jid, 3)
     check({a["node"] for a in allocs} == {"n-dc2"}, repr(allocs))
+    stop(jid)
+
+
+def test_node_class_and_meta_constraints():
+    """--node-class and --meta reach the database and the constraints."""
+    st, body = C.api("GET", "/v1/nodes/n-dc2")
+    check(st == 200, "node: %s %r" % (st, body))
+    check(body["node_class"] == "big" and
+          body["meta"] == {"rack": "r2", "os": "debian"}, repr(body))
+    jid = run_job(job("labels", {"constraints": [
+        {"attribute": "${meta.rack}", "operator": "=", "value": "r2"}]},
+        count=2))
+    check({a["node"] for a in allocations(jid, 2)} == {"n-dc2"}, jid)
+    stop(jid)
+    jid = run_job(job("cls", {"constraints": [
+        {"attribute": "${node.class}", "operator": "!=", "value": "big"},
+        {"attribute": "${meta.rack}", "operator": "is_not_set"}]}, count=2))
+    check("n-dc2" not in {a["node"] for a in allocations(jid, 2)}, jid)
     stop(jid)
 
 
@@ -171,11 +189,13 @@ def main():
     with cluster("placement", nodes=0, node_memory="16gb") as c:
         C = c
         c.start_noded("n-dc1", topology="pack:1 numa:2 core:4 pu:1")
-        c.start_noded("n-dc2", ["--datacenter", "dc2"],
+        c.start_noded("n-dc2", ["--datacenter", "dc2", "--node-class", "big",
+                                "--meta", "rack=r2,os=debian"],
                       topology="pack:1 numa:2 core:4 pu:1")
         c.start_noded("n-gpu", ["--memory", "64gb"], topology="xml:" + DGX2)
         c.wait_nodes_ready(3)
         return run_tests([test_constraint_pins_to_datacenter,
+                          test_node_class_and_meta_constraints,
                           test_job_datacenters_and_impossible_constraint,
                           test_affinity_prefers_datacenter,
                           test_spread_and_distinct_hosts,

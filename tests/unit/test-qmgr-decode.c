@@ -148,13 +148,13 @@ test_updates_too_many(void)
 }
 
 static int
-reg(const char *text, struct db_node_reg *r, char **topo, char **attrs,
+reg(const char *text, struct db_node_reg *r, struct node_reg_json *t,
     struct dv_err *err, json_t **keep)
 {
     *keep = parse(text);
     dv_err_clear(err);
     memset(r, 0, sizeof(*r));
-    return decode_node_register(*keep, r, topo, attrs, err);
+    return decode_node_register(*keep, r, t, err);
 }
 
 static void
@@ -162,7 +162,7 @@ test_register(void)
 {
     struct db_node_reg r;
     struct dv_err err;
-    char *topo = NULL, *attrs = NULL;
+    struct node_reg_json t;
     json_t *j;
 
     CHECK_INT(reg("{\"name\": \"node1\", \"datacenter\": \"dc2\", \"pool\": "
@@ -171,7 +171,7 @@ test_register(void)
                   "\"numa_nodes\": 2, \"packages\": 1, \"gpus\": 2}, "
                   "\"topology\": {\"numa\": []}, \"attributes\": {\"arch\": "
                   "\"x86_64\"}}",
-                  &r, &topo, &attrs, &err, &j),
+                  &r, &t, &err, &j),
               0);
     CHECK_STR(r.name, "node1");
     CHECK_STR(r.datacenter, "dc2");
@@ -180,20 +180,30 @@ test_register(void)
     CHECK_INT(r.cores, 8);
     CHECK_INT(r.memory, 33554432000LL);
     CHECK_INT(r.gpus, 2);
-    CHECK_STR(topo, "{\"numa\":[]}");
-    CHECK_STR(attrs, "{\"arch\":\"x86_64\"}");
-    free(topo);
-    free(attrs);
+    CHECK_STR(t.topology, "{\"numa\":[]}");
+    CHECK_STR(t.attributes, "{\"arch\":\"x86_64\"}");
+    CHECK(t.meta == NULL && r.node_class == NULL);
+    node_reg_json_free(&t);
+    json_decref(j);
+
+    CHECK_INT(reg("{\"name\": \"n3\", \"node_class\": \"gpu-a\", \"meta\": "
+                  "{\"rack\": \"r7\", \"os\": \"rhel\"}, \"resources\": "
+                  "{\"cores\": 1, \"memory\": 1}}",
+                  &r, &t, &err, &j),
+              0);
+    CHECK_STR(r.node_class, "gpu-a");
+    CHECK_STR(t.meta, "{\"os\":\"rhel\",\"rack\":\"r7\"}");
+    node_reg_json_free(&t);
     json_decref(j);
 
     CHECK_INT(reg("{\"name\": \"n2\", \"resources\": {\"cores\": 1, "
                   "\"memory\": 0}}",
-                  &r, &topo, &attrs, &err, &j),
+                  &r, &t, &err, &j),
               0);
     CHECK_STR(r.datacenter, "dc1");
     CHECK_STR(r.pool, "default");
     CHECK(r.address == NULL);
-    CHECK(topo == NULL && attrs == NULL);
+    CHECK(t.topology == NULL && t.attributes == NULL && t.meta == NULL);
     json_decref(j);
 }
 
@@ -217,23 +227,31 @@ test_register_bad(void)
         "{\"name\": 5, \"resources\": {\"cores\": 1, \"memory\": 1}}",
         "{\"name\": \"n\", \"pool\": \"\", \"resources\": {\"cores\": 1, "
         "\"memory\": 1}}",
+        "{\"name\": \"n\", \"meta\": {\"rack\": 7}, \"resources\": "
+        "{\"cores\": 1, \"memory\": 1}}",
+        "{\"name\": \"n\", \"meta\": [\"rack\"], \"resources\": "
+        "{\"cores\": 1, \"memory\": 1}}",
+        "{\"name\": \"n\", \"meta\": {\"\": \"x\"}, \"resources\": "
+        "{\"cores\": 1, \"memory\": 1}}",
+        "{\"name\": \"n\", \"node_class\": 3, \"resources\": "
+        "{\"cores\": 1, \"memory\": 1}}",
     };
     struct db_node_reg r;
     struct dv_err err;
-    char *topo = NULL, *attrs = NULL;
+    struct node_reg_json t;
     json_t *j;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CHECK_INT(reg(bad[i], &r, &topo, &attrs, &err, &j), -1);
+        CHECK_INT(reg(bad[i], &r, &t, &err, &j), -1);
         CHECK_STR(err.code, "invalid_request");
-        CHECK(topo == NULL && attrs == NULL);
+        CHECK(t.topology == NULL && t.attributes == NULL && t.meta == NULL);
         json_decref(j);
     }
     /* The topology is freed when a later field is bad. */
     CHECK_INT(reg("{\"topology\": {\"a\": 1}, \"name\": \"n\", \"x\": 1}", &r,
-                  &topo, &attrs, &err, &j),
+                  &t, &err, &j),
               -1);
-    CHECK(topo == NULL);
+    CHECK(t.topology == NULL);
     json_decref(j);
 }
 
