@@ -14,7 +14,7 @@ static const char *const columns[] = {
     "total_cores",  "free_cores",    "total_mem",
     "free_mem",     "total_gpus",    "free_gpus",
     "free_cpuset",  "heartbeat_ttl", "heartbeat_deadline",
-    "modify_index",
+    "modify_index", "node_class",    "meta",
 };
 #define NCOLUMNS ((int)(sizeof(columns) / sizeof(columns[0])))
 
@@ -65,11 +65,13 @@ test_node_json(void)
         "5",         "node1",       "ready",       "t",        "t",
         "disk swap", "dc1",         "default",     "10.0.0.5", "8",
         "6",         "34359738368", "32212254720", "2",        "1",
-        "2-7",       "10",          "1700000010",  "1239",
+        "2-7",       "10",          "1700000010",  "1239",     "gpu-a",
+        "{\"rack\": \"r7\"}",
     };
     static const char *const fresh[NCOLUMNS] = {
         "6", "node2", "down", "f", "f", NULL,  "dc2", "gpu", NULL, "4",
         "4", "1024",  "1024", "0", "0", "0-3", "3.5", "0",   "7",
+        NULL, "{}",
     };
     PGresult *res = node_row(drained);
     json_t *jobs = json_pack("[s, s]", "12.srv", "13.srv");
@@ -84,7 +86,8 @@ test_node_json(void)
            "\"total_gpus\": 2, \"free_gpus\": 1, \"free_cpuset\": \"2-7\", "
            "\"jobs\": [\"12.srv\", \"13.srv\"], \"allocation_count\": 3, "
            "\"heartbeat_ttl\": 10.0, \"heartbeat_deadline\": 1700000010, "
-           "\"modify_index\": 1239}");
+           "\"modify_index\": 1239, \"node_class\": \"gpu-a\", "
+           "\"meta\": {\"rack\": \"r7\"}}");
     json_decref(o);
     PQclear(res);
 
@@ -98,7 +101,7 @@ test_node_json(void)
            "\"free_mem\": 1024, \"total_gpus\": 0, \"free_gpus\": 0, "
            "\"free_cpuset\": \"0-3\", \"jobs\": [], \"allocation_count\": 0, "
            "\"heartbeat_ttl\": 3.5, \"heartbeat_deadline\": 0, "
-           "\"modify_index\": 7}");
+           "\"modify_index\": 7, \"node_class\": null, \"meta\": {}}");
     json_decref(o);
     PQclear(res);
 }
