@@ -590,7 +590,8 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
         "start_time = to_timestamp(u.t), modify_index = i.v "
         "FROM (SELECT nextval('modify_index_seq') AS v) i, "
         "unnest($1::bigint[], $2::float8[]) AS u(id, t) "
-        "WHERE a.id = u.id AND a.node_id = $3 AND a.client_status = 'pending'";
+        "WHERE a.id = u.id AND a.node_id = $3 AND a.client_status = 'pending' "
+        "RETURNING a.job_id, a.chunk_index";
     static const char ended[] =
         "UPDATE allocations a SET client_status = u.st, exit_status = u.ex, "
         "message = u.msg, used_cput = u.cput, used_mem = u.mem, "
@@ -672,11 +673,21 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
     /* Running first: a batch may say running and then complete. */
     if (nrun > 0) {
         const char *p[] = {dv_buf_str(&r1), dv_buf_str(&r2), nid};
-        int64_t k = dv_db_exec_cmd(db, running, 3, p, err);
-        if (k < 0) {
+        PGresult *run = dv_db_exec(db, running, 3, p, err);
+        if (run == NULL) {
             goto out;
         }
-        s->applied += (int)k;
+        s->applied += PQntuples(run);
+        /* A PBS job begins when its chunk 0 runs (mail 'b'). */
+        for (int k = 0; k < PQntuples(run); k++) {
+            if (!dv_db_is_null(run, k, "chunk_index") &&
+                dv_db_get_i64(run, k, "chunk_index", -1) == 0) {
+                db_add_event(&s->events, &s->nevents,
+                             dv_db_get_i64(run, k, "job_id", 0), "running", 0,
+                             0);
+            }
+        }
+        PQclear(run);
     }
     if (nend == 0) {
         rc = 0;
