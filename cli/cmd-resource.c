@@ -26,7 +26,6 @@ resource_usage(FILE *f)
     return 2;
 }
 
-
 void
 resource_format_list(struct dv_buf *out, const json_t *list)
 {
@@ -35,8 +34,7 @@ resource_format_list(struct dv_buf *out, const json_t *list)
 
     dv_buf_puts(out, "Name             Type         Flag\n"
                      "---------------- ------------ ----\n");
-    json_array_foreach(list, i, r)
-    {
+    json_array_foreach (list, i, r) {
         const char *name = json_string_value(json_object_get(r, "name"));
         const char *type = json_string_value(json_object_get(r, "type"));
         const char *flag = json_string_value(json_object_get(r, "flag"));

@@ -33,10 +33,10 @@ res_ctx_free(void *arg)
 static json_t *
 resource_json(const PGresult *res, int row)
 {
-    return json_pack("{s:s, s:s, s:s, s:I}", "name", dv_db_get(res, row, "name"),
-                     "type", dv_db_get(res, row, "type"), "flag",
-                     dv_db_get(res, row, "flags"), "create_time",
-                     (json_int_t)dv_db_get_i64(res, row, "create_time", 0));
+    return json_pack(
+        "{s:s, s:s, s:s, s:I}", "name", dv_db_get(res, row, "name"), "type",
+        dv_db_get(res, row, "type"), "flag", dv_db_get(res, row, "flags"),
+        "create_time", (json_int_t)dv_db_get_i64(res, row, "create_time", 0));
 }
 
 static int
@@ -48,8 +48,8 @@ res_run(struct qreq *qr, struct dv_db *db)
     if (db_resource_op(db, &c->op, &qr->err) < 0) {
         if (c->op.busy_job > 0) {
             char jid[300];
-            dv_job_id_format((long long)c->op.busy_job, server_name(qr->q),
-                             jid, sizeof(jid));
+            dv_job_id_format((long long)c->op.busy_job, server_name(qr->q), jid,
+                             sizeof(jid));
             dv_err_set(&qr->err, DV_ECONFLICT, "resource_busy",
                        "Resource busy on job %s", jid);
         }
@@ -121,8 +121,7 @@ check_declaration(struct qreq *qr, const char *name, const char *type,
     }
     if (dv_resource_is_builtin(name)) {
         qreq_fail(qr, DV_ECONFLICT, "resource_exists",
-                  "Duplicate entry in list : %s is a built-in resource",
-                  name);
+                  "Duplicate entry in list : %s is a built-in resource", name);
         return -1;
     }
     if (!dv_resource_type_valid(type)) {
@@ -153,8 +152,8 @@ api_resources_create(struct qreq *qr)
     if (j == NULL) {
         return;
     }
-    if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s, s:s, s?:s}", "name",
-                       &name, "type", &type, "flag", &flags) < 0) {
+    if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s, s:s, s?:s}", "name", &name,
+                       "type", &type, "flag", &flags) < 0) {
         qreq_fail(qr, DV_EINVAL, "invalid_request",
                   "a resource is {\"name\": ..., \"type\": ..., \"flag\": "
                   "...}: %s",

@@ -168,6 +168,10 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
         if (dv_db_exec_cmd(db, finish_empty, 2, p, err) < 0) {
             goto out;
         }
+    } else if (strcmp(state, "waiting") == 0) {
+        if (db_notify_waiting(db, s->waiting_until, err) < 0) {
+            goto out;
+        }
     } else if (strcmp(state, "queued") == 0) {
         char b1[24], b2[24], b3[32];
         const char *p[] = {dv_db_i64(b1, id), dv_db_i64(b2, spec->priority),
@@ -566,10 +570,11 @@ job_release(struct dv_db *db, struct db_job_change *c, PGresult *job,
     } else if (dv_db_get_double(job, 0, "xtime", 0) > c->now) {
         /* PBS: W while the execution time is still ahead. */
         const char *p[] = {dv_db_i64(b1, c->id)};
-        if (dv_db_exec_cmd(db, to_waiting, 1, p, err) < 0) {
+        c->waiting_until = dv_db_get_double(job, 0, "xtime", 0);
+        if (dv_db_exec_cmd(db, to_waiting, 1, p, err) < 0 ||
+            db_notify_waiting(db, c->waiting_until, err) < 0) {
             return -1;
         }
-        c->waiting_until = dv_db_get_double(job, 0, "xtime", 0);
         dv_strlcpy(c->new_state, "waiting", sizeof(c->new_state));
     } else {
         const char *p[] = {dv_db_i64(b1, c->id), dv_db_double(b2, c->now)};

@@ -1053,6 +1053,7 @@ status_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "(SELECT count(*) FROM jobs WHERE state = 'running') AS running, "
         "(SELECT count(*) FROM jobs WHERE state = 'exiting') AS exiting, "
         "(SELECT count(*) FROM jobs WHERE state = 'finished') AS finished, "
+        "(SELECT count(*) FROM jobs WHERE state = 'waiting') AS waiting, "
         "(SELECT count(*) FROM nodes WHERE status = 'ready') AS nodes_ready, "
         "(SELECT count(*) FROM nodes WHERE status = 'down') AS nodes_down, "
         "(SELECT count(*) FROM evaluations WHERE status = 'pending') "

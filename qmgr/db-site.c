@@ -77,9 +77,8 @@ resource_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "INSERT INTO resource_defs (name, type, flags, create_time, "
         "modify_index) VALUES ($1, $2, $3, to_timestamp($4), "
         "nextval('modify_index_seq')) ON CONFLICT (name) DO NOTHING";
-    static const char busy[] =
-        "SELECT id FROM jobs WHERE state <> 'finished' "
-        "AND spec->'resources' ? $1 ORDER BY id LIMIT 1";
+    static const char busy[] = "SELECT id FROM jobs WHERE state <> 'finished' "
+                               "AND spec->'resources' ? $1 ORDER BY id LIMIT 1";
     static const char del[] = "DELETE FROM resource_defs WHERE name = $1";
     static const char list[] =
         "SELECT name, type, flags, "
@@ -205,9 +204,8 @@ waiting_tx(struct dv_db *db, void *arg, struct dv_err *err)
     if (res == NULL) {
         goto out;
     }
-    t->next = dv_db_is_null(res, 0, "next")
-                  ? 0
-                  : dv_db_get_double(res, 0, "next", 0);
+    t->next =
+        dv_db_is_null(res, 0, "next") ? 0 : dv_db_get_double(res, 0, "next", 0);
     PQclear(res);
     rc = 0;
 out:
@@ -227,6 +225,21 @@ db_release_waiting(struct dv_db *db, double now, int *released, double *next,
     }
     *released = t.released;
     *next = t.next;
+    return 0;
+}
+
+int
+db_notify_waiting(struct dv_db *db, double when, struct dv_err *err)
+{
+    static const char sql[] = "SELECT pg_notify('waiting', $1)";
+    char b1[32];
+    const char *p[] = {dv_db_double(b1, when)};
+    PGresult *res = dv_db_exec(db, sql, 1, p, err);
+
+    if (res == NULL) {
+        return -1;
+    }
+    PQclear(res);
     return 0;
 }
 
@@ -253,8 +266,7 @@ db_mail_jobs(struct dv_db *db, const int64_t *ids, int n, PGresult **out,
     dv_buf_init(&ids_text);
     dv_buf_putc(&ids_text, '{');
     for (int i = 0; i < n; i++) {
-        dv_buf_printf(&ids_text, "%s%lld", i > 0 ? "," : "",
-                      (long long)ids[i]);
+        dv_buf_printf(&ids_text, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
     }
     dv_buf_putc(&ids_text, '}');
     p[0] = dv_buf_str(&ids_text);

@@ -857,6 +857,12 @@ struct site *site_new(struct qmgr *q);
 /* Loop thread: a job now waits for when (Drover time); arms the timer
  * earlier if needed. */
 void site_waiting_hint(struct qmgr *q, double when);
+/* Loop thread: a NOTIFY waiting arrived (payload: the Drover time, NULL or
+ * unreadable: read the earliest time again). */
+void site_waiting_notified(struct qmgr *q, const char *payload);
+/* In the caller's transaction: NOTIFY waiting with when, so that every
+ * qmgr arms its timer. */
+int db_notify_waiting(struct dv_db *db, double when, struct dv_err *err);
 void site_stop(struct site *s);
 int site_busy(const struct site *s);
 void site_free(struct site *s);

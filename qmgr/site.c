@@ -5,11 +5,14 @@
  *
  * The timer is armed at the earliest execution time in the database: read
  * when qmgr starts and after each pass, and moved earlier on the loop
- * thread when this qmgr accepts or releases a job that waits for an
- * earlier time (site_waiting_hint). A pass runs on a worker (one at a
- * time): the due jobs become queued with their evaluation in one
- * transaction (db_release_waiting), which also reads the next time. No
- * polling: between passes nothing runs.
+ * thread when a job starts waiting for an earlier time: the transaction
+ * that makes a job W sends NOTIFY waiting with its time, which every qmgr
+ * listens to (longpoll.c), and the qmgr that made it also arms its own
+ * timer when it answers (site_waiting_hint). A pass runs on a worker (one
+ * at a time): the due jobs become queued with their evaluation in one
+ * transaction (db_release_waiting, conditional on the state, so that
+ * several qmgrs may race), which also reads the next time. No polling:
+ * between passes nothing runs.
  *
  * Mail is sent after the transaction that made the event committed, from
  * the worker that ran it: the local sendmail (--sendmail) is started with
@@ -62,8 +65,7 @@ site_run(struct pool_work *w, struct dv_db *db)
     s->released = 0;
     s->next = 0;
     if (server_name_ensure(s->q, db, &s->err) < 0 ||
-        db_release_waiting(db, dv_now(), &s->released, &s->next, &s->err) <
-            0) {
+        db_release_waiting(db, dv_now(), &s->released, &s->next, &s->err) < 0) {
         return;
     }
     s->ok = 1;
@@ -176,6 +178,25 @@ site_waiting_hint(struct qmgr *q, double when)
 }
 
 void
+site_waiting_notified(struct qmgr *q, const char *payload)
+{
+    double when = 0;
+    char *end = NULL;
+
+    if (payload != NULL) {
+        errno = 0;
+        when = strtod(payload, &end);
+        if (errno != 0 || end == payload || *end != '\0') {
+            when = 0;
+        }
+    }
+    if (!(when > 0)) {
+        when = dv_now(); /* unknown: read the earliest time again */
+    }
+    site_waiting_hint(q, when);
+}
+
+void
 site_stop(struct site *s)
 {
     if (s == NULL) {
@@ -227,10 +248,10 @@ mail_point(const char *event, const PGresult *res, int row)
 }
 
 void
-site_mail_format(char point, const char *jid, const char *name,
-                 const char *to, const char *from, const char *comment,
-                 int has_exit, int64_t exit_status, int64_t cput,
-                 int64_t walltime, int64_t mem, struct dv_buf *out)
+site_mail_format(char point, const char *jid, const char *name, const char *to,
+                 const char *from, const char *comment, int has_exit,
+                 int64_t exit_status, int64_t cput, int64_t walltime,
+                 int64_t mem, struct dv_buf *out)
 {
     char t1[32], t2[32], sz[32];
 
@@ -360,8 +381,7 @@ site_mail(struct qmgr *q, struct dv_db *db, const struct job_event *ev, int n)
     dv_err_clear(&err);
     if (nids == 0 || db_mail_jobs(db, ids, nids, &res, &err) < 0) {
         if (nids > 0) {
-            log_warn("could not read the jobs to send mail about: %s",
-                     err.msg);
+            log_warn("could not read the jobs to send mail about: %s", err.msg);
         }
         goto out;
     }

@@ -10,7 +10,8 @@ import stat
 import tempfile
 import time
 
-from harness import check, cluster, run_tests, wait_until
+from harness import (BIN, Daemon, check, cluster, free_port, run_tests,
+                     wait_until)
 
 C = None
 MAIL_LOG = None
@@ -155,6 +156,25 @@ def test_waiting_survives_qmgr_restart():
     check(rows == [["t"]], rows)
 
 
+def test_waiting_job_of_another_qmgr():
+    """Two qmgrs: a W job accepted by the second, which then dies, is
+    queued by the first at its time (NOTIFY waiting armed its timer)."""
+    port = free_port()
+    other = Daemon("qmgr2", [os.path.join(BIN, "drover-qmgr"), "--database",
+                             C.conninfo, "--listen", "127.0.0.1:%d" % port],
+                   os.path.join(C.dir, "qmgr2.log"), env=C.env).start()
+    env = {"DROVER_ADDR": "http://127.0.0.1:%d" % port}
+    wait_until(lambda: C.run("qstat", [], env=env).returncode == 0, 30,
+               what="the second qmgr to answer")
+    # the first qmgr has no earlier time armed: only the notification can
+    when_text, when = exec_time(4)
+    jid = C.submit(["-a", when_text, "--", "/bin/true"], env=env)
+    check(C.job(jid)["state"] == "waiting")
+    other.kill()
+    j = C.wait_state(jid, "finished", 40)
+    check(j["exit_status"] == 0, j)
+
+
 def test_custom_resources():
     out = C.qsub(["-l", "software=gromacs", "--", "/bin/true"])
     check(out.returncode == 187, "undeclared: %d %r"
@@ -272,6 +292,7 @@ def main():
                 test_exec_time_waits_then_runs,
                 test_waiting_job_hold_release_delete,
                 test_waiting_survives_qmgr_restart,
+                test_waiting_job_of_another_qmgr,
                 test_custom_resources,
                 test_select_n_gives_n_chunks,
                 test_accounting_row_per_job,

@@ -14,8 +14,8 @@ test_mail_format(void)
     struct dv_buf b;
 
     dv_buf_init(&b);
-    site_mail_format('b', "12.srv", "job", "alice@x.org,bob", "adm", NULL, 0,
-                     0, 0, 0, 0, &b);
+    site_mail_format('b', "12.srv", "job", "alice@x.org,bob", "adm", NULL, 0, 0,
+                     0, 0, 0, &b);
     CHECK_STR(dv_buf_str(&b), "From: adm\n"
                               "To: alice@x.org,bob\n"
                               "Subject: PBS JOB 12.srv\n"
@@ -24,8 +24,8 @@ test_mail_format(void)
                               "Job Name:   job\n"
                               "Begun execution\n");
     dv_buf_reset(&b);
-    site_mail_format('e', "12.srv", "job", "alice", "adm", "Job run at x", 1,
-                     3, 61, 3661, 2048, &b);
+    site_mail_format('e', "12.srv", "job", "alice", "adm", "Job run at x", 1, 3,
+                     61, 3661, 2048, &b);
     CHECK_STR(dv_buf_str(&b), "From: adm\n"
                               "To: alice\n"
                               "Subject: PBS JOB 12.srv\n"
@@ -38,8 +38,8 @@ test_mail_format(void)
                               "resources_used.mem=2kb\n"
                               "resources_used.walltime=01:01:01\n");
     dv_buf_reset(&b);
-    site_mail_format('a', "12.srv", "job", "alice", "adm", "Job deleted", 0,
-                     0, 0, 0, 0, &b);
+    site_mail_format('a', "12.srv", "job", "alice", "adm", "Job deleted", 0, 0,
+                     0, 0, 0, &b);
     CHECK_STR(dv_buf_str(&b), "From: adm\n"
                               "To: alice\n"
                               "Subject: PBS JOB 12.srv\n"
@@ -81,8 +81,8 @@ test_stored_custom(void)
     CHECK_INT(s.ncustom, 1);
     j = dv_job_spec_to_json(&s);
     stored_spec_custom(j, &s, canon);
-    CHECK_STR(json_string_value(json_object_get(
-                  json_object_get(j, "resources"), "scratch")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_object_get(j, "resources"), "scratch")),
               "True");
     CHECK_STR(json_string_value(json_object_get(
                   json_object_get(j, "resource_list"), "scratch")),
