@@ -105,6 +105,18 @@ def test_mail_at_begin_and_end():
           mails())
 
 
+def test_mail_logged_without_sendmail():
+    """No --sendmail: the mail is logged at info level instead."""
+    with cluster("site-nomail", nodes=0) as c:
+        jid = c.submit(["-h", "-m", "a", "-M", "ops@example.org", "--",
+                        "/bin/true"])
+        check(c.run("qdel", [jid]).returncode == 0)
+        log = os.path.join(c.dir, "qmgr.log")
+        want = ("job %s: mail (a) to ops@example.org (no sendmail "
+                "configured): Aborted by PBS Server" % jid)
+        wait_until(lambda: want in open(log).read(), 20, what=want)
+
+
 def test_exec_time_waits_then_runs():
     when_text, when = exec_time(5)
     jid = C.submit(["-a", when_text, "--", "/bin/true"])
@@ -189,6 +201,9 @@ def test_custom_resources():
     out = C.run("drover", ["resource", "create", "scratch", "--type",
                            "boolean"])
     check(out.returncode == 0, out.stderr)
+    out = C.run("drover", ["resource", "create", "filesystems", "--type",
+                           "string"])
+    check(out.returncode == 0, out.stderr)
     out = C.run("drover", ["resource", "create", "software", "--type",
                            "long"])
     check(out.returncode != 0 and "Duplicate entry" in out.stderr, out.stderr)
@@ -200,12 +215,14 @@ def test_custom_resources():
     check("software         string       h\n" in out.stdout, out.stdout)
     check("nfiles           long" in out.stdout, out.stdout)
 
-    script = "#!/bin/sh\n#PBS -l software=gromacs\n#PBS -l scratch=y\ntrue\n"
+    script = ("#!/bin/sh\n#PBS -l software=gromacs\n#PBS -l scratch=y\n"
+              "#PBS -l filesystems=home:scratch\ntrue\n")
     jid = C.submit(["-l", "nfiles=12"], script=script)
     C.wait_state(jid, "finished", 30)
     text = qstat_f(jid)
     for line in ("Resource_List.software = gromacs",
-                 "Resource_List.nfiles = 12", "Resource_List.scratch = True"):
+                 "Resource_List.nfiles = 12", "Resource_List.scratch = True",
+                 "Resource_List.filesystems = home:scratch"):
         check("    " + line + "\n" in text, "lacks %r:\n%s" % (line, text))
     out = C.qsub(["-l", "nfiles=many", "--", "/bin/true"])
     check(out.returncode == 166 and out.stderr ==
@@ -289,6 +306,7 @@ def main():
             return run_tests([
                 test_site_attributes_in_qstat_f,
                 test_mail_at_begin_and_end,
+                test_mail_logged_without_sendmail,
                 test_exec_time_waits_then_runs,
                 test_waiting_job_hold_release_delete,
                 test_waiting_survives_qmgr_restart,
