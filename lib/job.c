@@ -574,6 +574,42 @@ dv_job_mail_users_valid(const char *s)
     return 1;
 }
 
+/* a and b name the same host: equal, or equal up to the first '.' of the
+ * longer one ("n1" and "n1.example.org"). */
+static int
+same_host(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+
+    if (alen == blen) {
+        return strncmp(a, b, alen) == 0;
+    }
+    if (alen < blen) {
+        return strncmp(a, b, alen) == 0 && b[alen] == '.';
+    }
+    return strncmp(a, b, blen) == 0 && a[blen] == '.';
+}
+
+char *
+dv_job_shell_for_host(const struct dv_job_spec *s, const char *host)
+{
+    const char *p = s->shell_path_list;
+
+    while (p != NULL && *p != '\0' && !dv_str_empty(host)) {
+        size_t n = strcspn(p, ",");
+        const char *at = memchr(p, '@', n);
+
+        if (at != NULL && same_host(at + 1, n - (size_t)(at + 1 - p), host)) {
+            return dv_xstrndup(p, (size_t)(at - p));
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return s->shell != NULL ? dv_xstrdup(s->shell) : NULL;
+}
+
 static int
 check_path(const char *path, const char *what, struct dv_err *err)
 {

@@ -163,6 +163,11 @@ int dv_job_keep_files_valid(const char *s);
 /* Mail_Users: user[@host][,user[@host]...]: no blanks, quotes or empty
  * items, and no item starting with '-' (never an option to sendmail). */
 int dv_job_mail_users_valid(const char *s);
+/* The shell a PBS job runs with on host (qsub -S path[@host],...): the
+ * entry of shell_path_list naming host (its full or short name), else
+ * s->shell (the entry without a host, or the first). Returns a new string
+ * (caller frees), NULL when the job names no shell. */
+char *dv_job_shell_for_host(const struct dv_job_spec *s, const char *host);
 /* Checks a -W depend value's syntax: type:jobid[:jobid...][,type:...]
  * with PBS's types. Returns 0 or -1 (code "bad_depend", "Invalid Job
  * Dependency"). */

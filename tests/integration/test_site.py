@@ -77,6 +77,20 @@ def test_site_attributes_in_qstat_f():
               "%r: %d %r" % (args, out.returncode, out.stderr))
 
 
+def test_shell_path_list_per_host():
+    """-S path@host: the node named runs the job with its entry."""
+    outs = []
+    for spec in ("/bin/sh@nohost,/bin/bash@node1", "/bin/bash@nohost,/bin/sh"):
+        jid = C.submit(["-S", spec, "-N", "shells"],
+                       script="echo shell=${BASH_VERSION:+bash}\n")
+        C.wait_state(jid, "finished", 30)
+        path = os.path.join(C.dir, "shells.o" + seq(jid))
+        wait_until(lambda: os.path.exists(path), 10, what=path)
+        with open(path) as f:
+            outs.append(f.read().strip())
+    check(outs == ["shell=bash", "shell="], outs)
+
+
 def test_mail_at_begin_and_end():
     jid = C.submit(["-m", "be", "-M", "someone@example.org", "-N", "mailer",
                     "--", "/bin/sh", "-c", "exit 4"])
@@ -305,6 +319,7 @@ def main():
             C = c
             return run_tests([
                 test_site_attributes_in_qstat_f,
+                test_shell_path_list_per_host,
                 test_mail_at_begin_and_end,
                 test_mail_logged_without_sendmail,
                 test_exec_time_waits_then_runs,
