@@ -179,6 +179,11 @@ test_site_attributes(void)
         {"{\"account\": \"\"}", "Account_Name"},
         {"{\"project\": \"a\\nb\"}", "project"},
     };
+    /* host -> shell; short and full names match, prefixes do not */
+    static const char *const shells[][2] = {{"n1", "/bin/bash"},
+                                            {"n2.example.org", "/bin/zsh"},
+                                            {"n3", "/bin/sh"},
+                                            {"n10", "/bin/sh"}};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *o = json_loads(bad[i][0], 0, NULL);
@@ -216,18 +221,11 @@ test_site_attributes(void)
     CHECK_INT(json_integer_value(json_object_get(j, "execution_time")),
               1700000000);
     json_decref(j);
-    sh = dv_job_shell_for_host(&s, "n1");
-    CHECK_STR(sh, "/bin/bash");
-    free(sh);
-    sh = dv_job_shell_for_host(&s, "n2.example.org");
-    CHECK_STR(sh, "/bin/zsh");
-    free(sh);
-    sh = dv_job_shell_for_host(&s, "n3");
-    CHECK_STR(sh, "/bin/sh");
-    free(sh);
-    sh = dv_job_shell_for_host(&s, "n10");
-    CHECK_STR(sh, "/bin/sh");
-    free(sh);
+    for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+        sh = dv_job_shell_for_host(&s, shells[i][0]);
+        CHECK_STR(sh, shells[i][1]);
+        free(sh);
+    }
     dv_job_spec_cleanup(&s);
     CHECK_INT(dv_job_state_parse("waiting"), DV_JOB_WAITING);
     CHECK_INT(dv_job_state_letter(DV_JOB_WAITING), 'W');
