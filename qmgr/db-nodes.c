@@ -603,7 +603,7 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
         "WHERE a.id = u.id AND a.node_id = $9 "
         "AND a.client_status IN " DB_ACTIVE " AND a.end_time IS NULL"
         " RETURNING a.id, a.job_id, a.cpuset, a.gpus, a.mem, a.ngpus, a.disk, "
-        "u.pos";
+        "u.pos, a.chunk_index, a.start_time IS NULL AS unstarted";
     static const char read_node[] =
         "SELECT free_cpuset, free_gpuset, total_cores, total_gpus "
         "FROM nodes WHERE id = $1";
@@ -783,6 +783,14 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
         }
         u = &s->u[pos];
         when = u->time > 0 ? u->time : s->now;
+        if (dv_db_get_i64(res, r, "chunk_index", -1) == 0 &&
+            dv_db_get_bool(res, r, "unstarted", 0) && u->has_exit &&
+            strcmp(u->status, "lost") != 0) {
+            /* Its "running" report was never seen (it ended first): the
+             * job still began (mail 'b'). */
+            db_add_event(&s->events, &s->nevents,
+                         dv_db_get_i64(res, r, "job_id", 0), "running", 0, 0);
+        }
         {
             /* What the end means for the job: qmgr/lifecycle.c. */
             struct job_end e = {

@@ -22,11 +22,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -39,6 +41,8 @@ extern char **environ;
 
 /* Retry of a pass that failed (database away), in real seconds. */
 #define SITE_RETRY 5.0
+/* Longest wait for the sendmail program (real seconds). */
+#define SITE_MAIL_WAIT 10
 
 struct site {
     struct pool_work work; /* first */
@@ -285,6 +289,38 @@ site_mail_format(char point, const char *jid, const char *name, const char *to,
     }
 }
 
+/* Waits for the sendmail child at most SITE_MAIL_WAIT seconds (a worker
+ * must not hang on it), then kills it. The loop thread's SIGCHLD watcher
+ * (libev reaps every child) may have reaped it first: then its status is
+ * unknown. */
+static void
+mail_wait(const char *path, pid_t pid)
+{
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    int status = 0;
+
+    for (int i = 0; i < SITE_MAIL_WAIT * 100; i++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+
+        if (r == pid) {
+            if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+                log_warn("%s exited with status %d", path, WEXITSTATUS(status));
+            } else if (WIFSIGNALED(status)) {
+                log_warn("%s was killed by signal %d", path, WTERMSIG(status));
+            }
+            return;
+        }
+        if (r < 0 && errno != EINTR) {
+            return; /* reaped by the loop thread */
+        }
+        nanosleep(&tick, NULL);
+    }
+    log_warn("%s did not finish in %d s: killed", path, SITE_MAIL_WAIT);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
 /* Starts sendmail -f from rcpt... with msg on its standard input and
  * waits for it. Returns 0 or -1 (logged). */
 static int
@@ -293,7 +329,7 @@ run_sendmail(const char *path, const char *from, const char *to,
 {
     char *rcpts = dv_xstrdup(to);
     char **argv = NULL;
-    int argc = 0, fds[2] = {-1, -1}, rc = -1, status = 0;
+    int argc = 0, fds[2] = {-1, -1}, rc = -1;
     posix_spawn_file_actions_t fa;
     pid_t pid;
     size_t off = 0;
@@ -337,16 +373,7 @@ run_sendmail(const char *path, const char *from, const char *to,
     }
     close(fds[1]);
     fds[1] = -1;
-    /* The loop thread's SIGCHLD watcher (libev) may reap it first. */
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            status = 0;
-            break;
-        }
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-        log_warn("%s exited with status %d", path, WEXITSTATUS(status));
-    }
+    mail_wait(path, pid);
     rc = off == len ? 0 : -1;
 out:
     if (fds[0] >= 0) {
