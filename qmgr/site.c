@@ -95,8 +95,8 @@ site_arm(struct site *s, double when)
     if (delay < 0) {
         delay = 0;
     }
-    /* A whole second past the time: PBS's times have seconds, and the
-     * pass must find the job due. */
+    /* Just past the time, so that the pass finds the job due (a pass run
+     * too early finds it not due and re-arms for it). */
     ev_timer_set(&s->timer, delay + 0.001, 0.);
     ev_timer_start(s->q->loop, &s->timer);
 }
