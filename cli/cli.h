@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "lib/err.h"
 #include "lib/http-server.h" /* struct dv_http_header */
@@ -131,6 +132,12 @@ int cli_transport_errno(const struct dv_err *err);
  * the exit status (N). */
 int cli_client_report_transport(const struct cli_client *c,
                                 const struct dv_err *err);
+/* One call whose failure is printed as "<prog>: <message>" (transport
+ * failures as cli_client_report_transport does). Returns 0 with a 2xx
+ * answer and r->body set, or the exit status (pbs_error_exit_status). */
+int cli_client_call_ok(struct cli_client *c, const char *method,
+                       const char *path, const json_t *body,
+                       struct cli_reply *r);
 /* The server's name (GET /v1/status once; "" when unknown); borrowed. */
 const char *cli_client_server_name(struct cli_client *c);
 void cli_client_set_server_name(struct cli_client *c, const char *name);
@@ -175,6 +182,14 @@ struct cli_job {
     int nenv;
     char **argv;
     int argc;
+    int native; /* the spec is a native job's (docs/jobspec.md) */
+    char *account;
+    char *project;
+    char *mail_points;
+    char *mail_users;
+    char *keep_files;
+    char *shell_path_list;
+    double execution_time; /* < 0: unset */
 };
 
 struct cli_joblist {
@@ -299,6 +314,20 @@ struct qsub_opts {
     int v_src;
     struct qsub_res *res;
     int nres;
+    /* Sites' options (-A -P -m -M -a -k, -S with hosts). */
+    char *account;
+    int account_src;
+    char *project;
+    int project_src;
+    char *mail_points;
+    int mail_points_src;
+    char *mail_users;
+    int mail_users_src;
+    char *exec_time; /* -a as given, checked */
+    int exec_time_src;
+    char *keep;
+    int keep_src;
+    char *shell_list; /* -S when it names hosts or several shells */
 };
 
 /* What qsub knows about where it runs (all borrowed). */
@@ -315,6 +344,7 @@ struct qsub_ctx {
     int cmd_argc;
     const char *default_name; /* script basename or "STDIN" */
     const char *submit_args;
+    time_t now; /* for -a; 0: time(NULL) */
 };
 
 extern const char qsub_usage_text[];
@@ -336,6 +366,17 @@ const char *qsub_dir_prefix(const struct qsub_opts *o, const char *env_dprefix);
 void qsub_directive_error(struct dv_buf *errs, int argc, char **argv);
 /* "[host:]path" made absolute against cwd; a new string. */
 char *qsub_abs_path(const char *path, const char *cwd);
+/* qsub -a: [[[[CC]YY]MM]DD]hhmm[.SS] in local time, as OpenPBS reads it:
+ * a part left out is the current one, and when the time that gives is
+ * not after now the next such part is taken (hhmm alone: tomorrow; DDhhmm:
+ * next month; MMDDhhmm: next year). A year given is kept even when past
+ * (the job may run at once). YY without CC: 69-99 are 19YY, else 20YY.
+ * Returns 0 with *out (epoch seconds), or -1 when s is malformed. */
+int qsub_parse_exec_time(const char *s, time_t now, int64_t *out);
+/* -S path_list: path[@host][,path[@host]...]. Returns the path qsub runs
+ * the job with (the one without a host, else the first; a new string),
+ * or NULL when the list is malformed (a path must be absolute). */
+char *qsub_shell_from_list(const char *list);
 /* Fills s (initialised by the caller) from o and ctx. Returns 0, or -1
  * with a message in errs. */
 int qsub_build_spec(const struct qsub_opts *o, const struct qsub_ctx *ctx,
@@ -392,5 +433,9 @@ void node_format_change(struct dv_buf *out, const json_t *node, int drain_cmd);
 
 /* cmd-node.c: drover node status|drain|eligibility. */
 int cmd_node(int argc, char **argv);
+/* cmd-resource.c: drover resource create|list|delete. */
+int cmd_resource(int argc, char **argv);
+/* The table of `drover resource list` (an array of resource objects). */
+void resource_format_list(struct dv_buf *out, const json_t *list);
 
 #endif

@@ -262,3 +262,21 @@ cli_urlencode(struct dv_buf *b, const char *s)
         }
     }
 }
+
+int
+cli_client_call_ok(struct cli_client *c, const char *method, const char *path,
+                   const json_t *body, struct cli_reply *r)
+{
+    struct dv_err err;
+
+    dv_err_clear(&err);
+    if (cli_client_call(c, method, path, body, NULL, 0, r, &err) < 0) {
+        return cli_client_report_transport(c, &err);
+    }
+    if (r->status < 200 || r->status >= 300 || r->body == NULL) {
+        fprintf(stderr, "%s: %s\n", c->prog,
+                r->message[0] != '\0' ? r->message : "no answer");
+        return pbs_error_exit_status(r->code);
+    }
+    return 0;
+}

@@ -25,26 +25,6 @@ node_usage(FILE *f)
     return 2;
 }
 
-/* Sends one request and prints what went wrong. Returns 0 with r->body
- * set, or the exit status. */
-static int
-node_call(struct cli_client *c, const char *method, const char *path,
-          const json_t *body, struct cli_reply *r)
-{
-    struct dv_err err;
-
-    dv_err_clear(&err);
-    if (cli_client_call(c, method, path, body, NULL, 0, r, &err) < 0) {
-        return cli_client_report_transport(c, &err);
-    }
-    if (r->status < 200 || r->status >= 300 || r->body == NULL) {
-        fprintf(stderr, "%s: %s\n", c->prog,
-                r->message[0] != '\0' ? r->message : "no answer");
-        return pbs_error_exit_status(r->code);
-    }
-    return 0;
-}
-
 /* "/v1/nodes/<node>[/<what>]" with the node escaped. */
 static void
 node_path(struct dv_buf *b, const char *node, const char *what)
@@ -71,7 +51,7 @@ node_status(struct cli_client *c, const struct node_opts *o)
     } else {
         dv_buf_puts(&path, "/v1/nodes");
     }
-    status = node_call(c, "GET", dv_buf_str(&path), NULL, &r);
+    status = cli_client_call_ok(c, "GET", dv_buf_str(&path), NULL, &r);
     if (status != 0) {
         goto out;
     }
@@ -112,7 +92,7 @@ node_change(struct cli_client *c, const struct node_opts *o, int drain_cmd)
                             o->comment[0] != '\0' ? json_string(o->comment)
                                                   : json_null());
     }
-    status = node_call(c, "POST", dv_buf_str(&path), body, &r);
+    status = cli_client_call_ok(c, "POST", dv_buf_str(&path), body, &r);
     if (status == 0) {
         node_format_change(&out, r.body, drain_cmd);
         fputs(dv_buf_str(&out), stdout);

@@ -126,6 +126,12 @@ cli_job_cleanup(struct cli_job *j)
     free(j->shell);
     free(j->depend);
     free(j->submit_args);
+    free(j->account);
+    free(j->project);
+    free(j->mail_points);
+    free(j->mail_users);
+    free(j->keep_files);
+    free(j->shell_path_list);
     cli_strv_free(j->env, j->nenv);
     cli_strv_free(j->argv, j->argc);
     memset(j, 0, sizeof(*j));
@@ -181,6 +187,7 @@ cli_job_from_json(const json_t *o, struct cli_job *j)
         get_i64(used, "mem", &j->used_mem);
     }
     get_kv(o, "resource_list", &j->rlist, &j->nrlist);
+    j->execution_time = -1;
     spec = json_object_get(o, "spec");
     if (json_is_object(spec)) {
         j->has_spec = 1;
@@ -192,6 +199,14 @@ cli_job_from_json(const json_t *o, struct cli_job *j)
         j->shell = get_str(spec, "shell");
         j->depend = get_str(spec, "depend");
         j->submit_args = get_str(spec, "submit_args");
+        j->native = json_object_get(spec, "groups") != NULL;
+        j->account = get_str(spec, "account");
+        j->project = get_str(spec, "project");
+        j->mail_points = get_str(spec, "mail_points");
+        j->mail_users = get_str(spec, "mail_users");
+        j->keep_files = get_str(spec, "keep_files");
+        j->shell_path_list = get_str(spec, "shell_path_list");
+        j->execution_time = get_time(spec, "execution_time");
         get_strv(spec, "env", &j->env, &j->nenv);
         get_strv(spec, "argv", &j->argv, &j->argc);
         if (j->nrlist == 0) {

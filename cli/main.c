@@ -24,6 +24,8 @@ static const struct command commands[] = {
     {"node", cmd_node,
      "list, drain and mark nodes (in)eligible "
      "(status|drain|eligibility)"},
+    {"resource", cmd_resource,
+     "declare, list and delete custom resources (create|list|delete)"},
     {"dev", cmd_dev, "run an all-in-one development cluster"},
     {NULL, NULL, NULL},
 };

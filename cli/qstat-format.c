@@ -475,6 +475,7 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
 {
     char buf[64];
     char *s;
+    int pbs = j->has_spec && !j->native;
 
     qstat_attrs_add(a, "Job_Name", NULL, j->name);
     if (j->owner != NULL) {
@@ -498,6 +499,7 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
     qstat_attrs_add(a, "job_state", NULL, buf);
     qstat_attrs_add(a, "queue", NULL, j->queue);
     qstat_attrs_add(a, "server", NULL, server);
+    qstat_attrs_add(a, "Account_Name", NULL, j->account);
     add_time(a, "ctime", j->ctime);
     qstat_attrs_add(a, "depend", NULL, j->depend);
     s = job_path(j, j->stderr_path, "e");
@@ -505,10 +507,21 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
     free(s);
     qstat_attrs_add(a, "exec_host", NULL, j->exec_host);
     qstat_attrs_add(a, "exec_vnode", NULL, j->exec_vnode);
+    if (j->execution_time > 0) {
+        add_time(a, "Execution_Time", j->execution_time);
+    }
     qstat_attrs_add(a, "Hold_Types", NULL,
                     dv_str_empty(j->hold_types) ? "n" : j->hold_types);
     qstat_attrs_add(a, "Join_Path", NULL,
                     dv_str_empty(j->join) ? "n" : j->join);
+    if (pbs) {
+        /* PBS fills Keep_Files=n and Mail_Points=a when qsub did not. */
+        qstat_attrs_add(a, "Keep_Files", NULL,
+                        dv_str_empty(j->keep_files) ? "n" : j->keep_files);
+        qstat_attrs_add(a, "Mail_Points", NULL,
+                        dv_str_empty(j->mail_points) ? "a" : j->mail_points);
+    }
+    qstat_attrs_add(a, "Mail_Users", NULL, j->mail_users);
     add_time(a, "mtime", j->mtime);
     s = job_path(j, j->stdout_path, "o");
     qstat_attrs_add(a, "Output_Path", NULL, s);
@@ -528,7 +541,8 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
         free(sorted);
     }
     add_time(a, "stime", j->stime);
-    qstat_attrs_add(a, "Shell_Path_List", NULL, j->shell);
+    qstat_attrs_add(a, "Shell_Path_List", NULL,
+                    j->shell_path_list != NULL ? j->shell_path_list : j->shell);
     if (j->nenv > 0) {
         s = variable_list(j->env, j->nenv);
         qstat_attrs_add(a, "Variable_List", NULL, s);
@@ -559,6 +573,11 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
             qstat_attrs_add(a, "argument_list", NULL, dv_buf_str(&b));
         }
         dv_buf_cleanup(&b);
+    }
+    if (pbs) {
+        qstat_attrs_add(a, "project", NULL,
+                        j->project != NULL ? j->project
+                                           : "_pbs_project_default");
     }
     qstat_attrs_add(a, "Submit_Host", NULL, j->submit_host);
 }

@@ -46,6 +46,13 @@ qsub_opts_cleanup(struct qsub_opts *o)
     free(o->depend);
     free(o->prefix);
     free(o->vlist);
+    free(o->account);
+    free(o->project);
+    free(o->mail_points);
+    free(o->mail_users);
+    free(o->exec_time);
+    free(o->keep);
+    free(o->shell_list);
     for (int i = 0; i < o->nres; i++) {
         free(o->res[i].name);
         free(o->res[i].value);
@@ -405,18 +412,89 @@ qsub_opts_parse(struct qsub_opts *o, int argc, char **argv, int src,
             }
             break;
         case 'S': {
-            size_t n = strcspn(arg, "@,");
+            char *shell = qsub_shell_from_list(arg);
 
-            if (arg[0] != '/' || n == 0) {
+            if (shell == NULL) {
                 illegal(errs, c, &nerr);
                 break;
             }
             if (take(&o->shell_src, src)) {
                 free(o->shell);
-                o->shell = dv_xstrndup(arg, n);
+                free(o->shell_list);
+                o->shell = shell;
+                shell = NULL;
+                /* Shell_Path_List shows a list as given. */
+                o->shell_list = strcmp(o->shell, arg) != 0
+                                    ? dv_xstrdup(arg)
+                                    : NULL;
             }
+            free(shell);
             break;
         }
+        case 'a': {
+            int64_t t;
+
+            if (qsub_parse_exec_time(arg, 0, &t) < 0) {
+                illegal(errs, c, &nerr);
+                break;
+            }
+            set_str(&o->exec_time, &o->exec_time_src, src, arg);
+            break;
+        }
+        case 'A':
+            if (arg[0] == '\0' || strpbrk(arg, "\n\r") != NULL) {
+                illegal(errs, c, &nerr);
+                break;
+            }
+            set_str(&o->account, &o->account_src, src, arg);
+            break;
+        case 'P':
+            if (arg[0] == '\0' || strpbrk(arg, "\n\r") != NULL) {
+                illegal(errs, c, &nerr);
+                break;
+            }
+            set_str(&o->project, &o->project_src, src, arg);
+            break;
+        case 'm': {
+            char no_j[8];
+            size_t k = 0;
+
+            for (const char *p = arg; *p != '\0' && k + 1 < sizeof(no_j);
+                 p++) {
+                if (*p != 'j') {
+                    no_j[k++] = *p;
+                }
+            }
+            no_j[k] = '\0';
+            if (strchr(arg, 'j') != NULL &&
+                (k == 0 || dv_job_mail_points_valid(no_j))) {
+                /* 'j' (subjob mail) needs -J, which Drover has not yet */
+                dv_buf_puts(errs, "qsub: mail option 'j' can not be used "
+                                  "without array job\n");
+                nerr++;
+                break;
+            }
+            if (!dv_job_mail_points_valid(arg)) {
+                illegal(errs, c, &nerr);
+                break;
+            }
+            set_str(&o->mail_points, &o->mail_points_src, src, arg);
+            break;
+        }
+        case 'M':
+            if (!dv_job_mail_users_valid(arg)) {
+                illegal(errs, c, &nerr);
+                break;
+            }
+            set_str(&o->mail_users, &o->mail_users_src, src, arg);
+            break;
+        case 'k':
+            if (!dv_job_keep_files_valid(arg)) {
+                illegal(errs, c, &nerr);
+                break;
+            }
+            set_str(&o->keep, &o->keep_src, src, arg);
+            break;
         case 'v':
             set_str(&o->vlist, &o->v_src, src, arg);
             break;
@@ -444,15 +522,9 @@ qsub_opts_parse(struct qsub_opts *o, int argc, char **argv, int src,
                 o->z = 1;
             }
             break;
-        case 'a':
-        case 'A':
         case 'c':
         case 'I':
         case 'J':
-        case 'k':
-        case 'm':
-        case 'M':
-        case 'P':
         case 'R':
         case 'u':
         case 'X':
@@ -489,6 +561,155 @@ qsub_directive_error(struct dv_buf *errs, int argc, char **argv)
         dv_buf_printf(errs, "%s ", argv[i]);
     }
     dv_buf_putc(errs, '\n');
+}
+
+/* --- -a and -S --- */
+
+static int
+two_digits(const char *p, int *out)
+{
+    if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1])) {
+        return -1;
+    }
+    *out = (p[0] - '0') * 10 + (p[1] - '0');
+    return 0;
+}
+
+/* mktime of the given parts (local time); -1 when out of range. */
+static int64_t
+local_time(int year, int mon, int day, int hour, int min, int sec)
+{
+    struct tm tm;
+    time_t t;
+
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    tm.tm_isdst = -1;
+    t = mktime(&tm);
+    return t == (time_t)-1 ? -1 : (int64_t)t;
+}
+
+int
+qsub_parse_exec_time(const char *s, time_t now, int64_t *out)
+{
+    const char *dot = strchr(s, '.');
+    size_t n = dot != NULL ? (size_t)(dot - s) : strlen(s);
+    int year = -1, mon = -1, day = -1, hour, min, sec = 0;
+    struct tm cur;
+    int64_t t;
+    const char *p = s;
+
+    if (now == 0) {
+        now = time(NULL);
+    }
+    if (n < 4 || n > 12 || n % 2 != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i])) {
+            return -1;
+        }
+    }
+    if (dot != NULL && (strlen(dot + 1) != 2 || two_digits(dot + 1, &sec) < 0 ||
+                        sec > 61)) {
+        return -1;
+    }
+    if (localtime_r(&now, &cur) == NULL) {
+        return -1;
+    }
+    if (n == 12) {
+        int cc, yy;
+        two_digits(p, &cc);
+        two_digits(p + 2, &yy);
+        year = cc * 100 + yy;
+        p += 4;
+    } else if (n == 10) {
+        int yy;
+        two_digits(p, &yy);
+        year = yy < 69 ? 2000 + yy : 1900 + yy;
+        p += 2;
+    }
+    if (n >= 8) {
+        two_digits(p, &mon);
+        p += 2;
+    }
+    if (n >= 6) {
+        two_digits(p, &day);
+        p += 2;
+    }
+    two_digits(p, &hour);
+    two_digits(p + 2, &min);
+    if ((mon != -1 && (mon < 1 || mon > 12)) ||
+        (day != -1 && (day < 1 || day > 31)) || hour > 23 || min > 59) {
+        return -1;
+    }
+    if (year != -1) {
+        t = local_time(year, mon, day, hour, min, sec);
+    } else if (mon != -1) {
+        t = local_time(cur.tm_year + 1900, mon, day, hour, min, sec);
+        if (t >= 0 && t <= (int64_t)now) {
+            t = local_time(cur.tm_year + 1901, mon, day, hour, min, sec);
+        }
+    } else if (day != -1) {
+        t = local_time(cur.tm_year + 1900, cur.tm_mon + 1, day, hour, min,
+                       sec);
+        if (t >= 0 && t <= (int64_t)now) {
+            t = local_time(cur.tm_year + 1900, cur.tm_mon + 2, day, hour, min,
+                           sec);
+        }
+    } else {
+        t = local_time(cur.tm_year + 1900, cur.tm_mon + 1, cur.tm_mday, hour,
+                       min, sec);
+        if (t >= 0 && t <= (int64_t)now) {
+            t = local_time(cur.tm_year + 1900, cur.tm_mon + 1,
+                           cur.tm_mday + 1, hour, min, sec);
+        }
+    }
+    if (t < 0) {
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+char *
+qsub_shell_from_list(const char *list)
+{
+    char *first = NULL, *plain = NULL;
+    const char *p = list;
+
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        size_t path_n = strcspn(p, "@,");
+
+        /* an empty item, a relative path or an empty host */
+        if (n == 0 || p[0] != '/' || (path_n < n && path_n + 1 == n)) {
+            free(first);
+            free(plain);
+            return NULL;
+        }
+        if (first == NULL) {
+            first = dv_xstrndup(p, path_n);
+        }
+        if (path_n == n && plain == NULL) {
+            plain = dv_xstrndup(p, path_n);
+        }
+        p += n;
+        if (*p == '\0') {
+            break;
+        }
+        p++; /* the comma; an empty item after it is refused above */
+    }
+    if (plain != NULL) {
+        free(first);
+        return plain;
+    }
+    return first;
 }
 
 /* --- the job spec --- */
@@ -707,5 +928,32 @@ qsub_build_spec(const struct qsub_opts *o, const struct qsub_ctx *ctx,
         s->depend = dv_xstrdup(o->depend);
     }
     s->submit_args = dv_xstrdup(ctx->submit_args);
+    if (o->account_src > 0) {
+        s->account = dv_xstrdup(o->account);
+    }
+    if (o->project_src > 0) {
+        s->project = dv_xstrdup(o->project);
+    }
+    if (o->mail_points_src > 0) {
+        s->mail_points = dv_xstrdup(o->mail_points);
+    }
+    if (o->mail_users_src > 0) {
+        s->mail_users = dv_xstrdup(o->mail_users);
+    }
+    if (o->keep_src > 0) {
+        s->keep_files = dv_xstrdup(o->keep);
+    }
+    if (o->shell_src > 0 && o->shell_list != NULL) {
+        s->shell_path_list = dv_xstrdup(o->shell_list);
+    }
+    if (o->exec_time_src > 0) {
+        int64_t t;
+
+        if (qsub_parse_exec_time(o->exec_time, ctx->now, &t) < 0) {
+            dv_buf_puts(errs, "qsub: illegal -a value\n");
+            return -1;
+        }
+        s->execution_time = t;
+    }
     return 0;
 }

@@ -9,14 +9,14 @@
 #include "lib/mem.h"
 #include "lib/strutil.h"
 
-static const char *const state_names[] = {"queued", "held", "running",
-                                          "exiting", "finished"};
-static const char state_letters[] = "QHREF";
+static const char *const state_names[] = {"queued",  "held",     "running",
+                                          "exiting", "finished", "waiting"};
+static const char state_letters[] = "QHREFW";
 
 int
 dv_job_state_parse(const char *s)
 {
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < DV_JOB_NSTATES; i++) {
         if (strcmp(s, state_names[i]) == 0) {
             return i;
         }
@@ -27,7 +27,7 @@ dv_job_state_parse(const char *s)
 const char *
 dv_job_state_name(enum dv_job_state st)
 {
-    if ((int)st < 0 || (int)st > 4) {
+    if ((int)st < 0 || (int)st >= DV_JOB_NSTATES) {
         return "unknown";
     }
     return state_names[st];
@@ -36,7 +36,7 @@ dv_job_state_name(enum dv_job_state st)
 char
 dv_job_state_letter(enum dv_job_state st)
 {
-    if ((int)st < 0 || (int)st > 4) {
+    if ((int)st < 0 || (int)st >= DV_JOB_NSTATES) {
         return '?';
     }
     return state_letters[st];
@@ -82,6 +82,13 @@ dv_job_spec_cleanup(struct dv_job_spec *s)
     free(s->resources);
     free(s->depend);
     free(s->submit_args);
+    free(s->account);
+    free(s->project);
+    free(s->mail_points);
+    free(s->mail_users);
+    free(s->keep_files);
+    free(s->shell_path_list);
+    free(s->custom);
     dv_jobspec_free(s->native);
     dv_job_spec_init(s);
 }
@@ -268,7 +275,8 @@ get_resources(const json_t *v, struct dv_job_spec *s, struct dv_err *err)
 static const char *const pbs_keys[] = {
     "rerunnable", "script",      "argv",   "shell", "workdir",
     "env",        "stdout",      "stderr", "join",  "resources",
-    "depend",     "submit_args", NULL,
+    "depend",     "submit_args", "account", "project", "mail_points",
+    "mail_users", "execution_time", "keep_files", "shell_path_list", NULL,
 };
 
 static const char *
@@ -347,6 +355,31 @@ dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
             rc = get_string(v, key, 64 * 1024, &s->depend, err);
         } else if (strcmp(key, "submit_args") == 0) {
             rc = get_string(v, key, DV_JOB_MAX_STRING, &s->submit_args, err);
+        } else if (strcmp(key, "account") == 0) {
+            rc = get_string(v, key, 256, &s->account, err);
+        } else if (strcmp(key, "project") == 0) {
+            rc = get_string(v, key, 256, &s->project, err);
+        } else if (strcmp(key, "mail_points") == 0) {
+            rc = get_string(v, key, 8, &s->mail_points, err);
+        } else if (strcmp(key, "mail_users") == 0) {
+            rc = get_string(v, key, 4096, &s->mail_users, err);
+        } else if (strcmp(key, "keep_files") == 0) {
+            rc = get_string(v, key, 8, &s->keep_files, err);
+        } else if (strcmp(key, "shell_path_list") == 0) {
+            rc = get_string(v, key, 4096, &s->shell_path_list, err);
+        } else if (strcmp(key, "execution_time") == 0) {
+            if (json_is_null(v)) {
+                s->execution_time = 0;
+                rc = 0;
+            } else if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                dv_err_set(err, DV_EINVAL, "invalid_job",
+                           "field \"execution_time\" must be a time in "
+                           "seconds since the epoch");
+                rc = -1;
+            } else {
+                s->execution_time = (int64_t)json_integer_value(v);
+                rc = 0;
+            }
         } else if (strcmp(key, "resource_list") == 0 ||
                    strcmp(key, "chunks") == 0 ||
                    strcmp(key, "placement") == 0) {
@@ -477,6 +510,106 @@ out:
     return rc;
 }
 
+/* s is empty or made of letters of set, each at most once. */
+static int
+letters_of(const char *s, const char *set)
+{
+    for (const char *p = s; *p != '\0'; p++) {
+        if (strchr(set, *p) == NULL || strchr(p + 1, *p) != NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+dv_job_mail_points_valid(const char *s)
+{
+    if (dv_str_empty(s)) {
+        return 0;
+    }
+    return strcmp(s, "n") == 0 || letters_of(s, "abe");
+}
+
+int
+dv_job_keep_files_valid(const char *s)
+{
+    if (dv_str_empty(s)) {
+        return 0;
+    }
+    return strcmp(s, "n") == 0 || letters_of(s, "oed");
+}
+
+int
+dv_job_mail_users_valid(const char *s)
+{
+    const char *p = s;
+
+    if (dv_str_empty(s)) {
+        return 0;
+    }
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        if (n == 0) {
+            return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '"' ||
+                c == '\'' || c == '\\') {
+                return 0;
+            }
+        }
+        if (p[0] == '-') {
+            return 0; /* never an option to sendmail */
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* a and b name the same host: equal, or equal up to the first '.' of the
+ * longer one ("n1" and "n1.example.org"). */
+static int
+same_host(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+
+    if (alen == blen) {
+        return strncmp(a, b, alen) == 0;
+    }
+    if (alen < blen) {
+        return strncmp(a, b, alen) == 0 && b[alen] == '.';
+    }
+    return strncmp(a, b, blen) == 0 && a[blen] == '.';
+}
+
+char *
+dv_job_shell_for_host(const struct dv_job_spec *s, const char *host)
+{
+    const char *p = s->shell_path_list;
+
+    while (p != NULL && *p != '\0' && !dv_str_empty(host)) {
+        size_t n = strcspn(p, ",");
+        const char *at = memchr(p, '@', n);
+
+        if (at != NULL && same_host(at + 1, n - (size_t)(at + 1 - p), host)) {
+            return dv_xstrndup(p, (size_t)(at - p));
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return s->shell != NULL ? dv_xstrdup(s->shell) : NULL;
+}
+
 static int
 check_path(const char *path, const char *what, struct dv_err *err)
 {
@@ -492,6 +625,72 @@ check_path(const char *path, const char *what, struct dv_err *err)
                    "%s \"%s\" must be an absolute path", what, path);
         return -1;
     }
+    return 0;
+}
+
+static int
+bad_attr(struct dv_err *err, const char *name)
+{
+    dv_err_set(err, DV_EINVAL, "bad_attribute_value",
+               "Illegal attribute or resource value %s", name);
+    return -1;
+}
+
+/* Account_Name, project, Mail_Points, Mail_Users, Keep_Files. */
+static int
+check_site_attrs(const struct dv_job_spec *s, struct dv_err *err)
+{
+    if (s->account != NULL &&
+        (s->account[0] == '\0' || strpbrk(s->account, "\n\r") != NULL)) {
+        return bad_attr(err, "Account_Name");
+    }
+    if (s->project != NULL &&
+        (s->project[0] == '\0' || strpbrk(s->project, "\n\r") != NULL)) {
+        return bad_attr(err, "project");
+    }
+    if (s->mail_points != NULL && !dv_job_mail_points_valid(s->mail_points)) {
+        return bad_attr(err, "Mail_Points");
+    }
+    if (s->mail_users != NULL && !dv_job_mail_users_valid(s->mail_users)) {
+        return bad_attr(err, "Mail_Users");
+    }
+    if (s->keep_files != NULL && !dv_job_keep_files_valid(s->keep_files)) {
+        return bad_attr(err, "Keep_Files");
+    }
+    return 0;
+}
+
+/*
+ * Built-in resources go to dv_resreq_from_list; the others are custom
+ * resources, which only qmgr can check (against the operator's
+ * declarations, db-resources.c). Whether a name is built in is asked of
+ * dv_resreq_from_list itself, so that the two never disagree.
+ */
+static int
+normalize_resources(struct dv_job_spec *s, struct dv_err *err)
+{
+    struct dv_kv *builtin;
+    int nbuiltin = 0, rc;
+
+    free(s->custom);
+    s->custom = NULL;
+    s->ncustom = 0;
+    builtin = dv_xcalloc((size_t)s->nresources + 1, sizeof(*builtin));
+    for (int i = 0; i < s->nresources; i++) {
+        if (dv_resource_is_builtin(s->resources[i].key)) {
+            builtin[nbuiltin++] = s->resources[i];
+        } else {
+            s->custom = dv_xrealloc(s->custom,
+                                    sizeof(int) * (size_t)(s->ncustom + 1));
+            s->custom[s->ncustom++] = i;
+        }
+    }
+    rc = dv_resreq_from_list(builtin, nbuiltin, &s->req, err);
+    free(builtin);
+    if (rc < 0) {
+        return -1;
+    }
+    s->normalized = 1;
     return 0;
 }
 
@@ -611,11 +810,10 @@ dv_job_spec_normalize(struct dv_job_spec *s, struct dv_err *err)
     if (s->depend != NULL && dv_job_depend_check(s->depend, err) < 0) {
         return -1;
     }
-    if (dv_resreq_from_list(s->resources, s->nresources, &s->req, err) < 0) {
+    if (check_site_attrs(s, err) < 0) {
         return -1;
     }
-    s->normalized = 1;
-    return 0;
+    return normalize_resources(s, err);
 }
 
 /* --- encoding --- */
@@ -733,8 +931,24 @@ dv_job_spec_to_json(const struct dv_job_spec *s)
     json_object_set_new(o, "resources", res);
     set_str(o, "depend", s->depend);
     set_str(o, "submit_args", s->submit_args);
+    set_str(o, "account", s->account);
+    set_str(o, "project", s->project);
+    set_str(o, "mail_points", s->mail_points);
+    set_str(o, "mail_users", s->mail_users);
+    if (s->execution_time > 0) {
+        json_object_set_new(o, "execution_time",
+                            json_integer((json_int_t)s->execution_time));
+    }
+    set_str(o, "keep_files", s->keep_files);
+    set_str(o, "shell_path_list", s->shell_path_list);
     if (s->normalized) {
-        json_object_set_new(o, "resource_list", resource_list_json(&s->req));
+        json_t *rl = resource_list_json(&s->req);
+
+        for (int i = 0; i < s->ncustom; i++) {
+            const struct dv_kv *kv = &s->resources[s->custom[i]];
+            json_object_set_new(rl, kv->key, json_string(kv->value));
+        }
+        json_object_set_new(o, "resource_list", rl);
         json_object_set_new(o, "placement",
                             dv_jobspec_pbs_placement_json(&s->req));
     }

@@ -12,7 +12,13 @@
  *    "env": ["PBS_O_HOME=/home/alice", ...], "stdout": "/p/job.o12",
  *    "stderr": "/p/job.e12", "join": "n|oe|eo",
  *    "resources": {"walltime": "1:00:00", "select": "1:ncpus=2", ...},
- *    "depend": "afterok:12.srv", "submit_args": "-N job job.sh"}
+ *    "depend": "afterok:12.srv", "submit_args": "-N job job.sh",
+ *    "account": "proj42", "project": "climate", "mail_points": "be",
+ *    "mail_users": "alice@example.org,bob", "execution_time": 1767225600,
+ *    "keep_files": "oe", "shell_path_list": "/bin/bash@n1,/bin/sh"}
+ * Resources other than the built-in ones (walltime, select, place, ncpus,
+ * mem, ngpus...) are custom resources: normalisation keeps them aside
+ * (s->ncustom) for qmgr to check against the operator's declarations.
  * Encoded specs also carry "resource_list" (canonical PBS Resource_List
  * text values, sorted by name) and "placement" (below), which the decoder
  * accepts and ignores (they are recomputed), as it does "chunks" (the
@@ -67,12 +73,14 @@ enum dv_job_state {
     DV_JOB_RUNNING,    /* R: placed; its allocations run */
     DV_JOB_EXITING,    /* E: being stopped (qdel) or ending */
     DV_JOB_FINISHED,   /* F: done, kept as history */
+    DV_JOB_WAITING,    /* W: waiting for its execution time (qsub -a) */
 };
+#define DV_JOB_NSTATES 6
 
 /* "queued" <-> DV_JOB_QUEUED...; -1 when unknown. */
 int dv_job_state_parse(const char *s);
 const char *dv_job_state_name(enum dv_job_state st);
-/* PBS's state letter: Q H R E F. */
+/* PBS's state letter: Q H R E F W. */
 char dv_job_state_letter(enum dv_job_state st);
 
 struct dv_job_spec {
@@ -99,12 +107,22 @@ struct dv_job_spec {
     int nresources;
     char *depend;
     char *submit_args;
+    /* Sites' attributes (PBS -A -P -m -M -a -k -S list); NULL/0: unset. */
+    char *account;
+    char *project;
+    char *mail_points; /* "n" or letters of "abe" */
+    char *mail_users;  /* user[@host][,...] */
+    int64_t execution_time; /* epoch seconds; 0: none */
+    char *keep_files;       /* "n", "d", or letters of "oe" with "d" */
+    char *shell_path_list;  /* -S as given when it names hosts */
     /* A native job (docs/jobspec.md): its groups, rules and policies;
      * NULL for a PBS-style job. A spec is one or the other, never both. */
     struct dv_jobspec *native;
     const char *pbs_key; /* the first PBS-only key decoded (static) */
     /* Filled by dv_job_spec_normalize (native jobs: the totals only): */
     struct dv_resreq req;
+    int ncustom; /* resources not built in, first in s->resources order */
+    int *custom; /* their indexes in s->resources */
     int normalized;
 };
 
@@ -137,6 +155,19 @@ void dv_job_spec_set_resource(struct dv_job_spec *s, const char *name,
 /* Appends "NAME=value" to s->env, replacing an entry of the same name. */
 void dv_job_spec_setenv(struct dv_job_spec *s, const char *name,
                         const char *value);
+/* PBS's Mail_Points (n, or letters of abe, each at most once), and
+ * Keep_Files (n, or letters of o e d, each at most once, n alone). Return
+ * 1 when valid, else 0. */
+int dv_job_mail_points_valid(const char *s);
+int dv_job_keep_files_valid(const char *s);
+/* Mail_Users: user[@host][,user[@host]...]: no blanks, quotes or empty
+ * items, and no item starting with '-' (never an option to sendmail). */
+int dv_job_mail_users_valid(const char *s);
+/* The shell a PBS job runs with on host (qsub -S path[@host],...): the
+ * entry of shell_path_list naming host (its full or short name), else
+ * s->shell (the entry without a host, or the first). Returns a new string
+ * (caller frees), NULL when the job names no shell. */
+char *dv_job_shell_for_host(const struct dv_job_spec *s, const char *host);
 /* Checks a -W depend value's syntax: type:jobid[:jobid...][,type:...]
  * with PBS's types. Returns 0 or -1 (code "bad_depend", "Invalid Job
  * Dependency"). */

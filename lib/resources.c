@@ -415,3 +415,121 @@ dv_resreq_from_list(const struct dv_kv *list, int n, struct dv_resreq *rr,
     dv_resreq_finish(rr);
     return 0;
 }
+
+int
+dv_resource_is_builtin(const char *name)
+{
+    /* Asks the parser itself, so that a resource it learns is built in
+     * here too: only an unknown name fails with "unknown_resource" (a
+     * known one may still reject the probe's value). */
+    struct dv_kv probe = {(char *)name, (char *)"1"};
+    struct dv_resreq rr;
+    struct dv_err err;
+
+    dv_err_clear(&err);
+    if (dv_resreq_from_list(&probe, 1, &rr, &err) == 0) {
+        return 1;
+    }
+    return err.code == NULL || strcmp(err.code, "unknown_resource") != 0;
+}
+
+static const char *const custom_types[] = {
+    "string", "long", "float", "size", "boolean", "string_array", NULL};
+
+int
+dv_resource_type_valid(const char *type)
+{
+    for (int i = 0; type != NULL && custom_types[i] != NULL; i++) {
+        if (strcmp(type, custom_types[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+dv_resource_flags_valid(const char *flags)
+{
+    if (flags == NULL) {
+        return 0;
+    }
+    for (const char *p = flags; *p != '\0'; p++) {
+        if (strchr("fhimnqr", *p) == NULL || strchr(p + 1, *p) != NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+printable_text(const char *v)
+{
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char)*p < ' ' || *p == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+dv_resource_value_check(const char *type, const char *value, char *canon,
+                        size_t size)
+{
+    int64_t i;
+    int b;
+
+    if (type == NULL || dv_str_empty(value) || strlen(value) > 4096 ||
+        !printable_text(value)) {
+        return -1;
+    }
+    if (strcmp(type, "long") == 0) {
+        if (dv_parse_i64(value, INT64_MIN, INT64_MAX, &i) < 0) {
+            return -1;
+        }
+    } else if (strcmp(type, "float") == 0) {
+        char *end = NULL;
+        double d;
+
+        errno = 0;
+        d = strtod(value, &end);
+        if (errno != 0 || end == value || *end != '\0' || d != d) {
+            return -1;
+        }
+    } else if (strcmp(type, "size") == 0) {
+        if (dv_parse_size(value, &i) < 0) {
+            return -1;
+        }
+        if (canon != NULL) {
+            dv_format_size(i, canon, size);
+            return 0;
+        }
+    } else if (strcmp(type, "boolean") == 0) {
+        if (strcasecmp(value, "true") == 0 || strcasecmp(value, "t") == 0 ||
+            strcasecmp(value, "y") == 0 || strcmp(value, "1") == 0) {
+            b = 1;
+        } else if (strcasecmp(value, "false") == 0 ||
+                   strcasecmp(value, "f") == 0 ||
+                   strcasecmp(value, "n") == 0 || strcmp(value, "0") == 0) {
+            b = 0;
+        } else {
+            return -1;
+        }
+        if (canon != NULL) {
+            dv_strlcpy(canon, b ? "True" : "False", size);
+            return 0;
+        }
+    } else if (strcmp(type, "string_array") == 0) {
+        /* a,b,c: no empty item */
+        if (value[0] == ',' || value[strlen(value) - 1] == ',' ||
+            strstr(value, ",,") != NULL) {
+            return -1;
+        }
+    } else if (strcmp(type, "string") != 0) {
+        return -1;
+    }
+    if (canon != NULL) {
+        dv_strlcpy(canon, value, size);
+    }
+    return 0;
+}

@@ -79,6 +79,20 @@ void dv_select_format(const struct dv_resreq *rr, struct dv_buf *out);
  * "bad_resource_value"). Returns 0 or -1. */
 int dv_resreq_from_list(const struct dv_kv *list, int n, struct dv_resreq *rr,
                         struct dv_err *err);
+/* 1 when dv_resreq_from_list knows name (a built-in resource), 0 when it
+ * would refuse it as unknown (a custom resource, or a mistake). */
+int dv_resource_is_builtin(const char *name);
+/* Custom resource types (PBS's: string long float size boolean
+ * string_array) and flags (letters of "fhimnqr", each once). Return 1 when
+ * valid, else 0. */
+int dv_resource_type_valid(const char *type);
+int dv_resource_flags_valid(const char *flags);
+/* Checks value against a custom resource type and, when canon is not NULL,
+ * writes the value as PBS shows it (booleans True/False, sizes like
+ * dv_format_size, other types as given) into canon (size bytes). Returns
+ * 0, or -1 when value is not of the type. */
+int dv_resource_value_check(const char *type, const char *value, char *canon,
+                            size_t size);
 /* Recomputes the derived totals. */
 void dv_resreq_finish(struct dv_resreq *rr);
 const char *dv_place_name(enum dv_place p);

@@ -879,6 +879,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
     struct dv_err err;
     char *nodefile = NULL, *nodefile_path = NULL, *script = NULL;
     const char *shell, *wd;
+    char *chosen = NULL;
     int nhosts = 0, rc = -1;
 
     memset(&u, 0, sizeof(u));
@@ -941,11 +942,14 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
             snprintf(msg, size, "%s", err.msg);
             goto out;
         }
-        shell = !dv_str_empty(s->shell) ? s->shell : u.shell;
+        /* qsub -S path[@host],...: this node's entry, else the default */
+        chosen = dv_job_shell_for_host(s, nd->name);
+        shell = !dv_str_empty(chosen) ? chosen : u.shell;
         t->argv = dv_xcalloc(3, sizeof(char *));
         t->argv[0] = dv_xstrdup(shell);
         t->argv[1] = dv_xstrdup(script);
         t->cands = env_exec_candidates(shell, env_get(t->env, "PATH"));
+        free(chosen);
     } else if (s->argc > 0) {
         t->argv = dv_xcalloc((size_t)s->argc + 1, sizeof(char *));
         for (int i = 0; i < s->argc; i++) {

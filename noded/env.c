@@ -201,6 +201,9 @@ env_build(const struct env_info *in)
         v = env_get(env, "PBS_O_QUEUE");
     }
     env_set(&env, "PBS_QUEUE", v != NULL ? v : "");
+    if (!dv_str_empty(s->account)) {
+        env_set(&env, "PBS_ACCOUNT", s->account); /* qsub -A */
+    }
     if (dv_str_empty(env_get(env, "PBS_O_WORKDIR"))) {
         env_set(&env, "PBS_O_WORKDIR",
                 !dv_str_empty(s->workdir) ? s->workdir : u->home);

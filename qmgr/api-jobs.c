@@ -201,10 +201,25 @@ submit_run(struct qreq *qr, struct dv_db *db)
         char what[400];
         snprintf(what, sizeof(what), "submitted to queue %s%s",
                  c->s.queue_used != NULL ? c->s.queue_used : "?",
-                 c->spec.hold ? " (held)" : "");
+                 c->spec.hold                ? " (held)"
+                 : c->s.waiting_until > 0 ? " (waiting for its execution "
+                                              "time)"
+                                            : "");
         job_event_log(server, id, what, c->spec.owner);
     }
     return 0;
+}
+
+/* Loop thread: a job that waits (W) arms the execution-time timer. */
+static void
+submit_done(struct qreq *qr)
+{
+    struct submit_ctx *c = qr->ctx;
+
+    if (!qr->failed && c->s.waiting_until > 0) {
+        site_waiting_hint(qr->q, c->s.waiting_until);
+    }
+    qreq_finish(qr);
 }
 
 void
@@ -270,6 +285,7 @@ api_jobs_submit(struct qreq *qr)
         return;
     }
     qr->run = submit_run;
+    qr->done = submit_done;
     qreq_submit(qr);
 }
 
@@ -358,12 +374,15 @@ api_jobs_list(struct qreq *qr)
         query_bool(qr, "full", &c->f.full) < 0) {
         return;
     }
-    c->f.states = history ? 0x1fu : 0x1fu & ~(1u << DV_JOB_FINISHED);
+    c->f.states = (1u << DV_JOB_NSTATES) - 1;
+    if (!history) {
+        c->f.states &= ~(1u << DV_JOB_FINISHED);
+    }
     v = dv_http_request_query(qr->req, "state");
     if (v != NULL && state_list_parse(v, &c->f.states) < 0) {
         qreq_fail(qr, DV_EINVAL, "invalid_request",
                   "invalid state list \"%.64s\": names among queued, held, "
-                  "running, exiting, finished expected",
+                  "running, exiting, finished, waiting expected",
                   v);
         return;
     }
@@ -512,7 +531,23 @@ change_run(struct qreq *qr, struct dv_db *db)
         }
         job_event_log(server, c->id, what, qr->user);
     }
+    if (strcmp(c->new_state, "finished") == 0) {
+        /* Deleted before it ran (or with nothing left running it). */
+        struct job_event ev = {.job_id = c->id, .state = "finished"};
+        site_mail(qr->q, db, &ev, 1);
+    }
     return 0;
+}
+
+static void
+change_done(struct qreq *qr)
+{
+    struct db_job_change *c = qr->ctx;
+
+    if (!qr->failed && c->waiting_until > 0) {
+        site_waiting_hint(qr->q, c->waiting_until);
+    }
+    qreq_finish(qr);
 }
 
 void
@@ -550,6 +585,7 @@ api_jobs_change(struct qreq *qr, int64_t id, enum job_op op)
         }
     }
     qr->run = change_run;
+    qr->done = change_done;
     qreq_submit(qr);
 }
 

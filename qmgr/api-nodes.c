@@ -403,6 +403,7 @@ status_run(struct qreq *qr, struct dv_db *db)
             log_notice("job %s is %s", jid, e->state);
         }
     }
+    site_mail(qr->q, db, c->s.events, c->s.nevents);
     errors = json_array();
     for (int i = 0; i < c->s.nerrors; i++) {
         const struct update_error *e = &c->s.errors[i];

@@ -24,12 +24,13 @@ status_run(struct qreq *qr, struct dv_db *db)
         return -1;
     }
     body = json_pack(
-        "{s:s, s:s, s:f, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
+        "{s:s, s:s, s:f, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
         "s:{s:I, s:I, s:I}}",
         "server", server_name(qr->q), "version", DV_VERSION, "time", dv_now(),
         "jobs", "queued", count(res, "queued"), "held", count(res, "held"),
         "running", count(res, "running"), "exiting", count(res, "exiting"),
-        "finished", count(res, "finished"), "nodes", "ready",
+        "finished", count(res, "finished"), "waiting", count(res, "waiting"),
+        "nodes", "ready",
         count(res, "nodes_ready"), "down", count(res, "nodes_down"),
         "evaluations", "pending", count(res, "evals_pending"), "leased",
         count(res, "evals_leased"), "blocked", count(res, "evals_blocked"));

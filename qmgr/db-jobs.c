@@ -54,10 +54,11 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
     static const char insert_job[] =
         "INSERT INTO jobs (id, name, owner, queue, type, priority, state, "
         "hold_types, rerunnable, spec, ncpus, mem, ngpus, nodect, walltime, "
-        "depend, idempotency_key, submit_time, queue_time, modify_index) "
+        "depend, idempotency_key, submit_time, queue_time, modify_index, "
+        "execution_time) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, "
         "$13, $14, $15, $16, $17, to_timestamp($18), to_timestamp($18), "
-        "nextval('modify_index_seq'))";
+        "nextval('modify_index_seq'), to_timestamp($19))";
     static const char insert_eval[] =
         "INSERT INTO evaluations (job_id, triggered_by, status, priority, "
         "create_time, modify_index) VALUES ($1, 'job-submit', 'pending', $2, "
@@ -71,14 +72,17 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
     struct db_submit *s = arg;
     const struct dv_job_spec *spec = s->spec;
     struct notify_set ns = {0};
+    struct db_custom custom = {0};
     PGresult *res = NULL;
     json_t *stored = NULL;
     char *text = NULL;
+    const char *state;
     int64_t id;
     int rc = -1, found;
 
     db_jobs_clear(&s->out);
     s->replay = 0;
+    s->waiting_until = 0;
     free(s->queue_used);
     s->queue_used = NULL;
 
@@ -114,12 +118,23 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
     s->queue_used = dv_xstrdup(dv_db_get(res, 0, "name"));
     PQclear(res);
     res = NULL;
+    if (db_custom_check(db, spec, &custom, err) < 0) {
+        goto out;
+    }
 
     stored = stored_spec_json(spec, s->queue_used, (long long)id);
+    stored_spec_custom(stored, spec, custom.canon);
     text = json_dumps(stored, JSON_COMPACT);
+    /* PBS: a held job stays H; otherwise W until a future -a time. */
+    state = spec->hold                          ? "held"
+            : spec->execution_time > s->now ? "waiting"
+                                                : "queued";
+    if (strcmp(state, "waiting") == 0) {
+        s->waiting_until = (double)spec->execution_time;
+    }
     {
         char b1[24], b6[24], b11[24], b12[24], b13[24], b14[24], b15[24],
-            b18[32];
+            b18[32], b19[24];
         const char *p[] = {
             dv_db_i64(b1, id),
             spec->name,
@@ -127,7 +142,7 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
             s->queue_used,
             spec->type,
             dv_db_i64(b6, spec->priority),
-            spec->hold ? "held" : "queued",
+            state,
             spec->hold ? "u" : "",
             spec->rerunnable ? "true" : "false",
             text,
@@ -139,8 +154,10 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
             spec->depend,
             s->key,
             dv_db_double(b18, s->now),
+            spec->execution_time > 0 ? dv_db_i64(b19, spec->execution_time)
+                                     : NULL,
         };
-        if (dv_db_exec_cmd(db, insert_job, 18, p, err) < 0) {
+        if (dv_db_exec_cmd(db, insert_job, 19, p, err) < 0) {
             goto out;
         }
     }
@@ -151,7 +168,11 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
         if (dv_db_exec_cmd(db, finish_empty, 2, p, err) < 0) {
             goto out;
         }
-    } else if (!spec->hold) {
+    } else if (strcmp(state, "waiting") == 0) {
+        if (db_notify_waiting(db, s->waiting_until, err) < 0) {
+            goto out;
+        }
+    } else if (strcmp(state, "queued") == 0) {
         char b1[24], b2[24], b3[32];
         const char *p[] = {dv_db_i64(b1, id), dv_db_i64(b2, spec->priority),
                            dv_db_double(b3, s->now)};
@@ -177,6 +198,7 @@ out:
     free(text);
     json_decref(stored);
     notify_cleanup(&ns);
+    db_custom_clear(&custom);
     return rc;
 }
 
@@ -257,7 +279,7 @@ list_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "FROM jobs j WHERE j.id = ANY(ARRAY(SELECT id FROM ("
         ACTIVE_ARM("queued") " UNION ALL " ACTIVE_ARM("held") " UNION ALL "
         ACTIVE_ARM("running") " UNION ALL " ACTIVE_ARM("exiting")
-        ") AS s ORDER BY id LIMIT $6)) ORDER BY j.id";
+        " UNION ALL " ACTIVE_ARM("waiting") ") AS s ORDER BY id LIMIT $6)) ORDER BY j.id";
 /* clang-format on */
 #undef ACTIVE_ARM
     static const char by_owner[] =
@@ -392,7 +414,7 @@ job_delete(struct dv_db *db, struct db_job_change *c, PGresult *job,
         "UPDATE jobs SET state = 'finished', comment = 'Job deleted', "
         "end_time = to_timestamp($2), "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id = $1 AND state IN ('queued', 'held')";
+        "WHERE id = $1 AND state IN ('queued', 'held', 'waiting')";
     static const char to_exiting[] =
         "UPDATE jobs SET state = 'exiting', "
         "modify_index = nextval('modify_index_seq') "
@@ -412,7 +434,8 @@ job_delete(struct dv_db *db, struct db_job_change *c, PGresult *job,
         dv_err_set(err, DV_ECONFLICT, "job_finished", "Job has finished");
         return -1;
     }
-    if (strcmp(state, "queued") == 0 || strcmp(state, "held") == 0) {
+    if (strcmp(state, "queued") == 0 || strcmp(state, "held") == 0 ||
+        strcmp(state, "waiting") == 0) {
         if (dv_db_exec_cmd(db, finish_waiting, 2, p, err) < 0 ||
             db_cancel_evals(db, c->id, "job deleted", err) < 0) {
             return -1;
@@ -468,13 +491,14 @@ job_hold(struct dv_db *db, struct db_job_change *c, PGresult *job,
     static const char hold[] =
         "UPDATE jobs SET state = 'held', hold_types = $2, "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id = $1 AND state IN ('queued', 'held')";
+        "WHERE id = $1 AND state IN ('queued', 'held', 'waiting')";
     const char *state = dv_db_get(job, 0, "state");
     unsigned old = 0;
     char types[4], b1[24];
     const char *p[] = {dv_db_i64(b1, c->id), types};
 
-    if (strcmp(state, "queued") != 0 && strcmp(state, "held") != 0) {
+    if (strcmp(state, "queued") != 0 && strcmp(state, "held") != 0 &&
+        strcmp(state, "waiting") != 0) {
         dv_err_set(err, DV_ECONFLICT, "bad_state",
                    "Request invalid for state of job");
         return -1;
@@ -510,6 +534,10 @@ job_release(struct dv_db *db, struct db_job_change *c, PGresult *job,
         "queue_time = to_timestamp($2), "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state = 'held'";
+    static const char to_waiting[] =
+        "UPDATE jobs SET state = 'waiting', hold_types = '', "
+        "modify_index = nextval('modify_index_seq') "
+        "WHERE id = $1 AND state = 'held'";
     static const char types_only[] =
         "UPDATE jobs SET hold_types = $2, "
         "modify_index = nextval('modify_index_seq') "
@@ -539,6 +567,15 @@ job_release(struct dv_db *db, struct db_job_change *c, PGresult *job,
         if (dv_db_exec_cmd(db, types_only, 2, p, err) < 0) {
             return -1;
         }
+    } else if (dv_db_get_double(job, 0, "xtime", 0) > c->now) {
+        /* PBS: W while the execution time is still ahead. */
+        const char *p[] = {dv_db_i64(b1, c->id)};
+        c->waiting_until = dv_db_get_double(job, 0, "xtime", 0);
+        if (dv_db_exec_cmd(db, to_waiting, 1, p, err) < 0 ||
+            db_notify_waiting(db, c->waiting_until, err) < 0) {
+            return -1;
+        }
+        dv_strlcpy(c->new_state, "waiting", sizeof(c->new_state));
     } else {
         const char *p[] = {dv_db_i64(b1, c->id), dv_db_double(b2, c->now)};
         if (dv_db_exec_cmd(db, requeue, 2, p, err) < 0 ||
@@ -560,7 +597,8 @@ change_tx(struct dv_db *db, void *arg, struct dv_err *err)
     static const char lock[] =
         "SELECT id, owner, state, hold_types, priority, comment, "
         "spec ? 'groups' AS native, "
-        "floor(extract(epoch FROM start_time))::bigint AS stime "
+        "floor(extract(epoch FROM start_time))::bigint AS stime, "
+        "extract(epoch FROM execution_time)::float8 AS xtime "
         "FROM jobs WHERE id = $1 FOR UPDATE";
     struct db_job_change *c = arg;
     struct notify_set ns = {0};
@@ -572,6 +610,7 @@ change_tx(struct dv_db *db, void *arg, struct dv_err *err)
     db_jobs_clear(&c->out);
     c->old_state[0] = '\0';
     c->new_state[0] = '\0';
+    c->waiting_until = 0;
     job = dv_db_exec(db, lock, 1, p, err);
     if (job == NULL) {
         goto out;

@@ -594,7 +594,8 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
         "start_time = to_timestamp(u.t), modify_index = i.v "
         "FROM (SELECT nextval('modify_index_seq') AS v) i, "
         "unnest($1::bigint[], $2::float8[]) AS u(id, t) "
-        "WHERE a.id = u.id AND a.node_id = $3 AND a.client_status = 'pending'";
+        "WHERE a.id = u.id AND a.node_id = $3 AND a.client_status = 'pending' "
+        "RETURNING a.job_id, a.chunk_index";
     static const char ended[] =
         "UPDATE allocations a SET client_status = u.st, exit_status = u.ex, "
         "message = u.msg, used_cput = u.cput, used_mem = u.mem, "
@@ -606,7 +607,7 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
         "WHERE a.id = u.id AND a.node_id = $9 "
         "AND a.client_status IN " DB_ACTIVE " AND a.end_time IS NULL"
         " RETURNING a.id, a.job_id, a.cpuset, a.gpus, a.mem, a.ngpus, a.disk, "
-        "u.pos";
+        "u.pos, a.chunk_index, a.start_time IS NULL AS unstarted";
     static const char read_node[] =
         "SELECT free_cpuset, free_gpuset, total_cores, total_gpus "
         "FROM nodes WHERE id = $1";
@@ -676,11 +677,21 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
     /* Running first: a batch may say running and then complete. */
     if (nrun > 0) {
         const char *p[] = {dv_buf_str(&r1), dv_buf_str(&r2), nid};
-        int64_t k = dv_db_exec_cmd(db, running, 3, p, err);
-        if (k < 0) {
+        PGresult *run = dv_db_exec(db, running, 3, p, err);
+        if (run == NULL) {
             goto out;
         }
-        s->applied += (int)k;
+        s->applied += PQntuples(run);
+        /* A PBS job begins when its chunk 0 runs (mail 'b'). */
+        for (int k = 0; k < PQntuples(run); k++) {
+            if (!dv_db_is_null(run, k, "chunk_index") &&
+                dv_db_get_i64(run, k, "chunk_index", -1) == 0) {
+                db_add_event(&s->events, &s->nevents,
+                             dv_db_get_i64(run, k, "job_id", 0), "running", 0,
+                             0);
+            }
+        }
+        PQclear(run);
     }
     if (nend == 0) {
         rc = 0;
@@ -776,6 +787,14 @@ status_apply(struct dv_db *db, struct db_alloc_status *s, const int *sel, int n,
         }
         u = &s->u[pos];
         when = u->time > 0 ? u->time : s->now;
+        if (dv_db_get_i64(res, r, "chunk_index", -1) == 0 &&
+            dv_db_get_bool(res, r, "unstarted", 0) && u->has_exit &&
+            strcmp(u->status, "lost") != 0) {
+            /* Its "running" report was never seen (it ended first): the
+             * job still began (mail 'b'). */
+            db_add_event(&s->events, &s->nevents,
+                         dv_db_get_i64(res, r, "job_id", 0), "running", 0, 0);
+        }
         {
             /* What the end means for the job: qmgr/lifecycle.c. */
             struct job_end e = {
@@ -1046,6 +1065,7 @@ status_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "(SELECT count(*) FROM jobs WHERE state = 'running') AS running, "
         "(SELECT count(*) FROM jobs WHERE state = 'exiting') AS exiting, "
         "(SELECT count(*) FROM jobs WHERE state = 'finished') AS finished, "
+        "(SELECT count(*) FROM jobs WHERE state = 'waiting') AS waiting, "
         "(SELECT count(*) FROM nodes WHERE status = 'ready') AS nodes_ready, "
         "(SELECT count(*) FROM nodes WHERE status = 'down') AS nodes_down, "
         "(SELECT count(*) FROM evaluations WHERE status = 'pending') "

@@ -131,7 +131,7 @@ state_list_parse(const char *s, unsigned *mask)
         memcpy(word, p, len);
         word[len] = '\0';
         if (len == 1) {
-            const char *letters = "QHREF";
+            const char *letters = "QHREFW";
             const char *hit = strchr(letters, toupper((unsigned char)word[0]));
             if (hit != NULL) {
                 st = (int)(hit - letters);
@@ -163,7 +163,7 @@ state_list_array(unsigned mask, char *buf, size_t size)
 
     dv_buf_init(&b);
     dv_buf_putc(&b, '{');
-    for (int st = DV_JOB_QUEUED; st <= DV_JOB_FINISHED; st++) {
+    for (int st = DV_JOB_QUEUED; st < DV_JOB_NSTATES; st++) {
         if (mask & (1u << st)) {
             dv_buf_printf(&b, "%s%s", first ? "" : ",",
                           dv_job_state_name((enum dv_job_state)st));
@@ -330,6 +330,31 @@ stored_spec_json(const struct dv_job_spec *s, const char *queue, long long id)
     return j;
 }
 
+void
+stored_spec_custom(json_t *stored, const struct dv_job_spec *spec,
+                   char **canon)
+{
+    json_t *res = json_object_get(stored, "resources");
+    json_t *rl = json_object_get(stored, "resource_list");
+
+    if (canon == NULL) {
+        return;
+    }
+    for (int i = 0; i < spec->ncustom; i++) {
+        const char *name = spec->resources[spec->custom[i]].key;
+
+        if (canon[i] == NULL) {
+            continue;
+        }
+        if (json_is_object(res)) {
+            json_object_set_new(res, name, json_string(canon[i]));
+        }
+        if (json_is_object(rl)) {
+            json_object_set_new(rl, name, json_string(canon[i]));
+        }
+    }
+}
+
 int
 node_name_valid(const char *s)
 {
@@ -345,6 +370,27 @@ node_name_valid(const char *s)
     for (const char *p = s; *p != '\0'; p++) {
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' &&
             *p != '_') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+resource_name_valid(const char *s)
+{
+    size_t n;
+
+    if (s == NULL || !isalpha((unsigned char)s[0])) {
+        return 0;
+    }
+    n = strlen(s);
+    if (n > 64) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' &&
+            s[i] != '-') {
             return 0;
         }
     }

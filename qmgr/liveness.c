@@ -76,6 +76,7 @@ liveness_run(struct pool_work *w, struct dv_db *db)
                        jid, res.events[i].exit_status);
         }
     }
+    site_mail(l->q, db, res.events, res.nevents);
     db_liveness_clear(&res);
 }
 

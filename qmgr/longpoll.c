@@ -429,6 +429,10 @@ notify_cb(const char *channel, const char *payload, void *arg)
         kind = LP_NODE_ALLOCS;
     } else if (strcmp(channel, "jobs") == 0) {
         kind = LP_JOB;
+    } else if (strcmp(channel, "waiting") == 0) {
+        /* A job waits (W) for the time in the payload (site.c). */
+        site_waiting_notified(lp->q, payload);
+        return;
     } else {
         return;
     }
@@ -481,7 +485,8 @@ lp_connect_run(struct pool_work *w, struct dv_db *db)
     (void)db; /* the LISTEN connection is the long-poll table's own */
     dv_err_clear(&c->err);
     c->ok = dv_db_listen(c->lp->db, "allocs", &c->err) == 0 &&
-            dv_db_listen(c->lp->db, "jobs", &c->err) == 0;
+            dv_db_listen(c->lp->db, "jobs", &c->err) == 0 &&
+            dv_db_listen(c->lp->db, "waiting", &c->err) == 0;
 }
 
 static void
@@ -517,6 +522,7 @@ lp_connect_done(struct pool_work *w)
     ev_io_start(lp->q->loop, &lp->io);
     /* Whatever happened while nobody listened: look again. */
     recheck_all(lp, LP_NONE);
+    site_waiting_notified(lp->q, NULL);
     ev_feed_event(lp->q->loop, &lp->io, EV_READ);
 }
 

@@ -56,6 +56,11 @@ static const struct dv_conf_opt qmgr_opts[] = {
         max_heartbeat_rate,
         "node heartbeats per second the TTL is raised to stay under (0: "
         "never raise it)"),
+    OPT("sendmail", DV_CONF_STRING, NULL, 0, 0, 0, sendmail,
+        "send job mail (qsub -m) through this program, run as "
+        "PATH -f FROM RCPT... (default: log it at info level)"),
+    OPT("mail-from", DV_CONF_STRING, "adm", 0, 0, 0, mail_from,
+        "sender of job mail (PBS's mail_from)"),
 };
 #define NOPTS (sizeof(qmgr_opts) / sizeof(qmgr_opts[0]))
 

@@ -32,6 +32,8 @@
 #define QMGR_DB_TIMEOUT 30.0
 /* Attempts of one transaction for an API request (dv_db_tx). */
 #define QMGR_TX_ATTEMPTS 4
+/* Most waiting jobs queued by one execution-time pass. */
+#define QMGR_WAITING_BATCH 1000
 /* Advisory lock key of the node-liveness duty ("drvl"). */
 #define QMGR_LIVENESS_LOCK 1685222764LL
 /* Most status updates in one batch, most nodes marked down per pass. */
@@ -62,6 +64,8 @@ struct qmgr_config {
                                    Unix socket; -1: nobody else */
     int64_t max_heartbeat_rate; /* heartbeats/s the TTL is scaled for; 0:
                                    no scaling */
+    char *sendmail;  /* job mail through this program; NULL: logged */
+    char *mail_from; /* the sender of job mail */
 };
 
 /* ------------------------------------------------------------------ */
@@ -175,6 +179,7 @@ struct qreq {
 
 struct longpoll;
 struct liveness;
+struct site;
 
 struct qmgr {
     struct ev_loop *loop;
@@ -195,6 +200,9 @@ struct qmgr {
     struct pool *pool;
     struct longpoll *lp;
     struct liveness *live;
+    struct site *site;
+    char *sendmail;  /* copies for the workers (NULL: mail is logged) */
+    char *mail_from;
 
     /* The cluster's name, read once from the database by whichever thread
      * needs it first. */
@@ -259,6 +267,9 @@ enum route_id {
     ROUTE_NODE_GET,
     ROUTE_NODE_ELIGIBILITY,
     ROUTE_NODE_DRAIN,
+    ROUTE_RESOURCES_LIST,
+    ROUTE_RESOURCES_CREATE,
+    ROUTE_RESOURCE_DELETE,
 };
 
 struct route_match {
@@ -330,6 +341,11 @@ int may_change_job(const char *owner, const char *user, int root);
  * is set. Returns a new reference. */
 json_t *stored_spec_json(const struct dv_job_spec *s, const char *queue,
                          long long id);
+/* Replaces the values of spec's custom resources in a stored spec's
+ * "resources" and "resource_list" with canon (spec->custom order; NULL:
+ * keep them). */
+void stored_spec_custom(json_t *stored, const struct dv_job_spec *spec,
+                        char **canon);
 /* True when s is a usable node name (1-255 of [A-Za-z0-9._-]). */
 int node_name_valid(const char *s);
 
@@ -413,6 +429,7 @@ struct db_submit {
     struct db_jobs out;
     int replay; /* 1: the key named a job submitted before */
     char *queue_used;
+    double waiting_until; /* the job waits (W) until then; 0: it does not */
 };
 
 /* Stores a new job (and its evaluation when not held) or finds the one
@@ -457,6 +474,7 @@ struct db_job_change {
     struct db_jobs out;
     char old_state[16];
     char new_state[16];
+    double waiting_until; /* qrls made it waiting (W) until then */
 };
 
 /* qdel, qhold, qrls as docs/api.md says (qdel of a native job stops it).
@@ -783,6 +801,98 @@ char *db_clip_cpuset(const char *set, int64_t cores, struct dv_err *err);
 int lifecycle_alloc_ended(struct dv_db *db, const struct job_end *e,
                           struct notify_set *ns, struct job_event **ev,
                           int *nev, struct dv_err *err);
+
+/* A custom resource name: a letter, then up to 63 of A-Z a-z 0-9 _ . -
+ * (format.c). */
+int resource_name_valid(const char *s);
+
+/* ------------------------------------------------------------------ */
+/* db-site.c: custom resources, execution times, mail (docs/internals/
+ * qmgr.md "Sites' attributes"). */
+
+/* The canonical values of a spec's custom resources (spec->custom order). */
+struct db_custom {
+    char **canon;
+    int n;
+};
+
+void db_custom_clear(struct db_custom *c);
+/* In the caller's transaction: checks every custom resource of spec
+ * against resource_defs. 400 unknown_resource "Unknown resource
+ * Resource_List.X" (undeclared), 400 bad_resource_value (not of its type).
+ * Fills out (clear it with db_custom_clear). Returns 0 or -1. */
+int db_custom_check(struct dv_db *db, const struct dv_job_spec *spec,
+                    struct db_custom *out, struct dv_err *err);
+
+enum resource_op_kind {
+    RESOURCE_OP_CREATE,
+    RESOURCE_OP_DELETE,
+    RESOURCE_OP_LIST,
+};
+
+struct db_resource_op {
+    enum resource_op_kind kind;
+    const char *name; /* borrowed */
+    const char *type;
+    const char *flags;
+    double now;
+    /* out */
+    PGresult *list; /* RESOURCE_OP_LIST: name, type, flags, create_time */
+    int64_t busy_job;
+};
+
+/* Creates (409 resource_exists), deletes (404 unknown_resource, 409
+ * resource_busy while an unfinished job requests it) or lists the custom
+ * resources. The caller PQclears op->list. Returns 0 or -1. */
+int db_resource_op(struct dv_db *db, struct db_resource_op *op,
+                   struct dv_err *err);
+/* One execution-time pass: at most QMGR_WAITING_BATCH waiting jobs whose
+ * time is <= now become queued (queue_time now) with a 'job-eligible'
+ * evaluation; *next is the earliest execution time still waiting (0:
+ * none). */
+int db_release_waiting(struct dv_db *db, double now, int *released,
+                       double *next, struct dv_err *err);
+/* The jobs among ids that mail may be about (PBS jobs whose Mail_Points is
+ * not n): id, name, owner, state, exit_status, comment, mail_points,
+ * mail_users, submit_host, used_*. Caller PQclears *out. */
+int db_mail_jobs(struct dv_db *db, const int64_t *ids, int n, PGresult **out,
+                 struct dv_err *err);
+
+/* ------------------------------------------------------------------ */
+/* site.c: the execution-time timer and job mail. */
+
+/* Starts the timer's first pass (reads the earliest execution time). */
+struct site *site_new(struct qmgr *q);
+/* Loop thread: a job now waits for when (Drover time); arms the timer
+ * earlier if needed. */
+void site_waiting_hint(struct qmgr *q, double when);
+/* Loop thread: a NOTIFY waiting arrived (payload: the Drover time, NULL or
+ * unreadable: read the earliest time again). */
+void site_waiting_notified(struct qmgr *q, const char *payload);
+/* In the caller's transaction: NOTIFY waiting with when, so that every
+ * qmgr arms its timer. */
+int db_notify_waiting(struct dv_db *db, double when, struct dv_err *err);
+void site_stop(struct site *s);
+int site_busy(const struct site *s);
+void site_free(struct site *s);
+/* Worker thread, after the transaction that made the events committed:
+ * sends (or logs) the mail that the jobs' Mail_Points ask for: "running"
+ * events are 'b' (begun), "finished" ones 'a' (aborted: deleted, killed by
+ * the system, exit status < 0) or 'e' (ended). */
+void site_mail(struct qmgr *q, struct dv_db *db, const struct job_event *ev,
+               int n);
+/* The message (headers and body) of one mail; pure (unit-tested). */
+void site_mail_format(char point, const char *jid, const char *name,
+                      const char *to, const char *from, const char *comment,
+                      int has_exit, int64_t exit_status, int64_t cput,
+                      int64_t walltime, int64_t mem, struct dv_buf *out);
+
+/* ------------------------------------------------------------------ */
+/* api-resources.c: custom resources (docs/api.md "Resources"). */
+
+void api_resources_list(struct qreq *qr);
+void api_resources_create(struct qreq *qr);
+void api_resources_delete(struct qreq *qr, const char *name);
 
 /* ------------------------------------------------------------------ */
 /* api-jobs.c */

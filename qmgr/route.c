@@ -175,6 +175,30 @@ nodes_route(const char *method, const char *path, char **s, int n,
     return pick(method, allocs, 1, m, path, err);
 }
 
+/* /v1/resources and /v1/resources/:name (custom resources). */
+static int
+resources_route(const char *method, const char *path, char **s, int n,
+                struct route_match *m, struct dv_err *err)
+{
+    static const struct route_def list[] = {{"GET", ROUTE_RESOURCES_LIST},
+                                            {"POST", ROUTE_RESOURCES_CREATE}};
+    static const struct route_def one[] = {{"DELETE", ROUTE_RESOURCE_DELETE}};
+
+    if (n == 2) {
+        return pick(method, list, 2, m, path, err);
+    }
+    if (n != 3) {
+        return not_found(path, err);
+    }
+    if (!resource_name_valid(s[2])) {
+        dv_err_set(err, DV_EINVAL, "invalid_request",
+                   "invalid resource name: %.64s", s[2]);
+        return -1;
+    }
+    dv_strlcpy(m->name, s[2], sizeof(m->name));
+    return pick(method, one, 1, m, path, err);
+}
+
 int
 route_find(const char *method, const char *path, struct route_match *m,
            struct dv_err *err)
@@ -228,6 +252,9 @@ route_find(const char *method, const char *path, struct route_match *m,
     }
     if (strcmp(s[1], "nodes") == 0) {
         return nodes_route(method, path, s, n, m, err);
+    }
+    if (strcmp(s[1], "resources") == 0) {
+        return resources_route(method, path, s, n, m, err);
     }
     return not_found(path, err);
 }

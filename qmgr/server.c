@@ -404,6 +404,15 @@ server_handler_cb(struct dv_http_request *req, void *arg)
     case ROUTE_NODE_DRAIN:
         api_nodes_set(qr, m.num, m.name, NODE_FLAG_DRAIN);
         break;
+    case ROUTE_RESOURCES_LIST:
+        api_resources_list(qr);
+        break;
+    case ROUTE_RESOURCES_CREATE:
+        api_resources_create(qr);
+        break;
+    case ROUTE_RESOURCE_DELETE:
+        api_resources_delete(qr, m.name);
+        break;
     }
 }
 
@@ -476,6 +485,10 @@ server_init(struct qmgr *q, struct ev_loop *loop, struct qmgr_config *cfg)
     q->conninfo = dv_xstrdup(cfg->database);
     q->node_ttl = cfg->node_ttl;
     q->max_heartbeat_rate = (double)cfg->max_heartbeat_rate;
+    q->sendmail = !dv_str_empty(cfg->sendmail) ? dv_xstrdup(cfg->sendmail)
+                                                : NULL;
+    q->mail_from = dv_xstrdup(!dv_str_empty(cfg->mail_from) ? cfg->mail_from
+                                                             : "adm");
     q->fallback_server = !dv_str_empty(cfg->server_name)
                              ? dv_xstrdup(cfg->server_name)
                              : short_hostname();
@@ -548,6 +561,7 @@ server_start(struct qmgr *q, struct dv_err *err)
     }
     q->lp = longpoll_new(q);
     q->live = liveness_new(q, cfg->liveness_interval);
+    q->site = site_new(q);
     return 0;
 }
 
@@ -582,6 +596,7 @@ server_shutdown(struct qmgr *q)
         dv_http_server_stop_accepting(q->unix_srv);
     }
     liveness_stop(q->live);
+    site_stop(q->site);
     longpoll_expire_all(q->lp);
     q->drain_deadline = ev_now(q->loop) + SERVER_DRAIN_GRACE;
     ev_timer_init(&q->drain_timer, server_drain_cb, 0, SERVER_DRAIN_POLL);
@@ -605,6 +620,7 @@ server_cleanup(struct qmgr *q)
     if (q->live != NULL) {
         liveness_stop(q->live);
     }
+    site_stop(q->site);
     /* Runs the done callback of every work still in the pool. */
     pool_free(q->pool);
     q->pool = NULL;
@@ -612,8 +628,12 @@ server_cleanup(struct qmgr *q)
     q->lp = NULL;
     liveness_free(q->live);
     q->live = NULL;
+    site_free(q->site);
+    q->site = NULL;
     free(q->conninfo);
     free(q->fallback_server);
+    free(q->sendmail);
+    free(q->mail_from);
     q->conninfo = NULL;
     q->fallback_server = NULL;
     pthread_mutex_destroy(&q->server_lock);

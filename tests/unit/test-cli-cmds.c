@@ -52,7 +52,8 @@ test_qsub_usage(void)
     CHECK_INT(RUN_CMD(cmd_qsub, "qsub", "-Z", ok), 2);
     CHECK_INT(RUN_CMD(cmd_qsub, "qsub", "-r", "x", ok), 2);
     CHECK_INT(RUN_CMD(cmd_qsub, "qsub", "-l", "walltime", ok), 2);
-    CHECK_INT(RUN_CMD(cmd_qsub, "qsub", "-m", "abe", ok), 2);
+    CHECK_INT(RUN_CMD(cmd_qsub, "qsub", "-m", "abx", ok), 2);
+    CHECK_INT(RUN_CMD(cmd_qsub, "qsub", "-a", "2460", ok), 2);
     /* The script must be the last argument, and not come with "--". */
     CHECK_INT(RUN_CMD(cmd_qsub, "qsub", ok, "-N", "x"), 2);
     CHECK_INT(RUN_CMD(cmd_qsub, "qsub", ok, ok), 2);

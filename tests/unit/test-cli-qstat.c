@@ -230,6 +230,8 @@ test_full(void)
               "    exec_vnode = (node1:ncpus=2:mem=1048576kb)\n"
               "    Hold_Types = n\n"
               "    Join_Path = oe\n"
+              "    Keep_Files = n\n"
+              "    Mail_Points = a\n"
               "    mtime = Tue Nov 14 22:13:23 2023\n"
               "    Output_Path = login1:/home/alice/run/hello.o12\n"
               "    Priority = 0\n"
@@ -247,6 +249,7 @@ test_full(void)
               "(node1:ncpus=2)\n"
               "    run_count = 1\n"
               "    Submit_arguments = -j oe job.sh\n"
+              "    project = _pbs_project_default\n"
               "    Submit_Host = login1\n"
               "\n");
     dv_buf_reset(&b);
@@ -259,6 +262,73 @@ test_full(void)
     CHECK_STR(
         dv_buf_str(&b),
         "Job Id: 1.s|Job_Name=a\\|b|Resource_List.ncpus=1|comment=x\\ny\n");
+    qstat_attrs_cleanup(&a);
+    dv_buf_cleanup(&b);
+    cli_job_cleanup(&j);
+}
+
+/* Sites' attributes in PBS's order (pbs-cli.md 3.4), custom resources
+ * among the Resource_List, and W. */
+static void
+test_full_site(void)
+{
+    static const char site_json[] =
+        "{\"id\": 13, \"job_id\": \"13.srv\", \"name\": \"w\", "
+        "\"owner\": \"alice\", \"queue\": \"workq\", \"state\": "
+        "\"waiting\", \"priority\": 0, \"hold_types\": \"\", "
+        "\"rerunnable\": true, \"ctime\": 1700000000, \"qtime\": "
+        "1700000000, \"mtime\": 1700000000, \"run_count\": 0, "
+        "\"resource_list\": {\"ncpus\": \"1\", \"software\": \"gromacs\", "
+        "\"nodect\": \"1\"}, "
+        "\"spec\": {\"submit_host\": \"login1\", \"join\": \"n\", "
+        "\"account\": \"acct42\", \"project\": \"climate\", "
+        "\"mail_points\": \"be\", \"mail_users\": \"a@x.org,bob\", "
+        "\"execution_time\": 1700003600, \"keep_files\": \"oe\", "
+        "\"shell\": \"/bin/sh\", "
+        "\"shell_path_list\": \"/bin/bash@n1,/bin/sh\", "
+        "\"stdout\": \"/h/w.o13\", \"stderr\": \"/h/w.e13\"}}";
+    struct cli_job j;
+    struct qstat_attrs a;
+    struct dv_buf b;
+    json_t *o = json_loads(site_json, 0, NULL);
+
+    CHECK(o != NULL);
+    CHECK_INT(cli_job_from_json(o, &j), 0);
+    json_decref(o);
+    memset(&a, 0, sizeof(a));
+    dv_buf_init(&b);
+    CHECK_INT(cli_job_state_letter(&j), 'W');
+    qstat_job_attrs(&j, "srv", &a);
+    qstat_full_text(&b, j.job_id, &a, 0);
+    CHECK_STR(dv_buf_str(&b),
+              "Job Id: 13.srv\n"
+              "    Job_Name = w\n"
+              "    Job_Owner = alice@login1\n"
+              "    job_state = W\n"
+              "    queue = workq\n"
+              "    server = srv\n"
+              "    Account_Name = acct42\n"
+              "    ctime = Tue Nov 14 22:13:20 2023\n"
+              "    Error_Path = login1:/h/w.e13\n"
+              "    Execution_Time = Tue Nov 14 23:13:20 2023\n"
+              "    Hold_Types = n\n"
+              "    Join_Path = n\n"
+              "    Keep_Files = oe\n"
+              "    Mail_Points = be\n"
+              "    Mail_Users = a@x.org,bob\n"
+              "    mtime = Tue Nov 14 22:13:20 2023\n"
+              "    Output_Path = login1:/h/w.o13\n"
+              "    Priority = 0\n"
+              "    qtime = Tue Nov 14 22:13:20 2023\n"
+              "    Rerunable = True\n"
+              "    Resource_List.ncpus = 1\n"
+              "    Resource_List.nodect = 1\n"
+              "    Resource_List.software = gromacs\n"
+              "    Shell_Path_List = /bin/bash@n1,/bin/sh\n"
+              "    run_count = 0\n"
+              "    project = climate\n"
+              "    Submit_Host = login1\n"
+              "\n");
     qstat_attrs_cleanup(&a);
     dv_buf_cleanup(&b);
     cli_job_cleanup(&j);
@@ -373,6 +443,7 @@ main(void)
     RUN(test_alt_format);
     RUN(test_prt_attr_wrapping);
     RUN(test_full);
+    RUN(test_full_site);
     RUN(test_json);
     RUN(test_decode);
     return unit_done();

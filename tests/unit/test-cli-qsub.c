@@ -132,7 +132,10 @@ test_options(void)
     CHECK_INT(o.priority, 10);
     CHECK_INT(o.rerunnable, 0);
     CHECK_INT(o.rerun_src, QSUB_SRC_CMDLINE);
-    CHECK_STR(o.shell, "/bin/bash");
+    /* The entry without a host is the one used (PBS picks it on every
+     * host not named); Shell_Path_List keeps the list. */
+    CHECK_STR(o.shell, "/bin/sh");
+    CHECK_STR(o.shell_list, "/bin/bash@host,/bin/sh");
     CHECK_INT(o.z, 1);
     CHECK_INT(o.V, 1);
     CHECK_STR(o.vlist, "A=1,B");
@@ -234,9 +237,31 @@ test_illegal_values(void)
         {"-W", "block=maybe", "qsub: illegal -W value\n"},
         {"-W", "block=true", "qsub: -W block is not supported yet\n"},
         {"-W", "umask=022", "qsub: -W umask is not supported yet\n"},
-        {"-m", "abe", "qsub: option -m is not supported yet\n"},
         {"-J", "1-5", "qsub: option -J is not supported yet\n"},
-        {"-a", "1200", "qsub: option -a is not supported yet\n"},
+        {"-m", "abx", "qsub: illegal -m value\n"},
+        {"-m", "aa", "qsub: illegal -m value\n"},
+        {"-m", "an", "qsub: illegal -m value\n"},
+        {"-m", "", "qsub: illegal -m value\n"},
+        {"-m", "abej",
+         "qsub: mail option 'j' can not be used without array job\n"},
+        {"-M", "a b", "qsub: illegal -M value\n"},
+        {"-M", "a,,b", "qsub: illegal -M value\n"},
+        {"-M", "-oops", "qsub: illegal -M value\n"},
+        {"-M", "", "qsub: illegal -M value\n"},
+        {"-k", "x", "qsub: illegal -k value\n"},
+        {"-k", "oo", "qsub: illegal -k value\n"},
+        {"-k", "on", "qsub: illegal -k value\n"},
+        {"-a", "120", "qsub: illegal -a value\n"},
+        {"-a", "2460", "qsub: illegal -a value\n"},
+        {"-a", "1260", "qsub: illegal -a value\n"},
+        {"-a", "13011200", "qsub: illegal -a value\n"},
+        {"-a", "1200.5", "qsub: illegal -a value\n"},
+        {"-a", "12:00", "qsub: illegal -a value\n"},
+        {"-A", "", "qsub: illegal -A value\n"},
+        {"-P", "", "qsub: illegal -P value\n"},
+        {"-S", "/bin/sh@", "qsub: illegal -S value\n"},
+        {"-S", "/bin/sh,", "qsub: illegal -S value\n"},
+        {"-S", "/bin/sh,sh@h", "qsub: illegal -S value\n"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -446,6 +471,135 @@ test_spec_defaults(void)
     dv_buf_cleanup(&errs);
 }
 
+/* qsub -a with a fixed clock, in UTC: OpenPBS's rolling of the parts
+ * left out to the next future time. */
+static void
+test_exec_time(void)
+{
+    /* Wed 2026-11-25 02:30:00 UTC */
+    const time_t now = 1795573800;
+    int64_t t;
+
+    setenv("TZ", "UTC", 1);
+    tzset();
+    CHECK_INT(qsub_parse_exec_time("0245", now, &t), 0);
+    CHECK_INT(t, now + 15 * 60);
+    CHECK_INT(qsub_parse_exec_time("0230.30", now, &t), 0);
+    CHECK_INT(t, now + 30);
+    /* hhmm past (or now): tomorrow */
+    CHECK_INT(qsub_parse_exec_time("0230", now, &t), 0);
+    CHECK_INT(t, now + 86400);
+    CHECK_INT(qsub_parse_exec_time("0100", now, &t), 0);
+    CHECK_INT(t, now - 90 * 60 + 86400);
+    /* DDhhmm: this month, or next month once past */
+    CHECK_INT(qsub_parse_exec_time("261200", now, &t), 0);
+    CHECK_INT(t, 1795694400); /* 2026-11-26 12:00 */
+    CHECK_INT(qsub_parse_exec_time("241200", now, &t), 0);
+    CHECK_INT(t, 1798113600); /* 2026-12-24 12:00 */
+    /* MMDDhhmm: this year, or next year once past */
+    CHECK_INT(qsub_parse_exec_time("12010000", now, &t), 0);
+    CHECK_INT(t, 1796083200); /* 2026-12-01 */
+    CHECK_INT(qsub_parse_exec_time("01010000", now, &t), 0);
+    CHECK_INT(t, 1798761600); /* 2027-01-01 */
+    /* YYMMDDhhmm and CCYYMMDDhhmm[.SS]: kept even in the past */
+    CHECK_INT(qsub_parse_exec_time("2701010000", now, &t), 0);
+    CHECK_INT(t, 1798761600);
+    CHECK_INT(qsub_parse_exec_time("202001010000.05", now, &t), 0);
+    CHECK_INT(t, 1577836805);
+    CHECK_INT(qsub_parse_exec_time("7001010000", now, &t), 0);
+    CHECK_INT(t, 0 + 0); /* 1970: 69-99 are 19YY */
+    /* malformed */
+    CHECK_INT(qsub_parse_exec_time("", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("123", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("12345", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("2400", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("0060", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("321200", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("00011200", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("1200.", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("1200.1", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("1200.99", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("12a0", now, &t), -1);
+    CHECK_INT(qsub_parse_exec_time("1234567890123", now, &t), -1);
+}
+
+/* -A -P -m -M -k -a -S: parsed from the command line and directives
+ * (command line wins), and carried into the spec. */
+static void
+test_site_options(void)
+{
+    struct qsub_opts o;
+    struct dv_buf errs;
+    struct dv_job_spec s;
+    struct qsub_ctx ctx;
+    char *sh;
+
+    setenv("TZ", "UTC", 1);
+    tzset();
+    qsub_opts_init(&o);
+    dv_buf_init(&errs);
+    dv_job_spec_init(&s);
+    CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs,
+                    WORDS("-A", "acct42", "-m", "be", "-k", "oed")),
+              0);
+    CHECK_INT(parse(&o, QSUB_SRC_DIRECTIVE, &errs,
+                    WORDS("-A", "ignored", "-P", "climate", "-M",
+                          "alice@example.org,bob", "-m", "n", "-a", "0245",
+                          "-S", "/bin/bash@n1,/bin/zsh@n2", "-r", "n", "-l",
+                          "select=3", "-l", "software=gromacs")),
+              0);
+    CHECK_STR(dv_buf_str(&errs), "");
+    base_ctx(&ctx);
+    ctx.now = 1795573800;
+    CHECK_INT(qsub_build_spec(&o, &ctx, &s, &errs), 0);
+    CHECK_STR(s.account, "acct42");
+    CHECK_STR(s.project, "climate");
+    CHECK_STR(s.mail_points, "be");
+    CHECK_STR(s.mail_users, "alice@example.org,bob");
+    CHECK_STR(s.keep_files, "oed");
+    CHECK_INT(s.execution_time, 1795573800 + 15 * 60);
+    CHECK_STR(s.shell, "/bin/bash");
+    CHECK_STR(s.shell_path_list, "/bin/bash@n1,/bin/zsh@n2");
+    CHECK_INT(s.rerunnable, 0);
+    /* select=N without chunk resources: N chunks of one cpu; software is
+     * a custom resource, left for the server to check. */
+    {
+        struct dv_err err;
+
+        dv_err_clear(&err);
+        CHECK_INT(dv_job_spec_normalize(&s, &err), 0);
+    }
+    CHECK_INT(s.req.nodect, 3);
+    CHECK_INT(s.req.ncpus, 3);
+    CHECK_INT(s.ncustom, 1);
+    CHECK_STR(s.resources[s.custom[0]].key, "software");
+    {
+        json_t *j = dv_job_spec_to_json(&s);
+        json_t *rl = json_object_get(j, "resource_list");
+
+        CHECK_STR(json_string_value(json_object_get(rl, "software")),
+                  "gromacs");
+        CHECK_STR(json_string_value(json_object_get(rl, "select")),
+                  "3:ncpus=1");
+        CHECK_STR(json_string_value(json_object_get(j, "account")), "acct42");
+        CHECK_INT(json_integer_value(json_object_get(j, "execution_time")),
+                  1795573800 + 15 * 60);
+        json_decref(j);
+    }
+    dv_job_spec_cleanup(&s);
+    qsub_opts_cleanup(&o);
+    dv_buf_cleanup(&errs);
+
+    sh = qsub_shell_from_list("/bin/sh");
+    CHECK_STR(sh, "/bin/sh");
+    free(sh);
+    sh = qsub_shell_from_list("/bin/a@h1,/bin/b,/bin/c");
+    CHECK_STR(sh, "/bin/b");
+    free(sh);
+    CHECK(qsub_shell_from_list("") == NULL);
+    CHECK(qsub_shell_from_list(",/bin/sh") == NULL);
+}
+
 int
 main(void)
 {
@@ -459,5 +613,7 @@ main(void)
     RUN(test_abs_path);
     RUN(test_spec);
     RUN(test_spec_defaults);
+    RUN(test_exec_time);
+    RUN(test_site_options);
     return unit_done();
 }

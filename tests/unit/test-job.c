@@ -161,6 +161,78 @@ test_ids(void)
     CHECK_INT(dv_job_state_letter(DV_JOB_FINISHED), 'F');
 }
 
+/* Sites' attributes: decoded, validated with PBS's texts, encoded back;
+ * the shell of a -S path list per host; the W state. */
+static void
+test_site_attributes(void)
+{
+    struct dv_job_spec s;
+    struct dv_err err;
+    json_t *j;
+    char *sh;
+    static const char *const bad[][2] = {
+        {"{\"mail_points\": \"x\"}", "Mail_Points"},
+        {"{\"mail_points\": \"abn\"}", "Mail_Points"},
+        {"{\"mail_users\": \"a b\"}", "Mail_Users"},
+        {"{\"mail_users\": \"-f\"}", "Mail_Users"},
+        {"{\"keep_files\": \"on\"}", "Keep_Files"},
+        {"{\"account\": \"\"}", "Account_Name"},
+        {"{\"project\": \"a\\nb\"}", "project"},
+    };
+    /* host -> shell; short and full names match, prefixes do not */
+    static const char *const shells[][2] = {{"n1", "/bin/bash"},
+                                            {"n2.example.org", "/bin/zsh"},
+                                            {"n3", "/bin/sh"},
+                                            {"n10", "/bin/sh"}};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *o = json_loads(bad[i][0], 0, NULL);
+        char want[128];
+
+        CHECK(o != NULL);
+        json_object_set_new(o, "owner", json_string("alice"));
+        json_object_set_new(o, "script", json_string("true\n"));
+        dv_job_spec_init(&s);
+        dv_err_clear(&err);
+        CHECK_INT(dv_job_spec_from_json(o, &s, &err), 0);
+        CHECK_INT(dv_job_spec_normalize(&s, &err), -1);
+        snprintf(want, sizeof(want),
+                 "Illegal attribute or resource value %s", bad[i][1]);
+        CHECK_STR(err.msg, want);
+        CHECK_STR(err.code, "bad_attribute_value");
+        dv_job_spec_cleanup(&s);
+        json_decref(o);
+    }
+    j = json_loads("{\"owner\": \"alice\", \"script\": \"true\", "
+                   "\"account\": \"a1\", \"project\": \"p1\", "
+                   "\"mail_points\": \"abe\", \"mail_users\": \"a@b.c,d\", "
+                   "\"execution_time\": 1700000000, \"keep_files\": \"oed\", "
+                   "\"shell\": \"/bin/sh\", "
+                   "\"shell_path_list\": \"/bin/bash@n1.example.org,/bin/sh,"
+                   "/bin/zsh@n2\"}",
+                   0, NULL);
+    dv_job_spec_init(&s);
+    CHECK_INT(dv_job_spec_from_json(j, &s, &err), 0);
+    json_decref(j);
+    CHECK_INT(dv_job_spec_normalize(&s, &err), 0);
+    CHECK_INT(s.execution_time, 1700000000);
+    j = dv_job_spec_to_json(&s);
+    CHECK_STR(json_string_value(json_object_get(j, "mail_users")), "a@b.c,d");
+    CHECK_INT(json_integer_value(json_object_get(j, "execution_time")),
+              1700000000);
+    json_decref(j);
+    for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+        sh = dv_job_shell_for_host(&s, shells[i][0]);
+        CHECK_STR(sh, shells[i][1]);
+        free(sh);
+    }
+    dv_job_spec_cleanup(&s);
+    CHECK_INT(dv_job_state_parse("waiting"), DV_JOB_WAITING);
+    CHECK_INT(dv_job_state_letter(DV_JOB_WAITING), 'W');
+    CHECK_STR(dv_job_state_name(DV_JOB_WAITING), "waiting");
+    CHECK_INT(dv_job_state_letter((enum dv_job_state)DV_JOB_NSTATES), '?');
+}
+
 int
 main(void)
 {
@@ -169,5 +241,6 @@ main(void)
     RUN(test_validation);
     RUN(test_setenv);
     RUN(test_ids);
+    RUN(test_site_attributes);
     return unit_done();
 }

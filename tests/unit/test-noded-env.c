@@ -89,6 +89,7 @@ test_env_build(void)
     CHECK_STR(env_get(env, "DROVER_NODE_NAME"), "node1");
     CHECK_STR(env_get(env, "DROVER_CPUSET"), "2-3");
     CHECK(env_get(env, "PBS_ARRAY_INDEX") == NULL);
+    CHECK(env_get(env, "PBS_ACCOUNT") == NULL); /* only with -A */
     CHECK(env_get(env, "PBS_O") == NULL); /* prefixes do not match */
     /* Each name once. */
     {
@@ -118,6 +119,10 @@ test_env_build(void)
     env = env_build(&in);
     CHECK_STR(env_get(env, "PBS_O_WORKDIR"), "/scratch/run");
     CHECK_STR(env_get(env, "PBS_QUEUE"), "long");
+    env_free(env);
+    s.account = dv_xstrdup("acct42");
+    env = env_build(&in);
+    CHECK_STR(env_get(env, "PBS_ACCOUNT"), "acct42");
     env_free(env);
     dv_job_spec_cleanup(&s);
 }

@@ -95,6 +95,11 @@ test_state_list(void)
     CHECK_INT(state_list_parse(",queued", &m), -1);
     CHECK_INT(state_list_parse("bogus", &m), -1);
     CHECK_INT(state_list_parse("X", &m), -1);
+    /* W: waiting for its execution time */
+    CHECK_INT(state_list_parse("W,waiting", &m), 0);
+    CHECK_INT(m, 1u << DV_JOB_WAITING);
+    state_list_array(m, buf, sizeof(buf));
+    CHECK_STR(buf, "{waiting}");
 }
 
 static void

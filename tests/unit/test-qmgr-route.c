@@ -127,6 +127,30 @@ test_node_routes(void)
 }
 
 static void
+test_resource_routes(void)
+{
+    struct route_match m;
+    struct dv_err err;
+
+    CHECK_INT(match("GET", "/v1/resources", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_RESOURCES_LIST);
+    CHECK_INT(match("POST", "/v1/resources/", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_RESOURCES_CREATE);
+    CHECK_INT(match("DELETE", "/v1/resources/software", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_RESOURCE_DELETE);
+    CHECK_STR(m.name, "software");
+    CHECK_INT(match("GET", "/v1/resources/software", &m, &err), -1);
+    CHECK_STR(err.code, "method_not_allowed");
+    CHECK_STR(m.allow, "DELETE");
+    CHECK_INT(match("DELETE", "/v1/resources", &m, &err), -1);
+    CHECK_STR(m.allow, "GET, POST");
+    CHECK_INT(match("DELETE", "/v1/resources/1abc", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("DELETE", "/v1/resources/a/b", &m, &err), -1);
+    CHECK_STR(err.code, "not_found");
+}
+
+static void
 test_bad_method(void)
 {
     struct route_match m;
@@ -167,6 +191,7 @@ main(void)
     RUN(test_routes);
     RUN(test_not_found);
     RUN(test_node_routes);
+    RUN(test_resource_routes);
     RUN(test_bad_method);
     RUN(test_bad_ids);
     return unit_done();

@@ -153,6 +153,55 @@ test_from_list(void)
     CHECK_INT(rr.nodect, 1);
 }
 
+/* Custom resources: what is built in, types, flags and values. */
+static void
+test_custom(void)
+{
+    char canon[64];
+
+    CHECK(dv_resource_is_builtin("walltime"));
+    CHECK(dv_resource_is_builtin("select"));
+    CHECK(dv_resource_is_builtin("ncpus"));
+    CHECK(dv_resource_is_builtin("mem"));
+    CHECK(!dv_resource_is_builtin("software"));
+    CHECK(!dv_resource_is_builtin("filesystems"));
+    CHECK(dv_resource_type_valid("string_array"));
+    CHECK(!dv_resource_type_valid("int"));
+    CHECK(!dv_resource_type_valid(NULL));
+    CHECK(dv_resource_flags_valid(""));
+    CHECK(dv_resource_flags_valid("nh"));
+    CHECK(!dv_resource_flags_valid("hh"));
+    CHECK(!dv_resource_flags_valid("x"));
+    CHECK_INT(dv_resource_value_check("string", "gromacs", canon,
+                                      sizeof(canon)),
+              0);
+    CHECK_STR(canon, "gromacs");
+    CHECK_INT(dv_resource_value_check("string", "", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("string", "a\nb", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("long", "-42", NULL, 0), 0);
+    CHECK_INT(dv_resource_value_check("long", "4x", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("float", "1.5e3", NULL, 0), 0);
+    CHECK_INT(dv_resource_value_check("float", "1.5.3", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("size", "2GB", canon, sizeof(canon)),
+              0);
+    CHECK_STR(canon, "2gb");
+    CHECK_INT(dv_resource_value_check("size", "lots", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("boolean", "y", canon, sizeof(canon)),
+              0);
+    CHECK_STR(canon, "True");
+    CHECK_INT(dv_resource_value_check("boolean", "0", canon, sizeof(canon)),
+              0);
+    CHECK_STR(canon, "False");
+    CHECK_INT(dv_resource_value_check("boolean", "maybe", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("string_array", "a:b,c", canon,
+                                      sizeof(canon)),
+              0);
+    CHECK_STR(canon, "a:b,c");
+    CHECK_INT(dv_resource_value_check("string_array", "a,,b", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("string_array", "a,", NULL, 0), -1);
+    CHECK_INT(dv_resource_value_check("nosuchtype", "a", NULL, 0), -1);
+}
+
 int
 main(void)
 {
@@ -161,5 +210,6 @@ main(void)
     RUN(test_walltime);
     RUN(test_select);
     RUN(test_from_list);
+    RUN(test_custom);
     return unit_done();
 }
