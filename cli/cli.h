@@ -289,6 +289,10 @@ struct qsub_opts {
     int shell_src;
     char *depend;
     int depend_src;
+    char *array; /* -J X-Y[:Z][%max], validated */
+    int array_src;
+    int max_run; /* -W max_run_subjobs=N */
+    int max_run_src;
     char *prefix;
     int prefix_src;
     int z;

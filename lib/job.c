@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array.h"
 #include "lib/job.h"
 #include "lib/mem.h"
 #include "lib/strutil.h"
@@ -81,6 +82,7 @@ dv_job_spec_cleanup(struct dv_job_spec *s)
     }
     free(s->resources);
     free(s->depend);
+    free(s->array);
     free(s->submit_args);
     dv_jobspec_free(s->native);
     dv_job_spec_init(s);
@@ -268,7 +270,7 @@ get_resources(const json_t *v, struct dv_job_spec *s, struct dv_err *err)
 static const char *const pbs_keys[] = {
     "rerunnable", "script",      "argv",   "shell", "workdir",
     "env",        "stdout",      "stderr", "join",  "resources",
-    "depend",     "submit_args", NULL,
+    "depend",     "submit_args", "array", NULL,
 };
 
 static const char *
@@ -345,6 +347,8 @@ dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
             rc = get_resources(v, s, err);
         } else if (strcmp(key, "depend") == 0) {
             rc = get_string(v, key, 64 * 1024, &s->depend, err);
+        } else if (strcmp(key, "array") == 0) {
+            rc = get_string(v, key, 64, &s->array, err);
         } else if (strcmp(key, "submit_args") == 0) {
             rc = get_string(v, key, DV_JOB_MAX_STRING, &s->submit_args, err);
         } else if (strcmp(key, "resource_list") == 0 ||
@@ -611,6 +615,20 @@ dv_job_spec_normalize(struct dv_job_spec *s, struct dv_err *err)
     if (s->depend != NULL && dv_job_depend_check(s->depend, err) < 0) {
         return -1;
     }
+    if (s->array != NULL) {
+        struct dv_array a;
+        if (dv_array_parse(s->array, &a) < 0) {
+            dv_err_set(err, DV_EINVAL, "bad_attribute_value",
+                       "Illegal attribute or resource value "
+                       "array_indices_submitted");
+            return -1;
+        }
+        if (!s->rerunnable) {
+            dv_err_set(err, DV_EINVAL, "bad_attribute_value",
+                       "cannot submit non-rerunable Array Job");
+            return -1;
+        }
+    }
     if (dv_resreq_from_list(s->resources, s->nresources, &s->req, err) < 0) {
         return -1;
     }
@@ -732,6 +750,7 @@ dv_job_spec_to_json(const struct dv_job_spec *s)
     free(sorted);
     json_object_set_new(o, "resources", res);
     set_str(o, "depend", s->depend);
+    set_str(o, "array", s->array);
     set_str(o, "submit_args", s->submit_args);
     if (s->normalized) {
         json_object_set_new(o, "resource_list", resource_list_json(&s->req));

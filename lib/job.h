@@ -98,6 +98,7 @@ struct dv_job_spec {
     struct dv_kv *resources; /* as requested: name -> PBS text */
     int nresources;
     char *depend;
+    char *array; /* "X-Y[:Z][%max]" (lib/array.h): an array job */
     char *submit_args;
     /* A native job (docs/jobspec.md): its groups, rules and policies;
      * NULL for a PBS-style job. A spec is one or the other, never both. */
