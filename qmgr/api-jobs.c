@@ -433,8 +433,9 @@ get_run(struct qreq *qr, struct dv_db *db)
         /* 124[7]: the array must hold index 7 */
         json_t *o = api_job_json(&out, 0, &vrow, server, 1);
         json_t *subs = json_object_get(json_object_get(o, "array"), "subjobs");
+        size_t nsubs = json_array_size(subs);
         json_decref(o);
-        if (json_array_size(subs) == 0) {
+        if (nsubs == 0) {
             char jid[300];
             dv_array_id_format((long long)qr->id, DV_ARRAY_ONE, g->index,
                                g->index, server, jid, sizeof(jid));
