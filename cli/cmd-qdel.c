@@ -58,8 +58,8 @@ each_job(const struct job_action *a, int n, char **operands)
         /* qdel takes subjobs and ranges (124[7], 124[1-5]); qhold and qrls
          * jobs and whole arrays only, as PBS's. */
         if (jobid_parse_array(operands[i], &jid) < 0 ||
-            (strcmp(a->method, "DELETE") != 0 &&
-             jid.part != DV_ARRAY_NONE && jid.part != DV_ARRAY_WHOLE)) {
+            (strcmp(a->method, "DELETE") != 0 && jid.part != DV_ARRAY_NONE &&
+             jid.part != DV_ARRAY_WHOLE)) {
             free(jid.server);
             fprintf(stderr, "%s: illegally formed job identifier: %s\n",
                     a->prog, operands[i]);
@@ -74,8 +74,7 @@ each_job(const struct job_action *a, int n, char **operands)
             snprintf(path, sizeof(path), "/v1/jobs/%lld%s?subjobs=%d-%d",
                      jid.seq, a->suffix, jid.lo, jid.hi);
         } else {
-            snprintf(path, sizeof(path), "/v1/jobs/%lld%s", jid.seq,
-                     a->suffix);
+            snprintf(path, sizeof(path), "/v1/jobs/%lld%s", jid.seq, a->suffix);
         }
         dv_err_clear(&err);
         if (cli_client_call(c, a->method, path, body, NULL, 0, &r, &err) < 0) {

@@ -100,8 +100,8 @@ keep(const struct qstat *q, const struct cli_job *j)
  * fetches the server status, which carries the header, on its first
  * connection only): an operand that reached the server clears q->header
  * whether or not it showed jobs; one that never reached it does not. */
-static void display_one(struct qstat *q, struct cli_job *j,
-                        const char *server, int *header);
+static void display_one(struct qstat *q, struct cli_job *j, const char *server,
+                        int *header);
 
 static void
 display(struct qstat *q, struct cli_job *jobs, int n, const char *server)
@@ -132,42 +132,38 @@ display(struct qstat *q, struct cli_job *jobs, int n, const char *server)
 
 /* One row (or -f block) of job j. */
 static void
-display_one(struct qstat *q, struct cli_job *j, const char *server,
-            int *header)
+display_one(struct qstat *q, struct cli_job *j, const char *server, int *header)
 {
-    {
-        if (q->alt) {
-            if (*header) {
-                qstat_alt_header(&q->out, server, q->wide);
-                *header = 0;
-            }
-            qstat_alt_row(&q->out, j, q->alt_opt);
-        } else if (q->full) {
-            struct qstat_attrs a;
-            char *srv = cli_job_server(j, server);
-
-            memset(&a, 0, sizeof(a));
-            qstat_job_attrs(j, srv, &a);
-            if (q->format == FMT_JSON) {
-                if (q->json_jobs == NULL) {
-                    q->json_jobs = json_object();
-                }
-                json_object_set_new(q->json_jobs, j->job_id,
-                                    qstat_attrs_json(&a));
-            } else if (q->format == FMT_DSV) {
-                qstat_full_dsv(&q->out, j->job_id, &a, q->delim);
-            } else {
-                qstat_full_text(&q->out, j->job_id, &a, q->wide);
-            }
-            qstat_attrs_cleanup(&a);
-            free(srv);
-        } else {
-            if (*header) {
-                qstat_default_header(&q->out, q->wide);
-                *header = 0;
-            }
-            qstat_job_default_row(&q->out, j, q->wide);
+    if (q->alt) {
+        if (*header) {
+            qstat_alt_header(&q->out, server, q->wide);
+            *header = 0;
         }
+        qstat_alt_row(&q->out, j, q->alt_opt);
+    } else if (q->full) {
+        struct qstat_attrs a;
+        char *srv = cli_job_server(j, server);
+
+        memset(&a, 0, sizeof(a));
+        qstat_job_attrs(j, srv, &a);
+        if (q->format == FMT_JSON) {
+            if (q->json_jobs == NULL) {
+                q->json_jobs = json_object();
+            }
+            json_object_set_new(q->json_jobs, j->job_id, qstat_attrs_json(&a));
+        } else if (q->format == FMT_DSV) {
+            qstat_full_dsv(&q->out, j->job_id, &a, q->delim);
+        } else {
+            qstat_full_text(&q->out, j->job_id, &a, q->wide);
+        }
+        qstat_attrs_cleanup(&a);
+        free(srv);
+    } else {
+        if (*header) {
+            qstat_default_header(&q->out, q->wide);
+            *header = 0;
+        }
+        qstat_job_default_row(&q->out, j, q->wide);
     }
 }
 

@@ -166,8 +166,8 @@ subjob_from_json(const json_t *o, const json_t *sub, const char *array_id,
                  struct cli_job *j)
 {
     static const char *const keys[] = {
-        "job_id",   "state", "exit_status", "exec_host",      "comment",
-        "run_count", "stime", "end_time",   "resources_used", NULL};
+        "job_id",    "state", "exit_status", "exec_host",      "comment",
+        "run_count", "stime", "end_time",    "resources_used", NULL};
     json_t *copy = json_copy((json_t *)o);
     int64_t v = 0;
 
@@ -205,7 +205,7 @@ array_from_json(const json_t *o, const json_t *arr, struct cli_job *j)
     get_i64(counts, "exiting", &e);
     get_i64(counts, "expired", &x);
     j->array_state_count =
-        dv_xasprintf("Queued:%lld Running:%lld Exiting:%lld Expired:%lld",
+        dv_xasprintf("Queued:%lld Running:%lld Exiting:%lld Expired:%lld ",
                      (long long)q, (long long)r, (long long)e, (long long)x);
     if (!json_is_array(subs)) {
         return;
@@ -403,8 +403,7 @@ cli_jobs_get(struct cli_client *c, long long id, struct cli_job *out,
 
 int
 cli_jobs_get_query(struct cli_client *c, long long id, const char *query,
-                   struct cli_job *out, struct cli_reply *r,
-                   struct dv_err *err)
+                   struct cli_job *out, struct cli_reply *r, struct dv_err *err)
 {
     char path[128];
 

@@ -565,10 +565,8 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
     if (j->array == CLI_ARRAY_JOB) {
         qstat_attrs_add(a, "array", NULL, "True");
         qstat_attrs_add(a, "array_state_count", NULL, j->array_state_count);
-        qstat_attrs_add(a, "array_indices_submitted", NULL,
-                        j->array_submitted);
-        qstat_attrs_add(a, "array_indices_remaining", NULL,
-                        j->array_remaining);
+        qstat_attrs_add(a, "array_indices_submitted", NULL, j->array_submitted);
+        qstat_attrs_add(a, "array_indices_remaining", NULL, j->array_remaining);
     } else if (j->array == CLI_SUBJOB) {
         qstat_attrs_add(a, "array_id", NULL, j->array_id);
         snprintf(buf, sizeof(buf), "%d", j->array_index);

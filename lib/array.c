@@ -91,34 +91,9 @@ dv_array_format(const struct dv_array *a, struct dv_buf *out)
     }
 }
 
-void
-dv_array_format_list(const int *idx, int n, int step, struct dv_buf *out)
-{
-    int i = 0, first = 1;
-
-    if (step < 1) {
-        step = 1;
-    }
-    while (i < n) {
-        int j = i;
-        while (j + 1 < n && idx[j + 1] == idx[j] + step) {
-            j++;
-        }
-        dv_buf_printf(out, "%s%d", first ? "" : ",", idx[i]);
-        if (j > i) {
-            dv_buf_printf(out, "-%d", idx[j]);
-            if (step != 1) {
-                dv_buf_printf(out, ":%d", step);
-            }
-        }
-        first = 0;
-        i = j + 1;
-    }
-}
-
 int
-dv_array_id_bracket(const char *p, enum dv_array_part *part, int *lo,
-                    int *hi, const char **end)
+dv_array_id_bracket(const char *p, enum dv_array_part *part, int *lo, int *hi,
+                    const char **end)
 {
     int64_t a, b;
     int range = 0;

@@ -34,10 +34,6 @@ int dv_array_count(const struct dv_array *a);
 int dv_array_has(const struct dv_array *a, int64_t i);
 /* "X-Y[:Z]" (no %max): PBS's array_indices_submitted. Appends to out. */
 void dv_array_format(const struct dv_array *a, struct dv_buf *out);
-/* Appends sorted distinct indexes as PBS lists them: runs of the range's
- * step joined ("1-3,5,7-9:2" when step is 2: "7-9:2"), comma separated. */
-void dv_array_format_list(const int *idx, int n, int step, struct dv_buf *out);
-
 /* Which part of an array an id names. */
 enum dv_array_part {
     DV_ARRAY_NONE = 0, /* "124": a plain job (or the array as a whole) */
@@ -54,7 +50,7 @@ int dv_array_id_bracket(const char *p, enum dv_array_part *part, int *lo,
                         int *hi, const char **end);
 /* "124[]" / "124[7]" / "124[1-5]" (+ ".server" when server is not empty)
  * into buf. */
-void dv_array_id_format(long long seq, enum dv_array_part part, int lo,
-                        int hi, const char *server, char *buf, size_t size);
+void dv_array_id_format(long long seq, enum dv_array_part part, int lo, int hi,
+                        const char *server, char *buf, size_t size);
 
 #endif

@@ -270,7 +270,7 @@ get_resources(const json_t *v, struct dv_job_spec *s, struct dv_err *err)
 static const char *const pbs_keys[] = {
     "rerunnable", "script",      "argv",   "shell", "workdir",
     "env",        "stdout",      "stderr", "join",  "resources",
-    "depend",     "submit_args", "array", NULL,
+    "depend",     "submit_args", "array",  NULL,
 };
 
 static const char *

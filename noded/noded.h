@@ -153,7 +153,7 @@ struct env_info {
     const char *nodefile;
     const char *node_name;
     const char *gpus; /* granted GPU indexes, or NULL */
-    int array_index;      /* a subjob's PBS_ARRAY_INDEX */
+    int array_index;  /* a subjob's PBS_ARRAY_INDEX */
     const char *array_id; /* PBS_ARRAY_ID ("124[].srv"); NULL: no subjob */
 };
 
@@ -338,8 +338,8 @@ struct alloc_desc {
     int group_index;
     int instance;
     int chunk_index;
-    int array_index;      /* a subjob's index; -1: not an array job */
-    const char *array_id; /* "124[].srv" for subjobs, else NULL */
+    int array_index;           /* a subjob's index; -1: not an array job */
+    const char *array_id;      /* "124[].srv" for subjobs, else NULL */
     int desired_run;           /* desired_status "run" (else "stop") */
     const char *client_status; /* pending running complete failed lost */
     int ncpus;

@@ -252,8 +252,8 @@ alloc_json(const PGresult *res, int row, const struct db_node_polls *b,
         dv_db_get(res, row, "queue"));
     if (aidx >= 0) {
         char aid[300];
-        dv_array_id_format((long long)job_id, DV_ARRAY_WHOLE, 0, 0, server,
-                           aid, sizeof(aid));
+        dv_array_id_format((long long)job_id, DV_ARRAY_WHOLE, 0, 0, server, aid,
+                           sizeof(aid));
         json_object_set_new(o, "array_index", json_integer(aidx));
         json_object_set_new(o, "array_id", json_string(aid));
     }

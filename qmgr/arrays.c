@@ -35,9 +35,10 @@ array_insert(struct dv_db *db, int64_t job_id, const char *text,
                    "array_indices_submitted");
         return -1;
     }
-    const char *p[] = {dv_db_i64(b1, job_id),      dv_db_i64(b2, a.first),
-                       dv_db_i64(b3, a.last),      dv_db_i64(b4, a.step),
-                       dv_db_i64(b5, a.max_run),   dv_db_i64(b6, dv_array_count(&a))};
+    const char *p[] = {
+        dv_db_i64(b1, job_id),    dv_db_i64(b2, a.first),
+        dv_db_i64(b3, a.last),    dv_db_i64(b4, a.step),
+        dv_db_i64(b5, a.max_run), dv_db_i64(b6, dv_array_count(&a))};
     return dv_db_exec_cmd(db, sql, 6, p, err) < 0 ? -1 : 0;
 }
 
@@ -99,9 +100,10 @@ array_ended(struct dv_db *db, int64_t job_id, int exit_status,
 }
 
 /* Finishes the array (its row locked, running or exiting): Exit_status 0
- * when every subjob that ran exited 0, 1 when one did not, 2 when one
- * ended with a PBS error (negative); subjobs not finished yet (deleted
- * array) are finished with it. */
+ * when every subjob that ran exited 0, 1 when one exited non-zero (a
+ * deleted running one: 271), 2 when one ended with a PBS error (negative),
+ * as PBS's chk_array_doneness; subjobs not finished yet (deleted array)
+ * are finished with it. */
 static int
 finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
              struct notify_set *ns, struct job_event **ev, int *nev,
@@ -135,8 +137,7 @@ finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
     st = PQntuples(res) > 0 ? (int)dv_db_get_i64(res, 0, "st", 0) : 0;
     PQclear(res);
     {
-        const char *p[] = {b1, dv_db_i64(b2, st), dv_db_double(b3, when),
-                           how};
+        const char *p[] = {b1, dv_db_i64(b2, st), dv_db_double(b3, when), how};
         n = dv_db_exec_cmd(db, finish, 4, p, err);
     }
     if (n < 0) {
@@ -160,9 +161,9 @@ finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
  * when it was the last (or, for a deleted array, when nothing runs). */
 static int
 subjob_done(struct dv_db *db, int64_t job_id, int idx, int has_exit,
-            int exit_status, int deleted, const char *job_state, int priority,
-            double when, double now, struct notify_set *ns,
-            struct job_event **ev, int *nev, struct dv_err *err)
+            int exit_status, const char *job_state, int priority, double when,
+            double now, struct notify_set *ns, struct job_event **ev, int *nev,
+            struct dv_err *err)
 {
     static const char count[] =
         "UPDATE job_arrays SET done = done + 1, "
@@ -171,8 +172,7 @@ subjob_done(struct dv_db *db, int64_t job_id, int idx, int has_exit,
         "modify_index = nextval('modify_index_seq') "
         "WHERE job_id = $1 RETURNING done, total";
     char b1[24], b3[24];
-    const char *p[] = {dv_db_i64(b1, job_id),
-                       has_exit && !deleted ? "true" : "false",
+    const char *p[] = {dv_db_i64(b1, job_id), has_exit ? "true" : "false",
                        dv_db_i64(b3, exit_status)};
     PGresult *res = dv_db_exec(db, count, 3, p, err);
     int all;
@@ -180,8 +180,8 @@ subjob_done(struct dv_db *db, int64_t job_id, int idx, int has_exit,
     if (res == NULL) {
         return -1;
     }
-    all = PQntuples(res) > 0 && dv_db_get_i64(res, 0, "done", 0) >=
-                                    dv_db_get_i64(res, 0, "total", 1);
+    all = PQntuples(res) > 0 &&
+          dv_db_get_i64(res, 0, "done", 0) >= dv_db_get_i64(res, 0, "total", 1);
     PQclear(res);
     if (array_subjob_ended(db, job_id, idx, has_exit ? exit_status : 0, ns,
                            err) < 0) {
@@ -245,8 +245,8 @@ array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
     job_state = dv_db_get(row, 0, "job_state");
     priority = (int)dv_db_get_i64(row, 0, "priority", 0);
     stime = dv_db_get_double(row, 0, "stime", 0);
-    exiting = strcmp(state, "exiting") == 0 ||
-              strcmp(job_state, "exiting") == 0;
+    exiting =
+        strcmp(state, "exiting") == 0 || strcmp(job_state, "exiting") == 0;
     preempted = strcmp(state, "running") == 0 && strcmp(desired, "stop") == 0 &&
                 !exiting;
     if (strcmp(state, "running") != 0 && strcmp(state, "exiting") != 0) {
@@ -269,10 +269,10 @@ array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
                         "run again"};
         if (dv_db_exec_cmd(db, requeue, 3, pr, err) < 0 ||
             db_stop_subjob_allocs(db, e->job_id, idx, e->alloc_id,
-                        "job lost an allocation", ns, err) < 0 ||
+                                  "job lost an allocation", ns, err) < 0 ||
             db_insert_eval(db, e->job_id,
-                           preempted ? "alloc-stopped" : "alloc-lost",
-                           priority, e->now, err) < 0) {
+                           preempted ? "alloc-stopped" : "alloc-lost", priority,
+                           e->now, err) < 0) {
             goto out;
         }
         ns->evals = 1;
@@ -299,11 +299,10 @@ array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
                             comment,
                             exiting ? "true" : "false"};
         if (dv_db_exec_cmd(db, finish, 9, pf, err) < 0 ||
-            db_stop_subjob_allocs(db, e->job_id, idx, e->alloc_id, "job ended", ns,
-                        err) < 0 ||
-            subjob_done(db, e->job_id, idx, 1, exit_status, exiting,
-                        job_state, priority, e->when, e->now, ns, ev, nev,
-                        err) < 0) {
+            db_stop_subjob_allocs(db, e->job_id, idx, e->alloc_id, "job ended",
+                                  ns, err) < 0 ||
+            subjob_done(db, e->job_id, idx, 1, exit_status, job_state, priority,
+                        e->when, e->now, ns, ev, nev, err) < 0) {
             goto out;
         }
     }
@@ -349,11 +348,13 @@ delete_one(struct dv_db *db, struct db_job_change *c, int idx,
     }
     state = PQntuples(res) > 0 ? dv_db_get(res, 0, "state") : "queued";
     if (strcmp(state, "finished") == 0) {
-        dv_err_set(err, DV_ECONFLICT, "job_finished", "Job has finished");
+        dv_err_set(err, DV_ECONFLICT, "subjob_finished",
+                   "Request invalid for finished array subjob");
         goto out;
     }
     if (strcmp(state, "exiting") == 0) {
-        rc = 0;
+        dv_err_set(err, DV_ECONFLICT, "bad_state",
+                   "Request invalid for state of job");
         goto out;
     }
     if (strcmp(state, "running") == 0) {
@@ -365,8 +366,8 @@ delete_one(struct dv_db *db, struct db_job_change *c, int idx,
         goto out;
     }
     if (dv_db_exec_cmd(db, gone, 3, p, err) < 0 ||
-        subjob_done(db, c->id, idx, 0, 0, 1, job_state, priority, c->now,
-                    c->now, ns, ev, nev, err) < 0) {
+        subjob_done(db, c->id, idx, 0, 0, job_state, priority, c->now, c->now,
+                    ns, ev, nev, err) < 0) {
         goto out;
     }
     rc = 0;
@@ -413,18 +414,26 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
         if (!dv_array_has(&a, i)) {
             continue;
         }
-        if (delete_one(db, c, (int)i, job_state, priority, ns, &ev, &nev,
-                       err) < 0) {
-            if (c->array_lo != c->array_hi && err->kind == DV_ECONFLICT) {
-                dv_err_clear(err); /* a range skips finished subjobs */
+        n++;
+        if (delete_one(db, c, (int)i, job_state, priority, ns, &ev, &nev, err) <
+            0) {
+            if (c->array_part == DV_ARRAY_RANGE && err->kind == DV_ECONFLICT) {
+                dv_err_clear(err); /* a range skips finished and exiting */
                 continue;
             }
             goto out;
         }
-        n++;
     }
-    if (n == 0 && c->array_lo == c->array_hi) {
-        db_job_not_found(c->server, c->id, err);
+    /* PBS: a subjob the array does not have, or a range past its last
+     * index, is an unknown job */
+    if ((c->array_part == DV_ARRAY_ONE && n == 0) ||
+        (c->array_part == DV_ARRAY_RANGE && c->array_lo > a.last)) {
+        char jid[300];
+        dv_array_id_format((long long)c->id, (enum dv_array_part)c->array_part,
+                           c->array_lo, c->array_hi, c->server, jid,
+                           sizeof(jid));
+        dv_err_set(err, DV_ENOTFOUND, "job_not_found", "Unknown Job Id %s",
+                   jid);
         goto out;
     }
     dv_strlcpy(c->new_state, nev > 0 ? "finished" : job_state,
@@ -441,17 +450,19 @@ out:
 int
 array_load(struct dv_db *db, struct db_jobs *r, struct dv_err *err)
 {
-    /* array_indices_remaining: the queued indexes (no row, or requeued),
-     * as runs of the step ("1-5,7,9-15:2"); read only for full answers. */
+    /* array_indices_remaining: the queued indexes (no row, or requeued)
+     * as PBS's cvt_range writes them: runs of three or more "X-Y[:step]",
+     * two "X,Y", none "-"; read only for full answers. */
     static const char arrays[] =
         "SELECT a.job_id, a.first_index, a.last_index, a.step, a.max_run, "
         "a.total, a.done, (SELECT count(*) FROM subjobs s WHERE "
         "s.job_id = a.job_id AND s.state = 'running') AS running, "
         "(SELECT count(*) FROM subjobs s WHERE s.job_id = a.job_id "
         "AND s.state = 'exiting') AS exiting, "
-        "CASE WHEN $2::boolean THEN (SELECT string_agg(CASE WHEN lo = hi "
-        "THEN lo::text ELSE lo || '-' || hi || CASE WHEN a.step > 1 "
-        "THEN ':' || a.step ELSE '' END END, ',' ORDER BY lo) FROM "
+        "CASE WHEN $2::boolean THEN (SELECT coalesce(string_agg(CASE "
+        "WHEN lo = hi THEN lo::text WHEN hi = lo + a.step "
+        "THEN lo || ',' || hi ELSE lo || '-' || hi || CASE WHEN a.step > 1 "
+        "THEN ':' || a.step ELSE '' END END, ',' ORDER BY lo), '-') FROM "
         "(SELECT min(i) AS lo, max(i) AS hi FROM (SELECT g.i, "
         "g.i - a.step * row_number() OVER (ORDER BY g.i) AS grp "
         "FROM generate_series(a.first_index, a.last_index, a.step) AS g(i) "
@@ -491,10 +502,9 @@ array_load(struct dv_db *db, struct db_jobs *r, struct dv_err *err)
         goto out;
     }
     {
-        const char *p[] = {dv_buf_str(&ids),
-                           full || r->subjobs_want != DB_SUBJOBS_NONE
-                               ? "true"
-                               : "false"};
+        const char *p[] = {
+            dv_buf_str(&ids),
+            full || r->subjobs_want != DB_SUBJOBS_NONE ? "true" : "false"};
         r->arrays = dv_db_exec(db, arrays, 2, p, err);
     }
     if (r->arrays == NULL) {
@@ -572,11 +582,11 @@ subjob_json(int64_t id, int idx, const PGresult *res, int row,
     if (!dv_db_is_null(res, row, "used_walltime")) {
         json_object_set_new(
             o, "resources_used",
-            json_pack("{s:I, s:I, s:I}", "cput",
-                      (json_int_t)dv_db_get_i64(res, row, "used_cput", 0),
-                      "walltime",
-                      (json_int_t)dv_db_get_i64(res, row, "used_walltime", 0),
-                      "mem", (json_int_t)dv_db_get_i64(res, row, "used_mem", 0)));
+            json_pack(
+                "{s:I, s:I, s:I}", "cput",
+                (json_int_t)dv_db_get_i64(res, row, "used_cput", 0), "walltime",
+                (json_int_t)dv_db_get_i64(res, row, "used_walltime", 0), "mem",
+                (json_int_t)dv_db_get_i64(res, row, "used_mem", 0)));
     }
     return o;
 }
@@ -613,9 +623,9 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
     json_object_set_new(arr, "indices_submitted", json_string(dv_buf_str(&b)));
     dv_buf_cleanup(&b);
     set_str_col(arr, "indices_remaining", a, row, "remaining");
-    json_object_set_new(arr, "max_run", rng.max_run > 0
-                                            ? json_integer(rng.max_run)
-                                            : json_null());
+    json_object_set_new(arr, "max_run",
+                        rng.max_run > 0 ? json_integer(rng.max_run)
+                                        : json_null());
     counts = json_pack("{s:I, s:I, s:I, s:I}", "queued",
                        (json_int_t)(total - done - running - exiting),
                        "running", (json_int_t)running, "exiting",
@@ -632,9 +642,9 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
         }
         if (r->subjobs_want == DB_SUBJOBS_ONE) {
             if (dv_array_has(&rng, r->subjob_index)) {
-                json_array_append_new(
-                    list, subjob_json(id, r->subjob_index, s,
-                                      k < ns ? k : -1, server));
+                json_array_append_new(list,
+                                      subjob_json(id, r->subjob_index, s,
+                                                  k < ns ? k : -1, server));
             }
         } else {
             for (int64_t i = rng.first; i <= rng.last; i += rng.step) {

@@ -321,8 +321,7 @@ lifecycle_alloc_ended(struct dv_db *db, const struct job_end *e,
             rc = dv_db_is_null(res, 0, "array_index")
                      ? db_job_end(db, e, x.desired, ns, ev, nev, err)
                      : array_alloc_ended(
-                           db, e,
-                           (int)dv_db_get_i64(res, 0, "array_index", 0),
+                           db, e, (int)dv_db_get_i64(res, 0, "array_index", 0),
                            x.desired, ns, ev, nev, err);
         }
         goto out;

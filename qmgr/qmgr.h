@@ -763,8 +763,8 @@ int db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip,
                    const char *why, struct notify_set *ns, struct dv_err *err);
 /* The same for the allocations of one subjob (array_index -1: all). */
 int db_stop_subjob_allocs(struct dv_db *db, int64_t job_id, int array_index,
-                          int64_t skip, const char *why,
-                          struct notify_set *ns, struct dv_err *err);
+                          int64_t skip, const char *why, struct notify_set *ns,
+                          struct dv_err *err);
 int db_count_active(struct dv_db *db, int64_t job_id, struct dv_err *err);
 /* Ends, requeues or leaves alone the (locked) job of an allocation that
  * became terminal; desired is the allocation's desired_status. */

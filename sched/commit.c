@@ -398,8 +398,8 @@ array_commit_write(struct dv_db *db, const struct plan *plan,
         for (int i = 0; i < plan->nplacements; i++) {
             const struct placement *pl = &plan->placements[i];
             int first = 0;
-            mask[i] = accepted[i] &&
-                      plan->rec->wants[pl->want].array_index == idx;
+            mask[i] =
+                accepted[i] && plan->rec->wants[pl->want].array_index == idx;
             if (!mask[i]) {
                 continue;
             }
@@ -419,8 +419,11 @@ array_commit_write(struct dv_db *db, const struct plan *plan,
     dv_buf_putc(&bc, '}');
     {
         const char *p[] = {dv_db_i64(b1, plan->job->id),
-                           dv_db_double(b2, now), dv_db_i64(b3, index),
-                           dv_buf_str(&bi), dv_buf_str(&bh), dv_buf_str(&bc)};
+                           dv_db_double(b2, now),
+                           dv_db_i64(b3, index),
+                           dv_buf_str(&bi),
+                           dv_buf_str(&bh),
+                           dv_buf_str(&bc)};
         if (dv_db_exec_cmd(db, upsert, 6, p, err) < 0) {
             goto out;
         }
@@ -429,9 +432,8 @@ array_commit_write(struct dv_db *db, const struct plan *plan,
     strftime(when, sizeof(when), "%a %b %d %H:%M:%S %Y", &tm);
     dv_buf_printf(&began, "Job Array Began at %s", when);
     {
-        const char *p[] = {dv_db_i64(b1, plan->job->id),
-                           dv_db_double(b2, now), dv_buf_str(&began),
-                           dv_db_i64(b3, index)};
+        const char *p[] = {dv_db_i64(b1, plan->job->id), dv_db_double(b2, now),
+                           dv_buf_str(&began), dv_db_i64(b3, index)};
         if (dv_db_exec_cmd(db, begin, 4, p, err) < 0) {
             goto out;
         }
@@ -778,9 +780,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         {
             struct dv_buf c_node, c_ci, c_gi, c_inst, c_p, c_m, c_ng, c_g, c_d,
                 c_c, c_prev, c_rc, c_ai;
-            struct dv_buf *cs[] = {&c_node, &c_ci,   &c_gi, &c_inst, &c_p,
-                                   &c_m,    &c_ng,   &c_g,  &c_d,    &c_c,
-                                   &c_prev, &c_rc,   &c_ai};
+            struct dv_buf *cs[] = {&c_node, &c_ci, &c_gi, &c_inst, &c_p,
+                                   &c_m,    &c_ng, &c_g,  &c_d,    &c_c,
+                                   &c_prev, &c_rc, &c_ai};
             int n = 0;
             for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
                 dv_buf_init(cs[k]);
@@ -796,7 +798,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                 dv_buf_printf(&c_node, "%s%lld", sep,
                               (long long)pl->pn->node->id);
                 dv_buf_printf(&c_ci, "%s%d", sep,
-                              w->sub    ? w->chunk
+                              w->sub     ? w->chunk
                               : job->pbs ? pl->want
                                          : w->instance);
                 dv_buf_printf(&c_ai, "%s%d", sep, w->sub ? w->array_index : -1);
@@ -817,6 +819,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                 dv_buf_putc(cs[k], '}');
             }
             {
+                /* clang-format off */
                 const char *p[] = {dv_db_i64(b1, job->id),
                                    dv_db_i64(b2, c->eval_id),
                                    dv_db_double(b3, c->now),
@@ -834,6 +837,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                                    dv_buf_str(&c_prev),
                                    dv_buf_str(&c_rc),
                                    dv_buf_str(&c_ai)};
+                /* clang-format on */
                 int64_t got = dv_db_exec_cmd(db, insert_allocs, 17, p, err);
                 for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
                     dv_buf_cleanup(cs[k]);

@@ -214,10 +214,10 @@ enum sched_place {
  * without locks, as a hint; the commit re-checks under the job's row
  * lock (sched/array.c). */
 struct sched_array {
-    int max_run;  /* 0: no cap */
-    int running;  /* subjobs running or exiting */
-    int chunks;   /* chunks per subjob (the job's instances) */
-    int *cand;    /* subjob indexes to place now, ascending */
+    int max_run; /* 0: no cap */
+    int running; /* subjobs running or exiting */
+    int chunks;  /* chunks per subjob (the job's instances) */
+    int *cand;   /* subjob indexes to place now, ascending */
     int ncand;
 };
 
@@ -257,13 +257,11 @@ char *sched_attr_key(const char *text);
 /* Reads the array's cap, running count and the next subjobs to place
  * (requeued ones first, then unplaced indexes in order) into job->array;
  * a job whose spec has no "array" is left alone. Returns 0 or -1. */
-int db_load_array(struct dv_db *db, struct sched_job *job,
-                  struct dv_err *err);
+int db_load_array(struct dv_db *db, struct sched_job *job, struct dv_err *err);
 void sched_array_free(struct sched_array *a);
 /* Wants for the candidate subjobs: each subjob's chunks in order. */
 struct reconcile_result;
-void reconcile_array(const struct sched_job *job,
-                     struct reconcile_result *out);
+void reconcile_array(const struct sched_job *job, struct reconcile_result *out);
 
 /* ---- feasible.c: can this node hold an instance of this group? ---- */
 

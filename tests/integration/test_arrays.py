@@ -168,8 +168,9 @@ def test_qdel_array_subjob_and_range_with_qstat():
     doc = json.loads(out.stdout)["Jobs"][jid]
     check(doc["array"] == "True" and doc["job_state"] == "B", repr(doc))
     check(doc["array_indices_submitted"] == "0-9", repr(doc))
+    # PBS writes the counts each followed by a blank
     check(doc["array_state_count"]
-          == "Queued:7 Running:3 Exiting:0 Expired:0", repr(doc))
+          == "Queued:7 Running:3 Exiting:0 Expired:0 ", repr(doc))
     out = C.run("qstat", ["-f", "-F", "json", "%s[1]" % n])
     doc = json.loads(out.stdout)["Jobs"]["%s[1].%s" % (n, C.server)]
     check(doc["array_index"] == 1 and doc["job_state"] == "R", repr(doc))
@@ -193,17 +194,24 @@ def test_qdel_array_subjob_and_range_with_qstat():
     check(rows["%s[1].%s" % (n, C.server)] == "X", out.stdout)
     check(rows["%s[4].%s" % (n, C.server)] == "Q", out.stdout)
     out = C.run("qdel", ["%s[8]" % n])
-    check(out.returncode == 35, "qdel of a finished subjob: %d %s"
+    check(out.returncode == 55, "qdel of a finished subjob: %d %s"
           % (out.returncode, out.stderr))
+    check(out.stderr.strip() == "qdel: Request invalid for finished array "
+          "subjob %s[8].%s" % (n, C.server), out.stderr)
+    out = C.run("qdel", ["%s[12]" % n])
+    check(out.returncode == 153 and out.stderr.strip()
+          == "qdel: Unknown Job Id %s[12].%s" % (n, C.server), out.stderr)
+    # a range skips what is finished
+    check(C.run("qdel", ["%s[7-8]" % n]).returncode == 0)
     out = C.run("qstat", ["-f", jid])
-    check("array_indices_remaining = 4,7,9" in out.stdout, out.stdout)
+    check("array_indices_remaining = 4,9\n" in out.stdout, out.stdout)
 
     # the whole array: queued subjobs vanish, running ones are stopped
     check(C.run("qdel", [jid]).returncode == 0)
     j = C.wait_state(n, "finished", 30)
     sj = subjobs(C, jid)
     check(all(s[0] == "finished" for s in sj.values()), repr(sj))
-    check(not any(i in sj and sj[i][2] > 0 for i in (4, 7, 9)), repr(sj))
+    check(not any(i in sj and sj[i][2] > 0 for i in (4, 9)), repr(sj))
     act = C.sql("SELECT count(*) FROM allocations WHERE job_id = %s "
                 "AND end_time IS NULL" % n)
     check(act == [["0"]], "active allocations left: %r" % act)

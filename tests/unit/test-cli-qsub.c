@@ -450,8 +450,8 @@ test_spec_defaults(void)
 static void
 test_array_option(void)
 {
-    static const char *const bad[] = {"5", "5-5", "6-1", "1-5:0", "x",
-                                      "1-5%0", "-1-5"};
+    static const char *const bad[] = {"5", "5-5",   "6-1", "1-5:0",
+                                      "x", "1-5%0", "-1-5"};
     struct qsub_opts o;
     struct dv_buf errs;
     struct dv_job_spec s;
@@ -488,9 +488,9 @@ test_array_option(void)
               0);
     CHECK_INT(qsub_build_spec(&o, &ctx, &s, &errs), 0);
     CHECK_STR(s.array, "1-10%5");
-    CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs,
-                    WORDS("-W", "max_run_subjobs=0")),
-              1);
+    CHECK_INT(
+        parse(&o, QSUB_SRC_CMDLINE, &errs, WORDS("-W", "max_run_subjobs=0")),
+        1);
     dv_job_spec_cleanup(&s);
     qsub_opts_cleanup(&o);
     dv_buf_cleanup(&errs);
