@@ -556,10 +556,11 @@ set_str_col(json_t *o, const char *key, const PGresult *res, int row,
     json_object_set_new(o, key, v != NULL ? json_string(v) : json_null());
 }
 
-/* A subjob as the API shows it: from its row, or queued (row < 0). */
+/* A subjob as the API shows it: from its row, or queued (row < 0; held
+ * while the array is held). */
 static json_t *
 subjob_json(int64_t id, int idx, const PGresult *res, int row,
-            const char *server)
+            const char *server, const char *queued)
 {
     json_t *o = json_object();
     char jid[300];
@@ -569,7 +570,7 @@ subjob_json(int64_t id, int idx, const PGresult *res, int row,
     json_object_set_new(o, "index", json_integer(idx));
     json_object_set_new(o, "job_id", json_string(jid));
     if (row < 0) {
-        json_object_set_new(o, "state", json_string("queued"));
+        json_object_set_new(o, "state", json_string(queued));
         return o;
     }
     set_str_col(o, "state", res, row, "state");
@@ -635,6 +636,9 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
         const PGresult *s = r->subjobs;
         json_t *list = json_array();
         int ns = s != NULL ? PQntuples(s) : 0, k = 0;
+        const char *st = json_string_value(json_object_get(o, "state"));
+        const char *queued =
+            st != NULL && strcmp(st, "held") == 0 ? "held" : "queued";
 
         /* the rows of this job, in index order */
         while (k < ns && dv_db_get_i64(s, k, "job_id", 0) != id) {
@@ -642,16 +646,17 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
         }
         if (r->subjobs_want == DB_SUBJOBS_ONE) {
             if (dv_array_has(&rng, r->subjob_index)) {
-                json_array_append_new(list,
-                                      subjob_json(id, r->subjob_index, s,
-                                                  k < ns ? k : -1, server));
+                json_array_append_new(list, subjob_json(id, r->subjob_index, s,
+                                                        k < ns ? k : -1, server,
+                                                        queued));
             }
         } else {
             for (int64_t i = rng.first; i <= rng.last; i += rng.step) {
                 int have = k < ns && dv_db_get_i64(s, k, "job_id", 0) == id &&
                            dv_db_get_i64(s, k, "array_index", -1) == i;
                 json_array_append_new(
-                    list, subjob_json(id, (int)i, s, have ? k : -1, server));
+                    list,
+                    subjob_json(id, (int)i, s, have ? k : -1, server, queued));
                 if (have) {
                     k++;
                 }

@@ -233,6 +233,8 @@ def test_large_array_is_one_row_until_it_runs():
     out = C.run("qstat", ["-f", jid])
     check("array_indices_remaining = 1-100000" in out.stdout, out.stdout)
     check("job_state = H" in out.stdout, out.stdout)
+    out = C.run("qstat", ["-t", "%s[2]" % n])
+    check(out.stdout.splitlines()[2].split()[4] == "H", out.stdout)
     # released: rows appear only for what is placed (4 cores)
     check(C.run("qrls", [jid]).returncode == 0)
     wait_until(lambda: sum(1 for s in subjobs(C, jid).values()
@@ -276,6 +278,40 @@ def test_lost_subjob_is_requeued_alone():
         check(lost == [["1"]], repr(lost))
 
 
+def test_subjob_chunks_are_a_gang():
+    """-J 1-3 -l select=2:ncpus=1 -l place=scatter on two 1-core nodes:
+    each subjob takes both nodes at once (its chunks are a gang), so the
+    subjobs run one after another; chunk 0 runs the script with a
+    PBS_NODEFILE of the subjob's two hosts only."""
+    with cluster("arrays-gang", nodes=2,
+                 node_topology="pack:1 core:1 pu:1") as c:
+        jid = c.submit(["-J", "1-3", "-N", "gang", "-l", "select=2:ncpus=1",
+                        "-l", "place=scatter"],
+                       script="#!/bin/sh\nsort $PBS_NODEFILE | tr '\\n' ' '\n"
+                              "echo $PBS_ARRAY_INDEX\nsleep 1\n")
+        n = seq(jid)
+        j = c.wait_state(n, "finished", 60)
+        check(j["exit_status"] == 0, "exit %r" % j["exit_status"])
+        for i in (1, 2, 3):
+            text = read(os.path.join(c.dir, "gang.o%s.%d" % (n, i)))
+            check(text.split() == ["node1", "node2", str(i)],
+                  "subjob %d: %r" % (i, text))
+        rows = c.sql("SELECT array_index, count(*), "
+                     "string_agg(chunk_index::text, ',' ORDER BY chunk_index), "
+                     "count(DISTINCT node_id) FROM allocations "
+                     "WHERE job_id = %s GROUP BY array_index "
+                     "ORDER BY array_index" % n)
+        check(rows == [[str(i), "2", "0,1", "2"] for i in (1, 2, 3)],
+              repr(rows))
+        sj = subjobs(c, jid)
+        for i in (1, 2):
+            check(sj[i][4] <= sj[i + 1][3] + 0.001,
+                  "subjobs %d and %d overlapped: %r" % (i, i + 1, sj))
+        out = c.run("qstat", ["-x", "-f", "%s[2]" % n])
+        check("exec_host = node" in out.stdout and "+node" in out.stdout,
+              out.stdout)
+
+
 def main():
     global C
     rc = 0
@@ -288,6 +324,7 @@ def main():
             test_large_array_is_one_row_until_it_runs,
         ])
     rc |= run_tests([test_max_run_caps_concurrency,
+                     test_subjob_chunks_are_a_gang,
                      test_lost_subjob_is_requeued_alone])
     return rc
 
