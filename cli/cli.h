@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lib/array.h"
 #include "lib/err.h"
 #include "lib/http-server.h" /* struct dv_http_header */
 #include "lib/job.h"
@@ -92,6 +93,19 @@ int jobid_is_jobid(const char *s);
 /* Parses "seq[.server][@server]". Returns 0 with *seq and *server (a new
  * string naming the server given, or NULL), or -1 when ill-formed. */
 int jobid_parse(const char *s, long long *seq, char **server);
+/* A job id with its array part ("124[]", "124[7]", "124[1-5]"; enum
+ * dv_array_part of lib/array.h). */
+struct jobid {
+    long long seq;
+    char *server; /* new string or NULL */
+    enum dv_array_part part;
+    int lo;
+    int hi;
+};
+/* Like jobid_parse, with subjobs and ranges; id->server is the caller's.
+ * jobid_parse itself takes plain jobs and whole arrays only ("124[]"), as
+ * qhold, qrls and qalter do. Returns 0 or -1. */
+int jobid_parse_array(const char *s, struct jobid *id);
 /* The id as PBS shows it, "seq.server"; returns a new string. */
 char *jobid_expand(const char *s, const char *default_server);
 /* The id cut after the first label of the server name ("1.a.b" -> "1.a");
@@ -190,7 +204,19 @@ struct cli_job {
     char *keep_files;
     char *shell_path_list;
     double execution_time; /* < 0: unset */
+    /* Arrays (docs/api.md, "array"): */
+    int array;       /* CLI_ARRAY_JOB ("124[]") or CLI_SUBJOB ("124[7]") */
+    int array_index; /* a subjob's index */
+    char *array_id;  /* a subjob's array, "124[].srv" */
+    char *array_submitted; /* array_indices_submitted */
+    char *array_remaining; /* array_indices_remaining, or NULL */
+    char *array_state_count;
+    struct cli_job *subjobs; /* an array's subjobs, when the answer had them */
+    int nsubjobs;
 };
+
+#define CLI_ARRAY_JOB 1
+#define CLI_SUBJOB 2
 
 struct cli_joblist {
     struct cli_job *jobs;
@@ -217,6 +243,10 @@ int cli_jobs_list(struct cli_client *c, const char *query,
 /* GET /v1/jobs/:id; same returns as cli_jobs_list. */
 int cli_jobs_get(struct cli_client *c, long long id, struct cli_job *out,
                  struct cli_reply *r, struct dv_err *err);
+/* The same with a query ("subjobs=true", "subjob=7"; NULL: none). */
+int cli_jobs_get_query(struct cli_client *c, long long id, const char *query,
+                       struct cli_job *out, struct cli_reply *r,
+                       struct dv_err *err);
 
 /* qstat-format.c: qstat's layouts, appended to a buffer. */
 #define QSTAT_ALT_G 0x1        /* -G: sizes in gb */
@@ -304,6 +334,10 @@ struct qsub_opts {
     int shell_src;
     char *depend;
     int depend_src;
+    char *array; /* -J X-Y[:Z][%max], validated */
+    int array_src;
+    int max_run; /* -W max_run_subjobs=N */
+    int max_run_src;
     char *prefix;
     int prefix_src;
     int z;

@@ -52,18 +52,30 @@ each_job(const struct job_action *a, int n, char **operands)
     }
     for (int i = 0; i < n; i++) {
         struct cli_reply r;
-        long long seq;
-        char *server = NULL;
+        struct jobid jid;
         char path[96];
 
-        if (jobid_parse(operands[i], &seq, &server) < 0) {
+        /* qdel takes subjobs and ranges (124[7], 124[1-5]); qhold and qrls
+         * jobs and whole arrays only, as PBS's. */
+        if (jobid_parse_array(operands[i], &jid) < 0 ||
+            (strcmp(a->method, "DELETE") != 0 && jid.part != DV_ARRAY_NONE &&
+             jid.part != DV_ARRAY_WHOLE)) {
+            free(jid.server);
             fprintf(stderr, "%s: illegally formed job identifier: %s\n",
                     a->prog, operands[i]);
             any_failed = 1;
             continue;
         }
-        free(server);
-        snprintf(path, sizeof(path), "/v1/jobs/%lld%s", seq, a->suffix);
+        free(jid.server);
+        if (jid.part == DV_ARRAY_ONE) {
+            snprintf(path, sizeof(path), "/v1/jobs/%lld%s?subjobs=%d", jid.seq,
+                     a->suffix, jid.lo);
+        } else if (jid.part == DV_ARRAY_RANGE) {
+            snprintf(path, sizeof(path), "/v1/jobs/%lld%s?subjobs=%d-%d",
+                     jid.seq, a->suffix, jid.lo, jid.hi);
+        } else {
+            snprintf(path, sizeof(path), "/v1/jobs/%lld%s", jid.seq, a->suffix);
+        }
         dv_err_clear(&err);
         if (cli_client_call(c, a->method, path, body, NULL, 0, &r, &err) < 0) {
             any_failed = cli_client_report_transport(c, &err);

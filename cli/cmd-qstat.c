@@ -26,6 +26,8 @@ struct qstat {
     int alt_opt;        /* QSTAT_ALT_* */
     int wide;           /* -w */
     int history;        /* -x, -H */
+    int subjobs;        /* -t: arrays are followed by their subjobs */
+    int arrays_only;    /* -J: only arrays (with -t, and their subjobs) */
     const char *states; /* state letters to keep, or NULL */
     char *users;        /* -u list, or NULL */
     enum qstat_format format;
@@ -98,6 +100,9 @@ keep(const struct qstat *q, const struct cli_job *j)
  * fetches the server status, which carries the header, on its first
  * connection only): an operand that reached the server clears q->header
  * whether or not it showed jobs; one that never reached it does not. */
+static void display_one(struct qstat *q, struct cli_job *j, const char *server,
+                        int *header);
+
 static void
 display(struct qstat *q, struct cli_job *jobs, int n, const char *server)
 {
@@ -107,40 +112,59 @@ display(struct qstat *q, struct cli_job *jobs, int n, const char *server)
     for (int i = 0; i < n; i++) {
         struct cli_job *j = &jobs[i];
 
-        if (q->alt) {
-            if (header) {
-                qstat_alt_header(&q->out, server, q->wide);
-                header = 0;
+        if (q->arrays_only && j->array == 0) {
+            continue;
+        }
+        if (j->array != CLI_SUBJOB) {
+            display_one(q, j, server, &header);
+        }
+        for (int k = 0; q->subjobs && k < j->nsubjobs; k++) {
+            if (keep(q, &j->subjobs[k])) {
+                display_one(q, &j->subjobs[k], server, &header);
             }
-            qstat_alt_row(&q->out, j, q->alt_opt);
-        } else if (q->full) {
-            struct qstat_attrs a;
-            char *srv = cli_job_server(j, server);
-
-            memset(&a, 0, sizeof(a));
-            qstat_job_attrs(j, srv, &a);
-            if (q->format == FMT_JSON) {
-                if (q->json_jobs == NULL) {
-                    q->json_jobs = json_object();
-                }
-                json_object_set_new(q->json_jobs, j->job_id,
-                                    qstat_attrs_json(&a));
-            } else if (q->format == FMT_DSV) {
-                qstat_full_dsv(&q->out, j->job_id, &a, q->delim);
-            } else {
-                qstat_full_text(&q->out, j->job_id, &a, q->wide);
-            }
-            qstat_attrs_cleanup(&a);
-            free(srv);
-        } else {
-            if (header) {
-                qstat_default_header(&q->out, q->wide);
-                header = 0;
-            }
-            qstat_job_default_row(&q->out, j, q->wide);
+        }
+        if (j->array == CLI_SUBJOB) {
+            display_one(q, j, server, &header);
         }
     }
     flush_out(q);
+}
+
+/* One row (or -f block) of job j. */
+static void
+display_one(struct qstat *q, struct cli_job *j, const char *server, int *header)
+{
+    if (q->alt) {
+        if (*header) {
+            qstat_alt_header(&q->out, server, q->wide);
+            *header = 0;
+        }
+        qstat_alt_row(&q->out, j, q->alt_opt);
+    } else if (q->full) {
+        struct qstat_attrs a;
+        char *srv = cli_job_server(j, server);
+
+        memset(&a, 0, sizeof(a));
+        qstat_job_attrs(j, srv, &a);
+        if (q->format == FMT_JSON) {
+            if (q->json_jobs == NULL) {
+                q->json_jobs = json_object();
+            }
+            json_object_set_new(q->json_jobs, j->job_id, qstat_attrs_json(&a));
+        } else if (q->format == FMT_DSV) {
+            qstat_full_dsv(&q->out, j->job_id, &a, q->delim);
+        } else {
+            qstat_full_text(&q->out, j->job_id, &a, q->wide);
+        }
+        qstat_attrs_cleanup(&a);
+        free(srv);
+    } else {
+        if (*header) {
+            qstat_default_header(&q->out, q->wide);
+            *header = 0;
+        }
+        qstat_job_default_row(&q->out, j, q->wide);
+    }
 }
 
 static int
@@ -168,6 +192,9 @@ show_list(struct qstat *q, const char *queue)
     dv_buf_puts(&query, q->history ? "history=true" : "");
     if (q->full && !q->alt) {
         dv_buf_puts(&query, query.len > 0 ? "&full=true" : "full=true");
+    }
+    if (q->subjobs) {
+        dv_buf_puts(&query, query.len > 0 ? "&subjobs=true" : "subjobs=true");
     }
     if (!dv_str_empty(queue)) {
         dv_buf_puts(&query, query.len > 0 ? "&queue=" : "queue=");
@@ -216,19 +243,24 @@ show_job(struct qstat *q, const char *operand)
     struct cli_job j;
     struct cli_reply r;
     struct dv_err err;
-    long long seq;
-    char *server = NULL;
+    struct jobid want;
+    char query[64] = "";
     int rc;
 
-    if (jobid_parse(operand, &seq, &server) < 0) {
+    if (jobid_parse_array(operand, &want) < 0) {
         fprintf(stderr, "qstat: illegally formed job identifier: %s\n",
                 operand);
         q->any_failed = 1;
         return;
     }
-    free(server);
+    free(want.server);
+    if (want.part == DV_ARRAY_ONE) {
+        snprintf(query, sizeof(query), "subjob=%d", want.lo);
+    } else if (want.part == DV_ARRAY_RANGE || q->subjobs) {
+        snprintf(query, sizeof(query), "subjobs=true");
+    }
     dv_err_clear(&err);
-    rc = cli_jobs_get(q->c, seq, &j, &r, &err);
+    rc = cli_jobs_get_query(q->c, want.seq, query, &j, &r, &err);
     if (rc < 0) {
         q->any_failed = cli_client_report_transport(q->c, &err);
         return;
@@ -264,7 +296,26 @@ show_job(struct qstat *q, const char *operand)
     {
         char *srv = cli_job_server(&j, NULL);
 
-        display(q, &j, 1, srv);
+        if (want.part == DV_ARRAY_ONE || want.part == DV_ARRAY_RANGE) {
+            /* 124[7]: that subjob; 124[1-5]: the subjobs in the range */
+            int shown = 0;
+            for (int k = 0; k < j.nsubjobs; k++) {
+                struct cli_job *s = &j.subjobs[k];
+                if (s->array_index >= want.lo && s->array_index <= want.hi) {
+                    display(q, s, 1, srv);
+                    shown++;
+                }
+            }
+            if (shown == 0) {
+                char *jid = jobid_expand(operand, srv);
+                fprintf(stderr, "qstat: Unknown Job Id %s\n", jid);
+                q->any_failed = pbs_error_exit_status("job_not_found");
+                free(jid);
+                q->header = 0;
+            }
+        } else {
+            display(q, &j, 1, srv);
+        }
         free(srv);
     }
     cli_job_cleanup(&j);
@@ -377,8 +428,13 @@ cmd_qstat(int argc, char **argv)
             q.history = 1;
             break;
         case 't':
+            q.subjobs = 1;
+            break;
+        case 'J':
+            q.arrays_only = 1;
+            break;
         case 'E':
-            break; /* no subjobs; nothing to sort for */
+            break; /* nothing to sort for */
         case 'f':
             q.full = 1;
             break;
@@ -400,7 +456,6 @@ cmd_qstat(int argc, char **argv)
                 errflg++;
             }
             break;
-        case 'J':
         case 'p':
         case 'T':
         case 'q':

@@ -380,6 +380,11 @@ cmd_qsub(int argc, char **argv)
         default_name = dv_xstrdup("STDIN");
     }
 
+    if (o.array_src > 0 && o.rerun_src > 0 && !o.rerunnable) {
+        fputs("qsub:  cannot submit non-rerunable Array Job\n", stderr);
+        status = usage();
+        goto out;
+    }
     cwd = work_dir();
     if (cwd == NULL) {
         fprintf(stderr, "qsub: cannot get current directory: %s\n",

@@ -134,7 +134,92 @@ cli_job_cleanup(struct cli_job *j)
     free(j->shell_path_list);
     cli_strv_free(j->env, j->nenv);
     cli_strv_free(j->argv, j->argc);
+    free(j->array_id);
+    free(j->array_submitted);
+    free(j->array_remaining);
+    free(j->array_state_count);
+    for (int i = 0; i < j->nsubjobs; i++) {
+        cli_job_cleanup(&j->subjobs[i]);
+    }
+    free(j->subjobs);
     memset(j, 0, sizeof(*j));
+}
+
+/* An array's output path names each subjob's file with its index in the
+ * place of "^array_index^" (PBS). */
+static void
+subjob_path(char **path, int index)
+{
+    char *hit, *out;
+
+    if (*path == NULL) {
+        return;
+    }
+    hit = strstr(*path, DV_ARRAY_INDEX_TOKEN);
+    if (hit == NULL) {
+        return;
+    }
+    out = dv_xasprintf("%.*s%d%s", (int)(hit - *path), *path, index,
+                       hit + strlen(DV_ARRAY_INDEX_TOKEN));
+    free(*path);
+    *path = out;
+}
+
+/* Subjob sub of the array job o: the array's object with the subjob's
+ * keys laid over it. */
+static void
+subjob_from_json(const json_t *o, const json_t *sub, const char *array_id,
+                 struct cli_job *j)
+{
+    static const char *const keys[] = {
+        "job_id",    "state", "exit_status", "exec_host",      "comment",
+        "run_count", "stime", "end_time",    "resources_used", NULL};
+    json_t *copy = json_copy((json_t *)o);
+    int64_t v = 0;
+
+    json_object_del(copy, "array");
+    json_object_set_new(copy, "exec_vnode", json_null());
+    for (int i = 0; keys[i] != NULL; i++) {
+        json_t *x = json_object_get(sub, keys[i]);
+        json_object_set(copy, keys[i], x != NULL ? x : json_null());
+    }
+    cli_job_from_json(copy, j);
+    json_decref(copy);
+    j->array = CLI_SUBJOB;
+    if (get_i64(sub, "index", &v)) {
+        j->array_index = (int)v;
+    }
+    j->array_id = dv_xstrdup(array_id);
+    subjob_path(&j->stdout_path, j->array_index);
+    subjob_path(&j->stderr_path, j->array_index);
+}
+
+static void
+array_from_json(const json_t *o, const json_t *arr, struct cli_job *j)
+{
+    const json_t *counts = json_object_get(arr, "state_count");
+    const json_t *subs = json_object_get(arr, "subjobs");
+    int64_t q = 0, r = 0, e = 0, x = 0;
+    size_t i;
+    json_t *s;
+
+    j->array = CLI_ARRAY_JOB;
+    j->array_submitted = get_str(arr, "indices_submitted");
+    j->array_remaining = get_str(arr, "indices_remaining");
+    get_i64(counts, "queued", &q);
+    get_i64(counts, "running", &r);
+    get_i64(counts, "exiting", &e);
+    get_i64(counts, "expired", &x);
+    j->array_state_count =
+        dv_xasprintf("Queued:%lld Running:%lld Exiting:%lld Expired:%lld ",
+                     (long long)q, (long long)r, (long long)e, (long long)x);
+    if (!json_is_array(subs)) {
+        return;
+    }
+    j->subjobs = dv_xcalloc(json_array_size(subs) + 1, sizeof(*j->subjobs));
+    json_array_foreach (subs, i, s) {
+        subjob_from_json(o, s, j->job_id, &j->subjobs[j->nsubjobs++]);
+    }
 }
 
 int
@@ -213,6 +298,9 @@ cli_job_from_json(const json_t *o, struct cli_job *j)
             get_kv(spec, "resource_list", &j->rlist, &j->nrlist);
         }
     }
+    if (json_is_object(json_object_get(o, "array"))) {
+        array_from_json(o, json_object_get(o, "array"), j);
+    }
     return 0;
 }
 
@@ -225,6 +313,13 @@ cli_job_state_letter(const struct cli_job *j)
         return j->state != NULL && j->state[0] != '\0'
                    ? (char)(j->state[0] - 'a' + 'A')
                    : '?';
+    }
+    /* PBS: an array that has begun is B; a finished subjob is X */
+    if (j->array == CLI_ARRAY_JOB && st == DV_JOB_RUNNING) {
+        return 'B';
+    }
+    if (j->array == CLI_SUBJOB && st == DV_JOB_FINISHED) {
+        return 'X';
     }
     return dv_job_state_letter((enum dv_job_state)st);
 }
@@ -318,10 +413,18 @@ int
 cli_jobs_get(struct cli_client *c, long long id, struct cli_job *out,
              struct cli_reply *r, struct dv_err *err)
 {
-    char path[64];
+    return cli_jobs_get_query(c, id, NULL, out, r, err);
+}
+
+int
+cli_jobs_get_query(struct cli_client *c, long long id, const char *query,
+                   struct cli_job *out, struct cli_reply *r, struct dv_err *err)
+{
+    char path[128];
 
     memset(out, 0, sizeof(*out));
-    snprintf(path, sizeof(path), "/v1/jobs/%lld", id);
+    snprintf(path, sizeof(path), "/v1/jobs/%lld%s%s", id,
+             dv_str_empty(query) ? "" : "?", dv_str_empty(query) ? "" : query);
     if (cli_client_call(c, "GET", path, NULL, NULL, 0, r, err) < 0) {
         return -1;
     }

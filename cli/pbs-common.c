@@ -26,6 +26,7 @@ static const struct pbs_error pbs_errors[] = {
      188},
     {"bad_depend", "Invalid Job Dependency", 15054, 206},
     {"job_finished", "Job has finished", 15139, 35},
+    {"subjob_finished", "Request invalid for finished array subjob", 15159, 55},
     {NULL, NULL, 0, 0},
 };
 

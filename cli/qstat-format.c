@@ -574,6 +574,18 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
         }
         dv_buf_cleanup(&b);
     }
+    /* master_job_attr_def order: array, array_id, array_index,
+     * array_state_count, array_indices_submitted, array_indices_remaining */
+    if (j->array == CLI_ARRAY_JOB) {
+        qstat_attrs_add(a, "array", NULL, "True");
+        qstat_attrs_add(a, "array_state_count", NULL, j->array_state_count);
+        qstat_attrs_add(a, "array_indices_submitted", NULL, j->array_submitted);
+        qstat_attrs_add(a, "array_indices_remaining", NULL, j->array_remaining);
+    } else if (j->array == CLI_SUBJOB) {
+        qstat_attrs_add(a, "array_id", NULL, j->array_id);
+        snprintf(buf, sizeof(buf), "%d", j->array_index);
+        qstat_attrs_add(a, "array_index", NULL, buf);
+    }
     if (pbs) {
         qstat_attrs_add(a, "project", NULL,
                         j->project != NULL ? j->project

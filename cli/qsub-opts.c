@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "lib/array.h"
 #include "lib/mem.h"
 #include "lib/strutil.h"
 
@@ -44,6 +45,7 @@ qsub_opts_cleanup(struct qsub_opts *o)
     free(o->join);
     free(o->shell);
     free(o->depend);
+    free(o->array);
     free(o->prefix);
     free(o->vlist);
     free(o->account);
@@ -295,6 +297,16 @@ w_pair(const char *name, const char *value, void *arg)
         set_str(&w->o->depend, &w->o->depend_src, w->src, value);
         return 0;
     }
+    if (strcmp(name, "max_run_subjobs") == 0) {
+        int n;
+        if (dv_parse_int(value, 1, DV_ARRAY_MAX_SIZE, &n) < 0) {
+            return -1;
+        }
+        if (take(&w->o->max_run_src, w->src)) {
+            w->o->max_run = n;
+        }
+        return 0;
+    }
     if (strcmp(name, "block") == 0 || strcmp(name, "interactive") == 0) {
         if (strcasecmp(value, "false") == 0) {
             return 0;
@@ -369,6 +381,16 @@ qsub_opts_parse(struct qsub_opts *o, int argc, char **argv, int src,
             }
             set_str(&o->join, &o->join_src, src, arg);
             break;
+        case 'J': {
+            struct dv_array a;
+
+            if (dv_array_parse(arg, &a) < 0) {
+                illegal(errs, c, &nerr);
+                break;
+            }
+            set_str(&o->array, &o->array_src, src, arg);
+            break;
+        }
         case 'l':
             if (qsub_parse_resources(o, arg, src) < 0) {
                 illegal(errs, c, &nerr);
@@ -524,7 +546,6 @@ qsub_opts_parse(struct qsub_opts *o, int argc, char **argv, int src,
             break;
         case 'c':
         case 'I':
-        case 'J':
         case 'R':
         case 'u':
         case 'X':
@@ -926,6 +947,15 @@ qsub_build_spec(const struct qsub_opts *o, const struct qsub_ctx *ctx,
     }
     if (o->depend_src > 0) {
         s->depend = dv_xstrdup(o->depend);
+    }
+    if (o->array_src > 0) {
+        /* -W max_run_subjobs replaces a %max of -J. */
+        size_t n = strcspn(o->array, "%");
+        if (o->max_run_src > 0) {
+            s->array = dv_xasprintf("%.*s%%%d", (int)n, o->array, o->max_run);
+        } else {
+            s->array = dv_xstrdup(o->array);
+        }
     }
     s->submit_args = dv_xstrdup(ctx->submit_args);
     if (o->account_src > 0) {

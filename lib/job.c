@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array.h"
 #include "lib/job.h"
 #include "lib/mem.h"
 #include "lib/strutil.h"
@@ -81,6 +82,7 @@ dv_job_spec_cleanup(struct dv_job_spec *s)
     }
     free(s->resources);
     free(s->depend);
+    free(s->array);
     free(s->submit_args);
     free(s->account);
     free(s->project);
@@ -276,7 +278,8 @@ static const char *const pbs_keys[] = {
     "rerunnable", "script",      "argv",   "shell", "workdir",
     "env",        "stdout",      "stderr", "join",  "resources",
     "depend",     "submit_args", "account", "project", "mail_points",
-    "mail_users", "execution_time", "keep_files", "shell_path_list", NULL,
+    "mail_users", "execution_time", "keep_files", "shell_path_list", "array",
+    NULL,
 };
 
 static const char *
@@ -353,6 +356,8 @@ dv_job_spec_from_json(const json_t *j, struct dv_job_spec *s,
             rc = get_resources(v, s, err);
         } else if (strcmp(key, "depend") == 0) {
             rc = get_string(v, key, 64 * 1024, &s->depend, err);
+        } else if (strcmp(key, "array") == 0) {
+            rc = get_string(v, key, 64, &s->array, err);
         } else if (strcmp(key, "submit_args") == 0) {
             rc = get_string(v, key, DV_JOB_MAX_STRING, &s->submit_args, err);
         } else if (strcmp(key, "account") == 0) {
@@ -810,6 +815,20 @@ dv_job_spec_normalize(struct dv_job_spec *s, struct dv_err *err)
     if (s->depend != NULL && dv_job_depend_check(s->depend, err) < 0) {
         return -1;
     }
+    if (s->array != NULL) {
+        struct dv_array a;
+        if (dv_array_parse(s->array, &a) < 0) {
+            dv_err_set(err, DV_EINVAL, "bad_attribute_value",
+                       "Illegal attribute or resource value "
+                       "array_indices_submitted");
+            return -1;
+        }
+        if (!s->rerunnable) {
+            dv_err_set(err, DV_EINVAL, "bad_attribute_value",
+                       "cannot submit non-rerunable Array Job");
+            return -1;
+        }
+    }
     if (check_site_attrs(s, err) < 0) {
         return -1;
     }
@@ -930,6 +949,7 @@ dv_job_spec_to_json(const struct dv_job_spec *s)
     free(sorted);
     json_object_set_new(o, "resources", res);
     set_str(o, "depend", s->depend);
+    set_str(o, "array", s->array);
     set_str(o, "submit_args", s->submit_args);
     set_str(o, "account", s->account);
     set_str(o, "project", s->project);

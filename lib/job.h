@@ -106,6 +106,7 @@ struct dv_job_spec {
     struct dv_kv *resources; /* as requested: name -> PBS text */
     int nresources;
     char *depend;
+    char *array; /* "X-Y[:Z][%max]" (lib/array.h): an array job */
     char *submit_args;
     /* Sites' attributes (PBS -A -P -m -M -a -k -S list); NULL/0: unset. */
     char *account;

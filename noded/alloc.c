@@ -106,6 +106,7 @@ alloc_free(struct alloc *a)
         hwloc_bitmap_free(a->pus);
     }
     free(a->job_id_str);
+    free(a->array_id);
     free(a->cpuset);
     free(a->gpus);
     free(a->dir);
@@ -161,6 +162,8 @@ alloc_new(struct noded *nd, const struct alloc_desc *d)
         a->job_id_str = dv_xasprintf("%lld", d->job_id);
     }
     a->chunk_index = d->chunk_index;
+    a->array_index = d->array_index;
+    a->array_id = d->array_id != NULL ? dv_xstrdup(d->array_id) : NULL;
     a->group_index = d->group_index;
     a->instance = d->instance;
     a->ncpus = d->ncpus;
@@ -933,6 +936,8 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
     info.nodefile = nodefile_path;
     info.node_name = nd->name;
     info.gpus = a->gpus;
+    info.array_index = a->array_index;
+    info.array_id = a->array_id;
     t->env = env_build(&info);
 
     if (s->script != NULL) {
@@ -965,6 +970,10 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
         env_output_path(s->stdout_path, wd, u.home, s->name, a->job_id, 'o');
     t->err_path =
         env_output_path(s->stderr_path, wd, u.home, s->name, a->job_id, 'e');
+    if (a->array_index >= 0) {
+        env_array_path(&t->out_path, a->array_index);
+        env_array_path(&t->err_path, a->array_index);
+    }
     t->join = s->join == NULL              ? SPAWN_JOIN_NONE
               : strcmp(s->join, "oe") == 0 ? SPAWN_JOIN_OE
               : strcmp(s->join, "eo") == 0 ? SPAWN_JOIN_EO

@@ -541,6 +541,7 @@ decode_one(json_t *o, json_t *jobs, struct alloc_desc *d, struct dv_err *err)
     d->job_id_str = NULL;
     d->cpuset = "";
     d->gpus = "";
+    d->array_index = -1;
     if (!json_is_object(o) || get_ll(o, "id", &d->id, 1) < 0 ||
         get_str(o, "desired_status", &desired, 1) < 0 ||
         get_str(o, "client_status", &d->client_status, 1) < 0 ||
@@ -573,6 +574,10 @@ decode_one(json_t *o, json_t *jobs, struct alloc_desc *d, struct dv_err *err)
         goto bad_field;
     }
     d->walltime = v;
+    if (get_int(o, "array_index", -1, 2147483647, &d->array_index) < 0 ||
+        get_str(o, "array_id", &d->array_id, 0) < 0) {
+        goto bad_field;
+    }
     d->hosts = json_object_get(o, "hosts");
     if (d->hosts != NULL && !json_is_array(d->hosts)) {
         goto bad_field;

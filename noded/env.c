@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/strutil.h"
 #include "noded/noded.h"
 
@@ -222,6 +223,13 @@ env_build(const struct env_info *in)
     env_setll(&env, "DROVER_ALLOC_ID", in->alloc_id);
     env_set(&env, "DROVER_ALLOC_DIR", in->alloc_dir);
     env_setll(&env, "DROVER_JOB_ID", in->job_id);
+    if (in->array_id != NULL && in->array_index >= 0) {
+        /* A subjob: PBS_JOBID is "124[7].srv" (job_id_str). */
+        env_setll(&env, "PBS_ARRAY_INDEX", in->array_index);
+        env_set(&env, "PBS_ARRAY_ID", in->array_id);
+        env_setll(&env, "DROVER_ARRAY_INDEX", in->array_index);
+        env_set(&env, "DROVER_ARRAY_ID", in->array_id);
+    }
     env_set(&env, "DROVER_NODE_NAME", in->node_name);
     env_set(&env, "DROVER_CPUSET", in->cpuset != NULL ? in->cpuset : "");
     if (!dv_str_empty(in->gpus)) {
@@ -386,6 +394,26 @@ env_output_path(const char *spec_path, const char *dir, const char *home,
         dir = home;
     }
     return dv_xasprintf("%s/%s", dir, p);
+}
+
+void
+env_array_path(char **path, int index)
+{
+    static const char token[] = DV_ARRAY_INDEX_TOKEN;
+    struct dv_buf b;
+    const char *p = *path, *hit;
+
+    if (strstr(p, token) == NULL) {
+        return;
+    }
+    dv_buf_init(&b);
+    while ((hit = strstr(p, token)) != NULL) {
+        dv_buf_printf(&b, "%.*s%d", (int)(hit - p), p, index);
+        p = hit + sizeof(token) - 1;
+    }
+    dv_buf_puts(&b, p);
+    free(*path);
+    *path = dv_buf_steal(&b);
 }
 
 char **

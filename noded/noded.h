@@ -155,6 +155,8 @@ struct env_info {
     const char *nodefile;
     const char *node_name;
     const char *gpus; /* granted GPU indexes, or NULL */
+    int array_index;  /* a subjob's PBS_ARRAY_INDEX */
+    const char *array_id; /* PBS_ARRAY_ID ("124[].srv"); NULL: no subjob */
 };
 
 /* What a native task's environment is made from; all borrowed. */
@@ -208,6 +210,9 @@ char *env_nodefile(const struct alloc_host *hosts, int nhosts, const char *self,
  * "<home>/<name>.<kind><seq>" (kind 'o' or 'e'). New string; caller frees. */
 char *env_output_path(const char *spec_path, const char *dir, const char *home,
                       const char *name, long long seq, char kind);
+/* Replaces every "^array_index^" (DV_ARRAY_INDEX_TOKEN) in *path with
+ * index (PBS's subjob output names); *path is replaced. */
+void env_array_path(char **path, int index);
 /* The paths execvp would try for cmd with search path path (cmd itself
  * when it holds a slash). New NULL-terminated array; free with env_free. */
 char **env_exec_candidates(const char *cmd, const char *path);
@@ -335,6 +340,8 @@ struct alloc_desc {
     int group_index;
     int instance;
     int chunk_index;
+    int array_index;           /* a subjob's index; -1: not an array job */
+    const char *array_id;      /* "124[].srv" for subjobs, else NULL */
     int desired_run;           /* desired_status "run" (else "stop") */
     const char *client_status; /* pending running complete failed lost */
     int ncpus;
@@ -424,6 +431,8 @@ struct alloc {
     int chunk_index;
     int group_index;
     int instance;
+    int array_index; /* -1: not a subjob */
+    char *array_id;
     int native;
     int ncpus;
     char *cpuset;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
@@ -147,6 +148,7 @@ api_job_json(const struct db_jobs *r, int row, int *vrow, const char *server,
     if (full && !dv_db_is_null(res, row, "spec")) {
         json_object_set_new(o, "spec", json_column(res, row, "spec", 1));
     }
+    array_json_add(r, id, server, o);
     return o;
 }
 
@@ -295,6 +297,7 @@ struct list_ctx {
     struct db_job_list f;
     char *owner;
     char *queue;
+    int subjobs; /* ?subjobs=true: arrays list their subjobs */
 };
 
 static void
@@ -317,6 +320,7 @@ list_run(struct qreq *qr, struct dv_db *db)
     int vrow = 0, n;
 
     out.next_after = -1;
+    out.subjobs_want = c->subjobs ? DB_SUBJOBS_ALL : DB_SUBJOBS_NONE;
     if (db_job_list(db, &c->f, &out, &qr->err) < 0) {
         db_jobs_clear(&out);
         return -1;
@@ -371,7 +375,8 @@ api_jobs_list(struct qreq *qr)
     qr->ctx = c;
     qr->ctx_free = list_ctx_free;
     if (query_bool(qr, "history", &history) < 0 ||
-        query_bool(qr, "full", &c->f.full) < 0) {
+        query_bool(qr, "full", &c->f.full) < 0 ||
+        query_bool(qr, "subjobs", &c->subjobs) < 0) {
         return;
     }
     c->f.states = (1u << DV_JOB_NSTATES) - 1;
@@ -416,20 +421,49 @@ api_jobs_list(struct qreq *qr)
 
 /* --- get (blocking) --- */
 
+/* GET /v1/jobs/:id?subjobs=true (every subjob of an array) or
+ * ?subjob=N (one). */
+struct get_ctx {
+    int want;
+    int index;
+};
+
 static int
 get_run(struct qreq *qr, struct dv_db *db)
 {
     const char *server = server_name(qr->q);
+    const struct get_ctx *g = qr->ctx;
     struct db_jobs out = {0};
     int64_t min = qr->lp_expired ? -1 : qr->lp_min_index;
     int moved = 0, vrow = 0;
     int64_t index = 0;
 
     qr->lp_moved = 0;
+    if (g != NULL) {
+        out.subjobs_want = g->want;
+        out.subjob_index = g->index;
+    }
     if (db_job_get(db, server, qr->id, min, &out, &moved, &index, &qr->err) <
         0) {
         db_jobs_clear(&out);
         return -1;
+    }
+    if (moved && g != NULL && g->want == DB_SUBJOBS_ONE) {
+        /* 124[7]: the array must hold index 7 */
+        json_t *o = api_job_json(&out, 0, &vrow, server, 1);
+        json_t *subs = json_object_get(json_object_get(o, "array"), "subjobs");
+        size_t nsubs = json_array_size(subs);
+        json_decref(o);
+        if (nsubs == 0) {
+            char jid[300];
+            dv_array_id_format((long long)qr->id, DV_ARRAY_ONE, g->index,
+                               g->index, server, jid, sizeof(jid));
+            dv_err_set(&qr->err, DV_ENOTFOUND, "job_not_found",
+                       "Unknown Job Id %s", jid);
+            db_jobs_clear(&out);
+            return -1;
+        }
+        vrow = 0;
     }
     if (moved) {
         qreq_set_json(qr, 200, api_job_json(&out, 0, &vrow, server, 1));
@@ -477,6 +511,25 @@ api_jobs_get(struct qreq *qr, int64_t id)
 
     if (blocking < 0) {
         return;
+    }
+    {
+        const char *one = dv_http_request_query(qr->req, "subjob");
+        int all = 0;
+        if (query_bool(qr, "subjobs", &all) < 0) {
+            return;
+        }
+        if (one != NULL || all) {
+            struct get_ctx *g = dv_xcalloc(1, sizeof(*g));
+            qr->ctx = g;
+            qr->ctx_free = free;
+            g->want = all ? DB_SUBJOBS_ALL : DB_SUBJOBS_ONE;
+            if (one != NULL &&
+                dv_parse_int(one, 0, DV_ARRAY_MAX_INDEX, &g->index) < 0) {
+                qreq_fail(qr, DV_EINVAL, "invalid_request",
+                          "invalid subjob \"%.32s\": an index expected", one);
+                return;
+            }
+        }
     }
     qr->id = id;
     qr->run = get_run;
@@ -561,6 +614,27 @@ api_jobs_change(struct qreq *qr, int64_t id, enum job_op op)
     qr->ctx = c;
     qr->ctx_free = change_ctx_free;
     qr->id = id;
+    if (op == JOB_OP_DELETE) {
+        /* ?subjobs=7 or ?subjobs=1-5: qdel 124[7], 124[1-5] */
+        const char *v = dv_http_request_query(qr->req, "subjobs");
+        if (v != NULL) {
+            char *text = dv_xasprintf("[%s]", v);
+            enum dv_array_part part;
+            const char *end;
+            int rc = dv_array_id_bracket(text, &part, &c->array_lo,
+                                         &c->array_hi, &end);
+            int bad = rc < 0 || *end != '\0' || part < DV_ARRAY_ONE;
+            free(text);
+            if (bad) {
+                qreq_fail(qr, DV_EINVAL, "invalid_request",
+                          "invalid subjobs \"%.32s\": an index or a range "
+                          "expected",
+                          v);
+                return;
+            }
+            c->array_part = (int)part;
+        }
+    }
     if (op != JOB_OP_DELETE) {
         int empty = 0, rc;
         json_t *j = qreq_body_json(qr, 1, &empty);

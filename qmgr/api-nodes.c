@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
@@ -222,7 +223,14 @@ alloc_json(const PGresult *res, int row, const struct db_node_polls *b,
     char jid[300];
     json_t *o;
 
-    dv_job_id_format((long long)job_id, server, jid, sizeof(jid));
+    int aidx = (int)dv_db_get_i64(res, row, "array_index", -1);
+
+    if (aidx >= 0) {
+        dv_array_id_format((long long)job_id, DV_ARRAY_ONE, aidx, aidx, server,
+                           jid, sizeof(jid));
+    } else {
+        dv_job_id_format((long long)job_id, server, jid, sizeof(jid));
+    }
     o = json_pack(
         "{s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:I, s:s, "
         "s:I, s:I, s:s}",
@@ -241,12 +249,22 @@ alloc_json(const PGresult *res, int row, const struct db_node_polls *b,
         (json_int_t)dv_db_get_i64(res, row, "alloc_modify_index", 0),
         "walltime", (json_int_t)dv_db_get_i64(res, row, "walltime", 0), "queue",
         dv_db_get(res, row, "queue"));
+    if (aidx >= 0) {
+        char aid[300];
+        dv_array_id_format((long long)job_id, DV_ARRAY_WHOLE, 0, 0, server, aid,
+                           sizeof(aid));
+        json_object_set_new(o, "array_index", json_integer(aidx));
+        json_object_set_new(o, "array_id", json_string(aid));
+    }
     if (with_hosts && b->hosts != NULL) {
         int nh = PQntuples(b->hosts);
         int h = find_first(b->host_ids, nh, job_id);
         json_t *hosts = json_array();
 
         for (; h >= 0 && h < nh && b->host_ids[h] == job_id; h++) {
+            if (dv_db_get_i64(b->hosts, h, "array_index", -1) != aidx) {
+                continue; /* another subjob's */
+            }
             json_array_append_new(
                 hosts,
                 json_pack("{s:s, s:I}", "host", dv_db_get(b->hosts, h, "host"),

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
@@ -160,6 +161,9 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
         if (dv_db_exec_cmd(db, insert_job, 19, p, err) < 0) {
             goto out;
         }
+    }
+    if (spec->array != NULL && array_insert(db, id, spec->array, err) < 0) {
+        goto out;
     }
     if (nothing_to_run(spec)) {
         /* Accepted and finished at once (docs/jobspec.md). */
@@ -426,6 +430,7 @@ job_delete(struct dv_db *db, struct db_job_change *c, PGresult *job,
         "WHERE id = $1 AND state IN ('running', 'exiting')";
     const char *state = dv_db_get(job, 0, "state");
     int native = dv_db_get_bool(job, 0, "native", 0);
+    int array = dv_db_get_bool(job, 0, "is_array", 0);
     char b1[24], b2[32];
     const char *p[] = {dv_db_i64(b1, c->id), dv_db_double(b2, c->now), NULL};
     int n;
@@ -453,7 +458,8 @@ job_delete(struct dv_db *db, struct db_job_change *c, PGresult *job,
     }
     /* A native job may wait for replacements: nothing is placed any more
      * (PBS jobs that run have no evaluation left). */
-    if (native && db_cancel_evals(db, c->id, "job stopped", err) < 0) {
+    if ((native || array) &&
+        db_cancel_evals(db, c->id, "job stopped", err) < 0) {
         return -1;
     }
     if (n == 0) {
@@ -596,7 +602,7 @@ change_tx(struct dv_db *db, void *arg, struct dv_err *err)
 {
     static const char lock[] =
         "SELECT id, owner, state, hold_types, priority, comment, "
-        "spec ? 'groups' AS native, "
+        "spec ? 'groups' AS native, spec ? 'array' AS is_array, "
         "floor(extract(epoch FROM start_time))::bigint AS stime, "
         "extract(epoch FROM execution_time)::float8 AS xtime "
         "FROM jobs WHERE id = $1 FOR UPDATE";
@@ -626,7 +632,9 @@ change_tx(struct dv_db *db, void *arg, struct dv_err *err)
     dv_strlcpy(c->old_state, dv_db_get(job, 0, "state"), sizeof(c->old_state));
     switch (c->op) {
     case JOB_OP_DELETE:
-        rc = job_delete(db, c, job, &ns, err);
+        rc = c->array_part >= DV_ARRAY_ONE
+                 ? array_delete_subjobs(db, c, job, &ns, err)
+                 : job_delete(db, c, job, &ns, err);
         break;
     case JOB_OP_HOLD:
         rc = job_hold(db, c, job, &ns, err);

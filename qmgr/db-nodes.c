@@ -328,6 +328,7 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
     static const char allocs[] =
         "SELECT u.o AS ord, a.id, a.job_id, a.group_index, a.instance, "
         "a.chunk_index, a.desired_status, a.client_status, a.ncpus, a.mem, "
+        "coalesce(a.array_index, -1) AS array_index, "
         "a.gpus, a.disk, a.cpuset, a.alloc_modify_index, j.queue, "
         "j.spec ? 'groups' AS native, "
         "CASE WHEN j.spec ? 'groups' AND jsonb_typeof(j.spec #> "
@@ -347,7 +348,8 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
                                "WHERE id = ANY($1::bigint[]) ORDER BY id";
     /* PBS_NODEFILE: the allocations of the job's current run only. */
     static const char hosts[] =
-        "SELECT a.job_id, n.name AS host, a.ncpus FROM allocations a "
+        "SELECT a.job_id, n.name AS host, a.ncpus, "
+        "coalesce(a.array_index, -1) AS array_index FROM allocations a "
         "JOIN nodes n ON n.id = a.node_id "
         "WHERE a.job_id = ANY($1::bigint[]) AND a.desired_status = 'run' "
         "AND a.client_status IN " DB_ACTIVE " AND a.end_time IS NULL"

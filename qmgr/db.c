@@ -141,8 +141,12 @@ db_jobs_clear(struct db_jobs *r)
 {
     PQclear(r->jobs);
     PQclear(r->vnodes);
+    PQclear(r->arrays);
+    PQclear(r->subjobs);
     r->jobs = NULL;
     r->vnodes = NULL;
+    r->arrays = NULL;
+    r->subjobs = NULL;
     r->next_after = -1;
 }
 
@@ -182,7 +186,10 @@ db_load_vnodes(struct dv_db *db, struct db_jobs *r, struct dv_err *err)
         r->vnodes = dv_db_exec(db, sql, 1, p, err);
     }
     dv_buf_cleanup(&ids);
-    return n > 0 && r->vnodes == NULL ? -1 : 0;
+    if (n > 0 && r->vnodes == NULL) {
+        return -1;
+    }
+    return array_load(db, r, err);
 }
 
 /* Reads one job (with its spec when full) and its vnodes into r. Returns 1,
@@ -268,6 +275,14 @@ int
 db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
                struct notify_set *ns, struct dv_err *err)
 {
+    return db_stop_subjob_allocs(db, job_id, -1, skip, why, ns, err);
+}
+
+int
+db_stop_subjob_allocs(struct dv_db *db, int64_t job_id, int array_index,
+                      int64_t skip, const char *why, struct notify_set *ns,
+                      struct dv_err *err)
+{
     /* alloc_modify_index is drawn under the node rows' locks (in id
      * order), so that a node's long poll never reads an index while a
      * smaller one is still to commit (docs/internals/qmgr.md). */
@@ -275,6 +290,7 @@ db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
         "SELECT id FROM nodes WHERE id IN (SELECT node_id FROM allocations "
         "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
         "AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
+        " AND ($3::int < 0 OR array_index = $3)"
         ") ORDER BY id FOR NO KEY UPDATE";
     static const char sql[] =
         "WITH i AS (SELECT nextval('modify_index_seq') AS v) "
@@ -283,17 +299,19 @@ db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip, const char *why,
         "alloc_modify_index = i.v FROM i "
         "WHERE job_id = $1 AND id <> $2 AND desired_status = 'run' "
         "AND client_status IN " DB_ACTIVE " AND end_time IS NULL"
-        " RETURNING node_id";
-    char b1[24], b2[24];
-    const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, skip), why};
-    PGresult *res = dv_db_exec(db, lock_nodes, 2, p, err);
+        " AND ($4::int < 0 OR array_index = $4) RETURNING node_id";
+    char b1[24], b2[24], b4[24];
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, skip), why,
+                       dv_db_i64(b4, array_index)};
+    const char *pl[] = {p[0], p[1], p[3]};
+    PGresult *res = dv_db_exec(db, lock_nodes, 3, pl, err);
     int n;
 
     if (res == NULL) {
         return -1;
     }
     PQclear(res);
-    res = dv_db_exec(db, sql, 3, p, err);
+    res = dv_db_exec(db, sql, 4, p, err);
     if (res == NULL) {
         return -1;
     }
@@ -407,18 +425,7 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
         int64_t walltime;
         const char *how;
 
-        if (e->kind == END_LOST) {
-            exit_status = -20;
-            how = exiting ? "terminated" : e->lost_how;
-        } else {
-            exit_status = e->has_exit ? e->exit_status
-                          : strcmp(e->client_status, "complete") == 0 ? 0
-                                                                      : -1;
-            how = fmt_end_how(e->client_status, e->message, exiting);
-        }
-        walltime = e->has_used                    ? e->used_walltime
-                   : stime > 0 && e->when > stime ? (int64_t)(e->when - stime)
-                                                  : 0;
+        db_end_outcome(e, exiting, stime, &exit_status, &walltime, &how);
         comment = fmt_end_comment(dv_db_get(job, 0, "comment"), stime, how);
         const char *p[] = {b1,
                            dv_db_i64(b2, exit_status),
@@ -444,6 +451,24 @@ out:
     free(comment);
     PQclear(job);
     return rc;
+}
+
+void
+db_end_outcome(const struct job_end *e, int exiting, double stime,
+               int *exit_status, int64_t *walltime, const char **how)
+{
+    if (e->kind == END_LOST) {
+        *exit_status = -20;
+        *how = exiting ? "terminated" : e->lost_how;
+    } else {
+        *exit_status = e->has_exit ? e->exit_status
+                       : strcmp(e->client_status, "complete") == 0 ? 0
+                                                                   : -1;
+        *how = fmt_end_how(e->client_status, e->message, exiting);
+    }
+    *walltime = e->has_used                    ? e->used_walltime
+                : stime > 0 && e->when > stime ? (int64_t)(e->when - stime)
+                                               : 0;
 }
 
 /* Core indexes of set that a node of cores cores has (drops the rest). */

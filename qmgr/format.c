@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/strutil.h"
@@ -319,11 +320,23 @@ stored_spec_json(const struct dv_job_spec *s, const char *queue, long long id)
     free(var);
     if (s->workdir != NULL && s->stdout_path == NULL) {
         char *p = default_path(s->workdir, s->name, 'o', id);
+        if (s->array != NULL) {
+            /* PBS: <name>.o<seq>.<index>; noded puts the index in. */
+            char *a = dv_xasprintf("%s." DV_ARRAY_INDEX_TOKEN, p);
+            free(p);
+            p = a;
+        }
         json_object_set_new(j, "stdout", json_string(p));
         free(p);
     }
     if (s->workdir != NULL && s->stderr_path == NULL) {
         char *p = default_path(s->workdir, s->name, 'e', id);
+        if (s->array != NULL) {
+            /* PBS: <name>.e<seq>.<index>; noded puts the index in. */
+            char *a = dv_xasprintf("%s." DV_ARRAY_INDEX_TOKEN, p);
+            free(p);
+            p = a;
+        }
         json_object_set_new(j, "stderr", json_string(p));
         free(p);
     }

@@ -283,6 +283,7 @@ lifecycle_alloc_ended(struct dv_db *db, const struct job_end *e,
 {
     static const char read_alloc[] =
         "SELECT a.chunk_index, a.group_index, a.instance, a.desired_status, "
+        "a.array_index, "
         "a.reschedule_count, (SELECT n.status = 'down' FROM nodes n "
         "WHERE n.id = a.node_id) AS node_down, "
         "j.state, j.type, j.priority, j.comment, "
@@ -317,7 +318,11 @@ lifecycle_alloc_ended(struct dv_db *db, const struct job_end *e,
          * node reports holds no process of the job: nothing changes. */
         if (x.chunk_index == 0 ||
             (e->kind == END_LOST && dv_db_get_bool(res, 0, "node_down", 0))) {
-            rc = db_job_end(db, e, x.desired, ns, ev, nev, err);
+            rc = dv_db_is_null(res, 0, "array_index")
+                     ? db_job_end(db, e, x.desired, ns, ev, nev, err)
+                     : array_alloc_ended(
+                           db, e, (int)dv_db_get_i64(res, 0, "array_index", 0),
+                           x.desired, ns, ev, nev, err);
         }
         goto out;
     }

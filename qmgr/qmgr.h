@@ -418,7 +418,18 @@ struct db_jobs {
     PGresult *jobs;
     PGresult *vnodes;
     int64_t next_after; /* lists: the next page's after; -1 on the last */
+    /* Array jobs among jobs (arrays.c, array_load): their array rows, and
+     * their subjob rows as asked by subjobs_want (kept by db_jobs_clear):
+     * DB_SUBJOBS_NONE, _ALL, or _ONE (subjob_index only). */
+    PGresult *arrays;
+    PGresult *subjobs;
+    int subjobs_want;
+    int subjob_index;
 };
+
+#define DB_SUBJOBS_NONE 0
+#define DB_SUBJOBS_ALL 1
+#define DB_SUBJOBS_ONE 2
 
 void db_jobs_clear(struct db_jobs *r);
 
@@ -468,6 +479,9 @@ struct db_job_change {
     const char *user;
     int root;
     unsigned hold_mask;
+    int array_part; /* enum dv_array_part: qdel of subjobs array_lo..hi */
+    int array_lo;
+    int array_hi;
     double now;
     const char *server;
     /* out */
@@ -774,12 +788,21 @@ int db_system_evals(struct dv_db *db, double now, struct dv_err *err);
 /* Asks a job's active allocations but skip to stop; returns how many. */
 int db_stop_allocs(struct dv_db *db, int64_t job_id, int64_t skip,
                    const char *why, struct notify_set *ns, struct dv_err *err);
+/* The same for the allocations of one subjob (array_index -1: all). */
+int db_stop_subjob_allocs(struct dv_db *db, int64_t job_id, int array_index,
+                          int64_t skip, const char *why, struct notify_set *ns,
+                          struct dv_err *err);
 int db_count_active(struct dv_db *db, int64_t job_id, struct dv_err *err);
 /* Ends, requeues or leaves alone the (locked) job of an allocation that
  * became terminal; desired is the allocation's desired_status. */
 int db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
                struct notify_set *ns, struct job_event **ev, int *nev,
                struct dv_err *err);
+/* What an allocation's end says of its job (or subjob) that ran since
+ * stime: the Exit_status (-20 when lost), the walltime used and PBS's end
+ * words for the comment (static). */
+void db_end_outcome(const struct job_end *e, int exiting, double stime,
+                    int *exit_status, int64_t *walltime, const char **how);
 /* The indexes of set below cores (a new string), NULL with err set. */
 char *db_clip_cpuset(const char *set, int64_t cores, struct dv_err *err);
 
@@ -893,6 +916,42 @@ void site_mail_format(char point, const char *jid, const char *name,
 void api_resources_list(struct qreq *qr);
 void api_resources_create(struct qreq *qr);
 void api_resources_delete(struct qreq *qr, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* arrays.c: array jobs (qsub -J) in the caller's transaction, the job row
+ * locked (docs/internals/qmgr.md, "Arrays"). */
+
+/* The job_arrays row of a new array job ("X-Y[:Z][%max]"). */
+int array_insert(struct dv_db *db, int64_t job_id, const char *text,
+                 struct dv_err *err);
+/* An allocation of subjob idx became terminal (chunk 0, or any chunk lost
+ * with its node): the subjob finishes, or is requeued when lost or
+ * preempted; the array finishes with its last subjob. */
+int array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
+                      const char *desired, struct notify_set *ns,
+                      struct job_event **ev, int *nev, struct dv_err *err);
+/* Hook: subjob idx of array job_id has just finished with exit_status
+ * (0 for a deleted queued one), in the transaction that finished it.
+ * Called exactly once per subjob end. */
+int array_subjob_ended(struct dv_db *db, int64_t job_id, int idx,
+                       int exit_status, struct notify_set *ns,
+                       struct dv_err *err);
+/* Hook: array job_id has just finished (state finished) with its PBS
+ * Exit_status (0, 1 or 2), in the transaction that finished it. */
+int array_ended(struct dv_db *db, int64_t job_id, int exit_status,
+                struct notify_set *ns, struct dv_err *err);
+/* Reads the array rows (and subjobs, per r->subjobs_want) of the array
+ * jobs in r->jobs; called by db_load_vnodes. Returns 0 or -1. */
+int array_load(struct dv_db *db, struct db_jobs *r, struct dv_err *err);
+/* When job id of r is an array: sets o's "job_id" to "124[].srv" and adds
+ * "array" (docs/api.md). Returns 1 when it is an array, else 0. */
+int array_json_add(const struct db_jobs *r, int64_t id, const char *server,
+                   json_t *o);
+/* qdel 124[7] / 124[1-5] (c->array_lo..array_hi); job is the locked row
+ * (state, priority). */
+int array_delete_subjobs(struct dv_db *db, struct db_job_change *c,
+                         PGresult *job, struct notify_set *ns,
+                         struct dv_err *err);
 
 /* ------------------------------------------------------------------ */
 /* api-jobs.c */

@@ -194,6 +194,10 @@ slot_taken(const PGresult *live, const struct sched_want *w)
 static int
 job_wants_placing(const struct sched_job *job, const char *state)
 {
+    if (job->array != NULL) {
+        /* queued, or running (begun) with subjobs left to place */
+        return strcmp(state, "queued") == 0 || strcmp(state, "running") == 0;
+    }
     if (job->pbs) {
         return strcmp(state, "queued") == 0;
     }
@@ -234,6 +238,221 @@ run_comment(const struct plan *plan, double now, const int *accepted,
         dv_buf_putc(out, ')');
         first = 0;
     }
+}
+
+/* An array's state as the commit sees it under the job's row lock: the
+ * cap, the subjobs running now, and which of the plan's subjobs are no
+ * longer unplaced (placed by another worker, or deleted). */
+struct array_check {
+    int max_run;
+    int running;
+    int *taken;
+    int ntaken;
+    int *accepted; /* subjobs this commit places, ascending */
+    int naccepted;
+};
+
+static int
+int_in(const int *v, int n, int x)
+{
+    for (int i = 0; i < n; i++) {
+        if (v[i] == x) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+array_check_load(struct dv_db *db, const struct plan *plan,
+                 struct array_check *ac, struct dv_err *err)
+{
+    static const char sql[] =
+        "SELECT a.max_run, (SELECT count(*) FROM subjobs s "
+        "WHERE s.job_id = a.job_id AND s.state IN ('running', 'exiting')) "
+        "AS running, (SELECT coalesce(array_agg(s.array_index), '{}') "
+        "FROM subjobs s WHERE s.job_id = a.job_id "
+        "AND s.array_index = ANY($2::int[]) AND s.state <> 'queued') "
+        "AS taken FROM job_arrays a WHERE a.job_id = $1";
+    struct dv_buf idx;
+    char b1[24];
+    PGresult *res;
+    const char *t;
+
+    dv_buf_init(&idx);
+    dv_buf_putc(&idx, '{');
+    for (int i = 0; i < plan->nplacements; i++) {
+        dv_buf_printf(&idx, "%s%d", i > 0 ? "," : "",
+                      plan->rec->wants[plan->placements[i].want].array_index);
+    }
+    dv_buf_putc(&idx, '}');
+    {
+        const char *p[] = {dv_db_i64(b1, plan->job->id), dv_buf_str(&idx)};
+        res = dv_db_exec(db, sql, 2, p, err);
+    }
+    dv_buf_cleanup(&idx);
+    if (res == NULL) {
+        return -1;
+    }
+    ac->taken = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(int));
+    ac->accepted = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(int));
+    if (PQntuples(res) == 0) {
+        /* no array row: nothing may be placed */
+        ac->max_run = -1;
+        PQclear(res);
+        return 0;
+    }
+    ac->max_run = (int)dv_db_get_i64(res, 0, "max_run", 0);
+    ac->running = (int)dv_db_get_i64(res, 0, "running", 0);
+    t = dv_db_get(res, 0, "taken");
+    for (const char *q = t != NULL ? t : ""; *q != '\0'; q++) {
+        if (*q >= '0' && *q <= '9') {
+            int v = 0;
+            while (*q >= '0' && *q <= '9') {
+                v = v * 10 + (*q - '0');
+                q++;
+            }
+            if (ac->ntaken < plan->nplacements) {
+                ac->taken[ac->ntaken++] = v;
+            }
+            q--;
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* May a chunk of subjob idx be placed? */
+static int
+array_admits(const struct array_check *ac, int idx)
+{
+    if (ac->max_run < 0 || int_in(ac->taken, ac->ntaken, idx)) {
+        return 0;
+    }
+    if (int_in(ac->accepted, ac->naccepted, idx)) {
+        return 1; /* another chunk of a subjob already placed */
+    }
+    return ac->max_run == 0 || ac->running + ac->naccepted < ac->max_run;
+}
+
+/* A chunk of subjob idx was granted. */
+static void
+array_took(struct array_check *ac, int idx)
+{
+    if (!int_in(ac->accepted, ac->naccepted, idx)) {
+        ac->accepted[ac->naccepted++] = idx;
+    }
+}
+
+static void run_comment(const struct plan *plan, double now,
+                        const int *accepted, struct dv_buf *out);
+
+/* Writes the placed subjobs: their rows (running, exec_host, comment),
+ * the array begun, the cursor past what is placed. */
+static int
+array_commit_write(struct dv_db *db, const struct plan *plan,
+                   const struct array_check *ac, const int *accepted,
+                   char **cpusets, double now, int64_t index,
+                   struct dv_err *err)
+{
+    static const char upsert[] =
+        "INSERT INTO subjobs (job_id, array_index, state, exec_host, "
+        "comment, start_time, run_count, modify_index) "
+        "SELECT $1, u.i, 'running', u.h, u.c, to_timestamp($2), 1, $3 "
+        "FROM unnest($4::int[], $5::text[], $6::text[]) AS u(i, h, c) "
+        "ON CONFLICT (job_id, array_index) DO UPDATE SET state = 'running', "
+        "exec_host = EXCLUDED.exec_host, comment = EXCLUDED.comment, "
+        "start_time = EXCLUDED.start_time, exit_status = NULL, "
+        "end_time = NULL, run_count = subjobs.run_count + 1, "
+        "modify_index = EXCLUDED.modify_index "
+        "WHERE subjobs.state = 'queued'";
+    static const char begin[] =
+        "UPDATE jobs SET state = 'running', "
+        "start_time = coalesce(start_time, to_timestamp($2)), "
+        "comment = CASE WHEN state = 'queued' THEN $3 ELSE comment END, "
+        "modify_index = $4 WHERE id = $1 AND state IN ('queued', 'running')";
+    static const char cursor[] =
+        "UPDATE job_arrays a SET next_index = coalesce((SELECT g.i FROM "
+        "generate_series(a.next_index, a.last_index, a.step) AS g(i) "
+        "WHERE NOT EXISTS (SELECT 1 FROM subjobs s WHERE s.job_id = a.job_id "
+        "AND s.array_index = g.i) ORDER BY g.i LIMIT 1), a.last_index + 1), "
+        "modify_index = $2 WHERE a.job_id = $1";
+    struct dv_buf bi, bh, bc, one, began;
+    int *mask = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(int));
+    char b1[24], b2[32], b3[24], when[64];
+    time_t t = (time_t)now;
+    struct tm tm;
+    int rc = -1;
+
+    dv_buf_init(&bi);
+    dv_buf_init(&bh);
+    dv_buf_init(&bc);
+    dv_buf_init(&one);
+    dv_buf_init(&began);
+    dv_buf_putc(&bi, '{');
+    dv_buf_putc(&bh, '{');
+    dv_buf_putc(&bc, '{');
+    for (int k = 0; k < ac->naccepted; k++) {
+        int idx = ac->accepted[k], n = 0;
+        dv_buf_reset(&one);
+        for (int i = 0; i < plan->nplacements; i++) {
+            const struct placement *pl = &plan->placements[i];
+            int first = 0;
+            mask[i] =
+                accepted[i] && plan->rec->wants[pl->want].array_index == idx;
+            if (!mask[i]) {
+                continue;
+            }
+            dv_cpuset_list(cpusets[i], &first, 1);
+            dv_buf_printf(&one, "%s%s/%d*%d", n++ > 0 ? "+" : "",
+                          pl->pn->node->name, first,
+                          hwloc_bitmap_weight(pl->cores));
+        }
+        dv_buf_printf(&bi, "%s%d", k > 0 ? "," : "", idx);
+        text_elem(&bh, dv_buf_str(&one), k == 0);
+        dv_buf_reset(&one);
+        run_comment(plan, now, mask, &one);
+        text_elem(&bc, dv_buf_str(&one), k == 0);
+    }
+    dv_buf_putc(&bi, '}');
+    dv_buf_putc(&bh, '}');
+    dv_buf_putc(&bc, '}');
+    {
+        const char *p[] = {dv_db_i64(b1, plan->job->id),
+                           dv_db_double(b2, now),
+                           dv_db_i64(b3, index),
+                           dv_buf_str(&bi),
+                           dv_buf_str(&bh),
+                           dv_buf_str(&bc)};
+        if (dv_db_exec_cmd(db, upsert, 6, p, err) < 0) {
+            goto out;
+        }
+    }
+    localtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%a %b %d %H:%M:%S %Y", &tm);
+    dv_buf_printf(&began, "Job Array Began at %s", when);
+    {
+        const char *p[] = {dv_db_i64(b1, plan->job->id), dv_db_double(b2, now),
+                           dv_buf_str(&began), dv_db_i64(b3, index)};
+        if (dv_db_exec_cmd(db, begin, 4, p, err) < 0) {
+            goto out;
+        }
+    }
+    {
+        const char *p[] = {dv_db_i64(b1, plan->job->id), dv_db_i64(b3, index)};
+        if (dv_db_exec_cmd(db, cursor, 2, p, err) < 0) {
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(mask);
+    dv_buf_cleanup(&bi);
+    dv_buf_cleanup(&bh);
+    dv_buf_cleanup(&bc);
+    dv_buf_cleanup(&one);
+    dv_buf_cleanup(&began);
+    return rc;
 }
 
 static int
@@ -277,13 +496,14 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "INSERT INTO allocations (job_id, node_id, eval_id, chunk_index, "
         "group_index, instance, ncpus, mem, ngpus, gpus, disk, cpuset, "
         "previous_alloc, reschedule_count, desired_status, client_status, "
-        "create_time, modify_index, alloc_modify_index) "
+        "create_time, modify_index, alloc_modify_index, array_index) "
         "SELECT $1, n, $2, ci, gi, inst, p, m, ng, g, d, c, "
-        "nullif(prev, 0), rc, 'run', 'pending', to_timestamp($3), $4, $4 "
+        "nullif(prev, 0), rc, 'run', 'pending', to_timestamp($3), $4, $4, "
+        "nullif(ai, -1) "
         "FROM unnest($5::bigint[], $6::int[], $7::int[], $8::int[], "
         "$9::int[], $10::bigint[], $11::int[], $12::text[], $13::bigint[], "
-        "$14::text[], $15::bigint[], $16::int[]) "
-        "AS u(n, ci, gi, inst, p, m, ng, g, d, c, prev, rc)";
+        "$14::text[], $15::bigint[], $16::int[], $17::int[]) "
+        "AS u(n, ci, gi, inst, p, m, ng, g, d, c, prev, rc, ai)";
     static const char stop_allocs[] =
         "UPDATE allocations SET desired_status = 'stop', "
         "desired_description = u.why, modify_index = $1, "
@@ -318,7 +538,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                              &nodes_csv};
     char b1[24], b2[24], b3[32], b4[24];
     PGresult *res = NULL, *live = NULL;
+    struct array_check ac;
 
+    memset(&ac, 0, sizeof(ac));
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         dv_buf_init(bufs[i]);
     }
@@ -391,6 +613,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
             goto out;
         }
     }
+    if (job->array != NULL && array_check_load(db, plan, &ac, err) < 0) {
+        goto out;
+    }
     if (!job->pbs) {
         const char *p[] = {dv_db_i64(b1, job->id)};
         live = dv_db_exec(db, live_slots, 1, p, err);
@@ -438,6 +663,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         if (slot_taken(live, &plan->rec->wants[pl->want])) {
             goto refuse; /* another lease holder placed it meanwhile */
         }
+        if (job->array != NULL &&
+            !array_admits(&ac, plan->rec->wants[pl->want].array_index)) {
+            goto refuse; /* placed or deleted meanwhile, or at %max */
+        }
         if (l == NULL || !l->ready || l->mem - l->resv_mem < pl->mem ||
             (pl->disk > 0 && l->disk < pl->disk) ||
             hwloc_bitmap_weight(l->cores) - l->resv_cores < ncores ||
@@ -474,6 +703,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         hwloc_bitmap_free(cores);
         hwloc_bitmap_free(gpus);
         accepted[i] = 1;
+        if (job->array != NULL) {
+            array_took(&ac, plan->rec->wants[pl->want].array_index);
+        }
         r->placed++;
         continue;
     refuse:
@@ -547,10 +779,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         /* Allocations: one row per accepted placement, one statement. */
         {
             struct dv_buf c_node, c_ci, c_gi, c_inst, c_p, c_m, c_ng, c_g, c_d,
-                c_c, c_prev, c_rc;
-            struct dv_buf *cs[] = {&c_node, &c_ci, &c_gi, &c_inst,
-                                   &c_p,    &c_m,  &c_ng, &c_g,
-                                   &c_d,    &c_c,  &c_prev, &c_rc};
+                c_c, c_prev, c_rc, c_ai;
+            struct dv_buf *cs[] = {&c_node, &c_ci, &c_gi, &c_inst, &c_p,
+                                   &c_m,    &c_ng, &c_g,  &c_d,    &c_c,
+                                   &c_prev, &c_rc, &c_ai};
             int n = 0;
             for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
                 dv_buf_init(cs[k]);
@@ -566,7 +798,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                 dv_buf_printf(&c_node, "%s%lld", sep,
                               (long long)pl->pn->node->id);
                 dv_buf_printf(&c_ci, "%s%d", sep,
-                              job->pbs ? pl->want : w->instance);
+                              w->sub     ? w->chunk
+                              : job->pbs ? pl->want
+                                         : w->instance);
+                dv_buf_printf(&c_ai, "%s%d", sep, w->sub ? w->array_index : -1);
                 dv_buf_printf(&c_gi, "%s%d", sep, w->group);
                 dv_buf_printf(&c_inst, "%s%d", sep, w->instance);
                 dv_buf_printf(&c_p, "%s%d", sep, hwloc_bitmap_weight(pl->cores));
@@ -584,6 +819,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                 dv_buf_putc(cs[k], '}');
             }
             {
+                /* clang-format off */
                 const char *p[] = {dv_db_i64(b1, job->id),
                                    dv_db_i64(b2, c->eval_id),
                                    dv_db_double(b3, c->now),
@@ -599,8 +835,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                                    dv_buf_str(&c_d),
                                    dv_buf_str(&c_c),
                                    dv_buf_str(&c_prev),
-                                   dv_buf_str(&c_rc)};
-                int64_t got = dv_db_exec_cmd(db, insert_allocs, 16, p, err);
+                                   dv_buf_str(&c_rc),
+                                   dv_buf_str(&c_ai)};
+                /* clang-format on */
+                int64_t got = dv_db_exec_cmd(db, insert_allocs, 17, p, err);
                 for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
                     dv_buf_cleanup(cs[k]);
                 }
@@ -637,7 +875,12 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         if (dv_db_exec_cmd(db, drop_reservations, 1, pd, err) < 0) {
             goto out;
         }
-        if (job->pbs) {
+        if (job->array != NULL) {
+            if (array_commit_write(db, plan, &ac, accepted, cpusets, c->now,
+                                   index, err) < 0) {
+                goto out;
+            }
+        } else if (job->pbs) {
             for (int i = 0, k = 0; i < plan->nplacements; i++) {
                 const struct placement *pl = &plan->placements[i];
                 if (!accepted[i]) {
@@ -650,8 +893,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                               hwloc_bitmap_weight(pl->cores));
             }
         }
-        run_comment(plan, c->now, accepted, &comment);
-        {
+        if (job->array == NULL) {
+            run_comment(plan, c->now, accepted, &comment);
             const char *p[] = {dv_db_i64(b1, job->id),
                                job->pbs ? dv_buf_str(&exec_host) : NULL,
                                dv_db_double(b3, c->now), dv_buf_str(&comment),
@@ -693,6 +936,8 @@ feedback:
         a->capacity_index = lk[i].capacity_index;
     }
 out:
+    free(ac.taken);
+    free(ac.accepted);
     PQclear(res);
     PQclear(live);
     for (int i = 0; lk != NULL && i < nids; i++) {

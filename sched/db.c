@@ -134,6 +134,7 @@ db_load_job(struct dv_db *db, int64_t id, struct sched_job *job,
         "j.spec->'placement' AS placement, j.spec->'chunks' AS chunks, "
         "split_part(j.spec->'resource_list'->>'place', ':', 1) AS place, "
         "(j.spec ? 'script' OR j.spec ? 'argv') AS pbs, "
+        "j.spec ? 'array' AS is_array, "
         "coalesce(q.preemption, false) AS preemption "
         "FROM jobs j LEFT JOIN queues q ON q.name = j.queue WHERE j.id = $1";
     char idbuf[24];
@@ -166,6 +167,11 @@ db_load_job(struct dv_db *db, int64_t id, struct sched_job *job,
                                       ? legacy
                                       : dv_db_get(res, 0, "placement"),
                                   err) < 0) {
+        sched_job_cleanup(job);
+        goto out;
+    }
+    if (dv_db_get_bool(res, 0, "is_array", 0) &&
+        db_load_array(db, job, err) < 0) {
         sched_job_cleanup(job);
         goto out;
     }

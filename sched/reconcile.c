@@ -187,6 +187,10 @@ reconcile(const struct sched_job *job, const struct sched_alloc *allocs,
     int wcap = 0, scap = 0;
 
     memset(out, 0, sizeof(*out));
+    if (job->array != NULL) {
+        reconcile_array(job, out);
+        return;
+    }
     if (job->pbs) {
         reconcile_pbs(job, allocs, nallocs, out, &wcap);
         return;

@@ -210,6 +210,17 @@ enum sched_place {
     PLACE_SCATTER,
 };
 
+/* An array job (qsub -J): which subjobs this evaluation may place. Read
+ * without locks, as a hint; the commit re-checks under the job's row
+ * lock (sched/array.c). */
+struct sched_array {
+    int max_run; /* 0: no cap */
+    int running; /* subjobs running or exiting */
+    int chunks;  /* chunks per subjob (the job's instances) */
+    int *cand;   /* subjob indexes to place now, ascending */
+    int ncand;
+};
+
 struct sched_job {
     int64_t id;
     char *name;
@@ -226,6 +237,7 @@ struct sched_job {
     struct sched_group *groups;
     int ngroups;
     int can_preempt; /* the job's queue allows preemption */
+    struct sched_array *array; /* NULL: not an array job */
 };
 
 /* Parses a stored spec's "placement" object. Returns 0, or -1 with err set
@@ -236,6 +248,20 @@ void sched_job_cleanup(struct sched_job *job);
 /* Parses "${attr.kernel.name}" into "attr.kernel.name"; new string or NULL
  * when the syntax is wrong. */
 char *sched_attr_key(const char *text);
+
+/* ---- array.c: array jobs (qsub -J), one subjob at a time ---- */
+
+/* Most subjobs one plan places. */
+#define ARRAY_PLAN_MAX 256
+
+/* Reads the array's cap, running count and the next subjobs to place
+ * (requeued ones first, then unplaced indexes in order) into job->array;
+ * a job whose spec has no "array" is left alone. Returns 0 or -1. */
+int db_load_array(struct dv_db *db, struct sched_job *job, struct dv_err *err);
+void sched_array_free(struct sched_array *a);
+/* Wants for the candidate subjobs: each subjob's chunks in order. */
+struct reconcile_result;
+void reconcile_array(const struct sched_job *job, struct reconcile_result *out);
 
 /* ---- feasible.c: can this node hold an instance of this group? ---- */
 
@@ -286,6 +312,9 @@ struct sched_want {
     int64_t previous_alloc; /* 0: none */
     int reschedule_count;
     int64_t node_id; /* system jobs: this node only; 0: any */
+    int sub;         /* 1: a chunk of subjob array_index of an array */
+    int array_index;
+    int chunk; /* the chunk's position within its subjob */
 };
 
 struct sched_stop {

@@ -50,6 +50,8 @@ sched_job_cleanup(struct sched_job *job)
     }
     free(job->datacenters);
     free(job->pool);
+    sched_array_free(job->array);
+    job->array = NULL;
     for (int g = 0; g < job->ngroups; g++) {
         struct sched_group *gr = &job->groups[g];
         free(gr->name);

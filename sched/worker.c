@@ -177,7 +177,9 @@ worker_process(struct sched_worker *w, struct dv_db *db,
         int nallocs = 0, woken = 0;
         double t0;
 
-        if (db_load_allocs(db, job.id, &allocs, &nallocs, &err) < 0 ||
+        if ((job.array != NULL
+                 ? (attempt > 0 ? db_load_array(db, &job, &err) : 0)
+                 : db_load_allocs(db, job.id, &allocs, &nallocs, &err)) < 0 ||
             refresh(sh, db, &err) < 0) {
             log_error("evaluation %lld: %s", (long long)ev->id, err.msg);
             atomic_fetch_add(&sh->metrics.errors, 1);
@@ -208,7 +210,10 @@ worker_process(struct sched_worker *w, struct dv_db *db,
 
         memset(&cr, 0, sizeof(cr));
         if (plan.nplacements > 0 || rec.nstops > 0) {
-            if (commit_plan(db, w->owner, ev->id, &plan, plan.nunplaced == 0,
+            /* An array's evaluation ends only when a reconcile finds
+             * nothing more to place now (below). */
+            if (commit_plan(db, w->owner, ev->id, &plan,
+                            plan.nunplaced == 0 && job.array == NULL,
                             cfg->lease, &cr, &err) < 0) {
                 log_error("evaluation %lld: plan commit failed: %s",
                           (long long)ev->id, err.msg);
@@ -241,8 +246,9 @@ worker_process(struct sched_worker *w, struct dv_db *db,
                 log_warn("evaluation %lld: lease lost to another scheduler; "
                          "its plan was dropped",
                          (long long)ev->id);
-            } else if (plan.nunplaced > 0) {
-                /* the commit finishes it only when it placed everything */
+            } else if (plan.nunplaced > 0 || job.array != NULL) {
+                /* the commit finishes it only when it placed everything
+                 * (never for arrays) */
                 db_finish_eval(db, w->owner, ev->id, "complete",
                                "job no longer needs placing", &err);
             }
@@ -264,6 +270,15 @@ worker_process(struct sched_worker *w, struct dv_db *db,
             commit_result_cleanup(&cr);
             plan_cleanup(&plan);
             reconcile_cleanup(&rec);
+            continue;
+        }
+        if (job.array != NULL && plan.nunplaced == 0 && cr.placed > 0) {
+            /* Subjobs were placed: look for the next ones (the cap and
+             * the cursor are read again); not a retry. */
+            commit_result_cleanup(&cr);
+            plan_cleanup(&plan);
+            reconcile_cleanup(&rec);
+            attempt = 0;
             continue;
         }
         commit_result_cleanup(&cr);

@@ -74,7 +74,13 @@ test_jobid(void)
     CHECK_INT(jobid_parse("12x", &seq, &server), -1);
     CHECK_INT(jobid_parse("12.", &seq, &server), -1);
     CHECK_INT(jobid_parse("12@", &seq, &server), -1);
-    CHECK_INT(jobid_parse("12[]", &seq, &server), -1);
+    /* a whole array is a job to jobid_parse; subjobs and ranges are not */
+    CHECK_INT(jobid_parse("12[]", &seq, &server), 0);
+    CHECK_INT(seq, 12);
+    CHECK(server == NULL);
+    CHECK_INT(jobid_parse("12[3]", &seq, &server), -1);
+    CHECK_INT(jobid_parse("12[1-3].srv", &seq, &server), -1);
+    CHECK_INT(jobid_parse("12[", &seq, &server), -1);
     CHECK_INT(jobid_parse("", &seq, &server), -1);
     CHECK_INT(jobid_parse("99999999999999999999", &seq, &server), -1);
     CHECK(server == NULL);
@@ -91,6 +97,33 @@ test_jobid(void)
     s = jobid_expand("junk", "srv");
     CHECK_STR(s, "junk");
     free(s);
+    s = jobid_expand("99[]", "srv");
+    CHECK_STR(s, "99[].srv");
+    free(s);
+    s = jobid_expand("99[7]@other", "srv");
+    CHECK_STR(s, "99[7].other");
+    free(s);
+    s = jobid_expand("99[1-5]", "srv");
+    CHECK_STR(s, "99[1-5].srv");
+    free(s);
+    {
+        struct jobid id;
+        CHECK_INT(jobid_parse_array("124[7].srv", &id), 0);
+        CHECK_INT(id.seq, 124);
+        CHECK_INT(id.part, DV_ARRAY_ONE);
+        CHECK_INT(id.lo, 7);
+        CHECK_STR(id.server, "srv");
+        free(id.server);
+        CHECK_INT(jobid_parse_array("124[2-9]", &id), 0);
+        CHECK_INT(id.part, DV_ARRAY_RANGE);
+        CHECK_INT(id.lo, 2);
+        CHECK_INT(id.hi, 9);
+        CHECK(id.server == NULL);
+        CHECK_INT(jobid_parse_array("124", &id), 0);
+        CHECK_INT(id.part, DV_ARRAY_NONE);
+        CHECK_INT(jobid_parse_array("124[7]x", &id), -1);
+        CHECK_INT(jobid_parse_array("124[a]", &id), -1);
+    }
     s = jobid_short("1.a.b.c");
     CHECK_STR(s, "1.a");
     free(s);

@@ -237,7 +237,6 @@ test_illegal_values(void)
         {"-W", "block=maybe", "qsub: illegal -W value\n"},
         {"-W", "block=true", "qsub: -W block is not supported yet\n"},
         {"-W", "umask=022", "qsub: -W umask is not supported yet\n"},
-        {"-J", "1-5", "qsub: option -J is not supported yet\n"},
         {"-m", "abx", "qsub: illegal -m value\n"},
         {"-m", "aa", "qsub: illegal -m value\n"},
         {"-m", "an", "qsub: illegal -m value\n"},
@@ -600,6 +599,68 @@ test_site_options(void)
     CHECK(qsub_shell_from_list(",/bin/sh") == NULL);
 }
 
+/* -J X-Y[:Z][%max]: validated as PBS's chk_Jrange, "illegal -J value"
+ * otherwise; -W max_run_subjobs replaces %max; the spec carries the text. */
+static void
+test_array_option(void)
+{
+    static const char *const bad[] = {"5", "5-5",   "6-1", "1-5:0",
+                                      "x", "1-5%0", "-1-5"};
+    struct qsub_opts o;
+    struct dv_buf errs;
+    struct dv_job_spec s;
+    struct qsub_ctx ctx;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        qsub_opts_init(&o);
+        dv_buf_init(&errs);
+        CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs, WORDS("-J", bad[i])), 1);
+        CHECK_STR(dv_buf_str(&errs), "qsub: illegal -J value\n");
+        qsub_opts_cleanup(&o);
+        dv_buf_cleanup(&errs);
+    }
+
+    /* the command line wins over a directive */
+    qsub_opts_init(&o);
+    dv_buf_init(&errs);
+    dv_job_spec_init(&s);
+    base_ctx(&ctx);
+    CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs, WORDS("-J", "0-99:3%4")), 0);
+    CHECK_INT(parse(&o, QSUB_SRC_DIRECTIVE, &errs, WORDS("-J", "1-2")), 0);
+    CHECK_INT(qsub_build_spec(&o, &ctx, &s, &errs), 0);
+    CHECK_STR(s.array, "0-99:3%4");
+    dv_job_spec_cleanup(&s);
+    qsub_opts_cleanup(&o);
+    dv_buf_cleanup(&errs);
+
+    /* -W max_run_subjobs=N sets the cap */
+    qsub_opts_init(&o);
+    dv_buf_init(&errs);
+    dv_job_spec_init(&s);
+    CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs,
+                    WORDS("-J", "1-10%2", "-W", "max_run_subjobs=5")),
+              0);
+    CHECK_INT(qsub_build_spec(&o, &ctx, &s, &errs), 0);
+    CHECK_STR(s.array, "1-10%5");
+    CHECK_INT(
+        parse(&o, QSUB_SRC_CMDLINE, &errs, WORDS("-W", "max_run_subjobs=0")),
+        1);
+    dv_job_spec_cleanup(&s);
+    qsub_opts_cleanup(&o);
+    dv_buf_cleanup(&errs);
+
+    /* no -J: no array */
+    qsub_opts_init(&o);
+    dv_buf_init(&errs);
+    dv_job_spec_init(&s);
+    CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs, WORDS("-N", "x")), 0);
+    CHECK_INT(qsub_build_spec(&o, &ctx, &s, &errs), 0);
+    CHECK(s.array == NULL);
+    dv_job_spec_cleanup(&s);
+    qsub_opts_cleanup(&o);
+    dv_buf_cleanup(&errs);
+}
+
 int
 main(void)
 {
@@ -615,5 +676,6 @@ main(void)
     RUN(test_spec_defaults);
     RUN(test_exec_time);
     RUN(test_site_options);
+    RUN(test_array_option);
     return unit_done();
 }

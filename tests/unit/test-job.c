@@ -233,6 +233,47 @@ test_site_attributes(void)
     CHECK_INT(dv_job_state_letter((enum dv_job_state)DV_JOB_NSTATES), '?');
 }
 
+/* "array": validated as -J is, never with rerunnable false, kept by the
+ * encoding; a native job may not have it. */
+static void
+test_array_spec(void)
+{
+    static const char *const bad[] = {
+        "{\"owner\": \"bob\", \"script\": \"x\", \"array\": \"5-1\"}",
+        "{\"owner\": \"bob\", \"script\": \"x\", \"array\": \"1-5%0\"}",
+        "{\"owner\": \"bob\", \"script\": \"x\", \"array\": 5}",
+        "{\"owner\": \"bob\", \"script\": \"x\", \"array\": \"1-5\", "
+        "\"rerunnable\": false}",
+        NULL,
+    };
+    struct dv_job_spec s;
+    struct dv_err err;
+    json_t *j;
+
+    for (int i = 0; bad[i] != NULL; i++) {
+        dv_job_spec_init(&s);
+        int rc = decode(bad[i], &s, &err);
+        if (rc == 0) {
+            rc = dv_job_spec_normalize(&s, &err);
+        }
+        if (rc != -1) {
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        }
+        CHECK_INT(rc, -1);
+        dv_job_spec_cleanup(&s);
+    }
+    dv_job_spec_init(&s);
+    CHECK_INT(decode("{\"owner\": \"bob\", \"script\": \"x\", "
+                     "\"rerunnable\": true, \"array\": \"1-9:2%3\"}",
+                     &s, &err),
+              0);
+    CHECK_INT(dv_job_spec_normalize(&s, &err), 0);
+    j = dv_job_spec_to_json(&s);
+    CHECK_STR(json_string_value(json_object_get(j, "array")), "1-9:2%3");
+    json_decref(j);
+    dv_job_spec_cleanup(&s);
+}
+
 int
 main(void)
 {
@@ -242,5 +283,6 @@ main(void)
     RUN(test_setenv);
     RUN(test_ids);
     RUN(test_site_attributes);
+    RUN(test_array_spec);
     return unit_done();
 }

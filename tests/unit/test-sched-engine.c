@@ -291,6 +291,67 @@ test_reconcile_pbs_and_system(void)
     snapshot_cleanup(&snap);
 }
 
+/* An array's candidates become wants in index order, each subjob's
+ * chunks in chunk order; single-chunk subjobs are placed each on its own
+ * (no gang), so that some may fit where others do not. */
+static void
+test_reconcile_and_place_array(void)
+{
+    struct sched_job job;
+    struct reconcile_result r;
+    struct snapshot snap;
+    struct plan plan;
+    struct planner p = {.sample = 0, .sample_threshold = 64, .seed = 42};
+
+    job_init(&job, "batch", 2);
+    job.pbs = 1;
+    job.groups[1].count = 2; /* chunks: g0, g1, g1 */
+    job.array = dv_xcalloc(1, sizeof(*job.array));
+    job.array->chunks = 3;
+    job.array->cand = dv_xcalloc(2, sizeof(int));
+    job.array->cand[0] = 4;
+    job.array->cand[1] = 9;
+    job.array->ncand = 2;
+    reconcile(&job, NULL, 0, NULL, &r);
+    CHECK_INT(r.nwants, 6);
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(r.wants[i].sub, 1);
+        CHECK_INT(r.wants[i].array_index, i < 3 ? 4 : 9);
+        CHECK_INT(r.wants[i].chunk, i % 3);
+        CHECK_INT(r.wants[i].group, i % 3 == 0 ? 0 : 1);
+    }
+    reconcile_cleanup(&r);
+    job.array->ncand = 0; /* nothing left to place now */
+    reconcile(&job, NULL, 0, NULL, &r);
+    CHECK_INT(r.nwants, 0);
+    reconcile_cleanup(&r);
+    sched_job_cleanup(&job);
+
+    /* five single-chunk subjobs of 2 cores on one 4-core node: two fit */
+    snapshot_init(&snap);
+    snapshot_put(&snap, snap_node_new(1, "a", 4, 1LL << 30, 0, NULL));
+    job_init(&job, "batch", 1);
+    job.pbs = 1;
+    job.groups[0].cores = 2;
+    job.array = dv_xcalloc(1, sizeof(*job.array));
+    job.array->chunks = 1;
+    job.array->cand = dv_xcalloc(5, sizeof(int));
+    for (int i = 0; i < 5; i++) {
+        job.array->cand[i] = i + 1;
+    }
+    job.array->ncand = 5;
+    reconcile(&job, NULL, 0, &snap, &r);
+    plan_job(&p, &snap, &job, NULL, 0, &r, &plan);
+    CHECK_INT(plan.nplacements, 2);
+    CHECK_INT(plan.nunplaced, 3);
+    CHECK_INT(r.wants[plan.placements[0].want].array_index, 1);
+    CHECK_INT(r.wants[plan.placements[1].want].array_index, 2);
+    plan_cleanup(&plan);
+    reconcile_cleanup(&r);
+    sched_job_cleanup(&job);
+    snapshot_cleanup(&snap);
+}
+
 static void
 plan_for(struct snapshot *snap, struct sched_job *job,
          struct reconcile_result *rec, struct plan *plan, int sample,
@@ -611,6 +672,7 @@ main(void)
     RUN(test_cores_numa);
     RUN(test_reconcile_batch);
     RUN(test_reconcile_pbs_and_system);
+    RUN(test_reconcile_and_place_array);
     RUN(test_place_best_fit);
     RUN(test_place_constraints_affinity_spread);
     RUN(test_place_gang);
