@@ -239,6 +239,8 @@ const char *qstat_cnv_size(const char *value, int opt, char *buf, size_t size);
 void qstat_attrs_add(struct qstat_attrs *a, const char *name, const char *resc,
                      const char *value);
 void qstat_attrs_cleanup(struct qstat_attrs *a);
+/* PBS's substate number for j, or -1. */
+int qstat_job_substate(const struct cli_job *j);
 /* A job's -f attributes in PBS order. */
 void qstat_job_attrs(const struct cli_job *j, const char *server,
                      struct qstat_attrs *a);

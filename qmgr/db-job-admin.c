@@ -175,6 +175,7 @@ job_move(struct dv_db *db, struct db_job_admin *a, PGresult *job,
         "SELECT name, enabled FROM queues WHERE name = $1";
     static const char move[] =
         "UPDATE jobs SET queue = $2, queue_time = to_timestamp($3), "
+        "alter_time = to_timestamp($3), "
         "spec = jsonb_set(spec, '{queue}', to_jsonb($2::text)), "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state IN ('queued', 'held')";
@@ -322,7 +323,7 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
     static const char update[] =
         "UPDATE jobs SET name = $2, priority = $3, rerunnable = $4, "
         "spec = $5::jsonb, ncpus = $6, mem = $7, ngpus = $8, nodect = $9, "
-        "walltime = $10, depend = $11, "
+        "walltime = $10, depend = $11, alter_time = to_timestamp($12), "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state IN ('queued', 'held', 'running')";
     static const char hold[] =
@@ -386,7 +387,7 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
                         json_string(dv_db_get(job, 0, "queue")));
     text = json_dumps(stored, JSON_COMPACT);
     {
-        char b3[24], b6[24], b7[24], b8[24], b9[24], b10[24];
+        char b3[24], b6[24], b7[24], b8[24], b9[24], b10[24], b12[32];
         const char *p[] = {
             b1,
             spec.name,
@@ -399,8 +400,9 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
             dv_db_i64(b9, spec.req.nodect),
             dv_db_i64(b10, spec.req.walltime),
             spec.depend,
+            dv_db_double(b12, a->now),
         };
-        if (dv_db_exec_cmd(db, update, 11, p, err) < 0) {
+        if (dv_db_exec_cmd(db, update, 12, p, err) < 0) {
             goto out;
         }
     }

@@ -1,4 +1,5 @@
--- Management commands (issue 4 item 7): qsig, qrerun, pbsnodes offline.
+-- Management commands (issue 4 item 7): qsig, qrerun. (pbsnodes -o is the
+-- nodes' existing eligibility: no column of its own.)
 --
 -- qsig: the signal a job's allocations are asked to deliver. signal_seq
 -- counts requests (noded delivers each new one once); signal holds the
@@ -11,6 +12,7 @@ ALTER TABLE allocations
 -- desired_status stop; db_job_end requeues it instead of finishing it.
 ALTER TABLE jobs ADD COLUMN rerun_pending boolean NOT NULL DEFAULT false;
 
--- pbsnodes -o: PBS's offline state, separate from drover node eligibility
--- (both keep new work off the node; -r clears only offline).
-ALTER TABLE nodes ADD COLUMN offline boolean NOT NULL DEFAULT false;
+-- qalter, qmove: when the job's attributes last changed (PBS's mtime is the
+-- latest of this and the job's state times).
+ALTER TABLE jobs ADD COLUMN alter_time timestamptz;
+

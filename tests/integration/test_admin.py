@@ -70,6 +70,11 @@ def test_qalter_held_job_and_bad_values():
     check("Resource_List.walltime = 00:20:00" in out.stdout, out.stdout)
     check("Resource_List.mem = 1gb" in out.stdout, out.stdout)
     check("job_state = H" in out.stdout, out.stdout)
+    # mtime is the alteration's time
+    alter = C.sql("SELECT floor(extract(epoch FROM alter_time))::bigint "
+                  "FROM jobs WHERE id = %s" % seq(jid))[0][0]
+    check(str(C.job(jid)["mtime"]) == alter, "mtime %r, altered at %r"
+          % (C.job(jid)["mtime"], alter))
     out = C.run("qalter", ["-l", "walltime=abc", jid])
     check(out.returncode == 166, "bad walltime: %d" % out.returncode)
     check(out.stderr == "qalter: Illegal attribute or resource value "
@@ -302,6 +307,30 @@ def test_exit_status_memory():
     check("exceeded resource mem" in (j["comment"] or ""), repr(j))
 
 
+def test_qstat_full_pbs_fields():
+    jid = C.submit(["-l", "ncpus=2", "--", "/bin/true"])
+    C.wait_state(jid, "finished", 30)
+    out = run_ok("qstat", "-x", "-f", jid)
+    lines = [l.strip() for l in out.stdout.splitlines()]
+    names = [l.split(" = ")[0] for l in lines[1:] if " = " in l]
+    for want in ("resources_used.cput", "resources_used.mem",
+                 "resources_used.ncpus", "resources_used.walltime", "ctime",
+                 "mtime", "qtime", "stime", "substate", "comment", "etime",
+                 "run_count", "Exit_status"):
+        check(want in names, "qstat -f lacks %s:\n%s" % (want, out.stdout))
+    # PBS's order: comment, etime, run_count, Exit_status
+    check(names.index("comment") < names.index("etime")
+          < names.index("run_count") < names.index("Exit_status"), names)
+    check("resources_used.ncpus = 2" in lines, out.stdout)
+    check("substate = 92" in lines, out.stdout)
+    out = run_ok("qstat", "-x", "-f", "-F", "json", jid)
+    j = json.loads(out.stdout)["Jobs"][jid]
+    check(j["resources_used"]["ncpus"] == 2, repr(j))
+    check(isinstance(j["resources_used"]["walltime"], str), repr(j))
+    check(j["Exit_status"] == 0 and j["substate"] == 92, repr(j))
+    check(j["job_state"] == "F" and "etime" in j, repr(j))
+
+
 def test_exit_status_memory_sampled():
     """Without the cgroup (memory-cgroup off, or no usable controller)
     noded samples the job's RSS: -27 all the same. Runs last: it adds
@@ -344,6 +373,7 @@ def main():
                         test_exit_status_killed_by_signal,
                         test_exit_status_walltime,
                         test_exit_status_memory,
+                        test_qstat_full_pbs_fields,
                         test_exit_status_memory_sampled])
     return rc
 
