@@ -286,6 +286,20 @@ alter_apply(struct db_job_admin *a, struct dv_job_spec *s, struct dv_err *err)
     return 0;
 }
 
+/* PBS: users may only lower a job's resources; raising them is the
+ * administrator's. A walltime of 0 is none (unlimited). */
+static int
+raises(const PGresult *job, const struct dv_resreq *req)
+{
+    int64_t wall = dv_db_get_i64(job, 0, "walltime", 0);
+
+    return req->ncpus > dv_db_get_i64(job, 0, "ncpus", 0) ||
+           req->mem > dv_db_get_i64(job, 0, "mem", 0) ||
+           req->ngpus > dv_db_get_i64(job, 0, "ngpus", 0) ||
+           req->nodect > dv_db_get_i64(job, 0, "nodect", 0) ||
+           (wall > 0 && (req->walltime == 0 || req->walltime > wall));
+}
+
 static int
 alter_running(struct db_job_admin *a, struct dv_err *err)
 {
@@ -382,6 +396,10 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
         dv_job_spec_normalize(&spec, err) < 0) {
         goto out;
     }
+    if (!a->root && raises(job, &spec.req)) {
+        dv_err_set(err, DV_EFORBIDDEN, "forbidden", "Unauthorized Request ");
+        goto out;
+    }
     stored = dv_job_spec_to_json(&spec);
     json_object_set_new(stored, "queue",
                         json_string(dv_db_get(job, 0, "queue")));
@@ -459,6 +477,7 @@ admin_tx(struct dv_db *db, void *arg, struct dv_err *err)
 {
     static const char lock[] =
         "SELECT id, owner, state, hold_types, priority, queue, rerunnable, "
+        "ncpus, mem, ngpus, nodect, walltime, "
         "spec ? 'groups' AS native FROM jobs WHERE id = $1 FOR UPDATE";
     struct db_job_admin *a = arg;
     struct notify_set ns = {0};

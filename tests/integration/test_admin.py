@@ -13,7 +13,8 @@ import json
 import os
 import time
 
-from harness import check, cluster, run_tests, wait_until
+from harness import (TEST_USER, check, cluster, ensure_test_user, run_tests,
+                     wait_until)
 
 C = None
 
@@ -86,6 +87,29 @@ def test_qalter_held_job_and_bad_values():
     check(out.returncode == 153, "unknown job: %d" % out.returncode)
     check(out.stderr == "qalter: Unknown Job Id 999999.%s\n" % C.server,
           repr(out.stderr))
+    run_ok("qdel", jid)
+
+
+def test_qalter_users_only_lower():
+    """PBS: a user may lower a job's resources, only root may raise them."""
+    check(ensure_test_user() is not None, "no test user (not root)")
+    jid = C.submit(["-h", "-l", "ncpus=2,walltime=00:10:00", "--",
+                    "/bin/true"], user=TEST_USER, cwd="/tmp")
+    out = C.run("qalter", ["-l", "ncpus=1,walltime=00:05:00", jid],
+                user=TEST_USER, cwd="/tmp")
+    check(out.returncode == 0, "lowering: %d %s" % (out.returncode,
+                                                    out.stderr))
+    for args in (["-l", "ncpus=3"], ["-l", "walltime=00:06:00"]):
+        out = C.run("qalter", args + [jid], user=TEST_USER, cwd="/tmp")
+        check(out.returncode == 159, "%r raised: %d" % (args,
+                                                        out.returncode))
+        check(out.stderr == "qalter: Unauthorized Request  %s\n" % jid,
+              repr(out.stderr))
+    out = C.run("qalter", ["-N", "mine", jid], user=TEST_USER, cwd="/tmp")
+    check(out.returncode == 0, out.stderr)
+    run_ok("qalter", "-l", "ncpus=4", jid)  # root may
+    check(C.job(jid)["resource_list"]["ncpus"] in ("4", 4),
+          repr(C.job(jid)["resource_list"]))
     run_ok("qdel", jid)
 
 
@@ -361,6 +385,7 @@ def main():
         C = c
         rc = run_tests([test_qalter_queued_job_changes_placement,
                         test_qalter_held_job_and_bad_values,
+                        test_qalter_users_only_lower,
                         test_qalter_running_job,
                         test_qsig_reaches_trap,
                         test_qsig_errors,
