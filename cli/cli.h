@@ -284,6 +284,8 @@ const char *qstat_cnv_size(const char *value, int opt, char *buf, size_t size);
 void qstat_attrs_add(struct qstat_attrs *a, const char *name, const char *resc,
                      const char *value);
 void qstat_attrs_cleanup(struct qstat_attrs *a);
+/* PBS's substate number for j, or -1. */
+int qstat_job_substate(const struct cli_job *j);
 /* A job's -f attributes in PBS order. */
 void qstat_job_attrs(const struct cli_job *j, const char *server,
                      struct qstat_attrs *a);
@@ -427,6 +429,31 @@ int cmd_qdel(int argc, char **argv);
 int cmd_qhold(int argc, char **argv);
 int cmd_qrls(int argc, char **argv);
 /* "<cmd>: <text> <id>" for a per-job API error; returns the exit status. */
+/* cmd-qadmin.c: qsig, qrerun, qmove, qalter. */
+int cmd_qsig(int argc, char **argv);
+int cmd_qrerun(int argc, char **argv);
+int cmd_qmove(int argc, char **argv);
+int cmd_qalter(int argc, char **argv);
+/* qalter's options into body (the POST /v1/jobs/:id/alter object); g is
+ * initialised here (the caller cleans it up) and holds the operands.
+ * Messages go to errs. Returns 0, or -1 for a usage error. */
+int qalter_opts_parse(int argc, char **argv, json_t *body, struct dv_buf *errs,
+                      struct cli_getopt *g);
+/* cmd-pbsnodes.c: pbsnodes over the node admin API. */
+int cmd_pbsnodes(int argc, char **argv);
+/* A node's PBS state: "free", "job-busy", "offline", "down", "down,offline". */
+void pbsnodes_state(const json_t *node, char *buf, size_t size);
+/* pbsnodes -a: one node (GET /v1/nodes/:id's object). */
+void pbsnodes_format_node(struct dv_buf *out, const json_t *node);
+/* pbsnodes -a -F json: one node's object; a new reference. */
+json_t *pbsnodes_node_json(const json_t *node);
+/* pbsnodes -l: "%-20s %s %s\n". */
+void pbsnodes_format_list_line(struct dv_buf *out, const json_t *node);
+/* One request (method, /v1/jobs/<id><suffix>, body or NULL) per job id
+ * operand, silent on success, PBS's per-job errors; returns the exit
+ * status of the last failure (0: none). */
+int cli_each_job(const char *prog, const char *method, const char *suffix,
+                 const json_t *body, int n, char **operands);
 int cli_report_job_error(const char *prog, const struct cli_reply *r,
                          const char *display_id);
 

@@ -17,6 +17,7 @@ struct job_action {
     const char *method;
     const char *suffix;     /* "", "/hold", "/release" */
     const char *hold_types; /* -h letters, or NULL */
+    const json_t *body;     /* or the body to send, or NULL */
 };
 
 int
@@ -25,6 +26,16 @@ cli_report_job_error(const char *prog, const struct cli_reply *r,
 {
     const struct pbs_error *e = pbs_error_lookup(r->code);
 
+    /* Errors whose server text names what was refused (a resource, an
+     * attribute) are printed as the server wrote them. */
+    if (e != NULL && r->message[0] != '\0' &&
+        (strcmp(r->code, "bad_resource_value") == 0 ||
+         strcmp(r->code, "bad_attribute_value") == 0 ||
+         strcmp(r->code, "unknown_resource") == 0 ||
+         strcmp(r->code, "modify_running") == 0)) {
+        fprintf(stderr, "%s: %s %s\n", prog, r->message, display_id);
+        return e->exit_status;
+    }
     if (e != NULL) {
         fprintf(stderr, "%s: %s %s\n", prog, e->text, display_id);
         return e->exit_status;
@@ -49,6 +60,8 @@ each_job(const struct job_action *a, int n, char **operands)
     }
     if (a->hold_types != NULL) {
         body = json_pack("{s:s}", "hold_types", a->hold_types);
+    } else if (a->body != NULL) {
+        body = json_incref((json_t *)a->body);
     }
     for (int i = 0; i < n; i++) {
         struct cli_reply r;
@@ -94,6 +107,15 @@ each_job(const struct job_action *a, int n, char **operands)
     return any_failed;
 }
 
+int
+cli_each_job(const char *prog, const char *method, const char *suffix,
+             const json_t *body, int n, char **operands)
+{
+    struct job_action a = {prog, method, suffix, NULL, body};
+
+    return each_job(&a, n, operands);
+}
+
 static int
 qdel_usage(void)
 {
@@ -108,7 +130,7 @@ cmd_qdel(int argc, char **argv)
 {
     struct cli_getopt g;
     struct dv_buf errs;
-    struct job_action a = {"qdel", "DELETE", "", NULL};
+    struct job_action a = {"qdel", "DELETE", "", NULL, NULL};
     int errflg = 0;
     int status;
     int c;
@@ -156,7 +178,7 @@ hold_cmd(int argc, char **argv, const char *prog, const char *suffix)
 {
     struct cli_getopt g;
     struct dv_buf errs;
-    struct job_action a = {prog, "POST", suffix, NULL};
+    struct job_action a = {prog, "POST", suffix, NULL, NULL};
     int errflg = 0;
     int status;
     int c;

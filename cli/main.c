@@ -20,6 +20,11 @@ static const struct command commands[] = {
     {"qdel", cmd_qdel, "delete jobs (PBS qdel)"},
     {"qhold", cmd_qhold, "hold jobs (PBS qhold)"},
     {"qrls", cmd_qrls, "release held jobs (PBS qrls)"},
+    {"qalter", cmd_qalter, "alter waiting jobs (PBS qalter)"},
+    {"qsig", cmd_qsig, "signal running jobs (PBS qsig)"},
+    {"qrerun", cmd_qrerun, "requeue running jobs (PBS qrerun)"},
+    {"qmove", cmd_qmove, "move waiting jobs to another queue (PBS qmove)"},
+    {"pbsnodes", cmd_pbsnodes, "list nodes, mark them offline (PBS pbsnodes)"},
     {"job", cmd_job, "run, inspect and stop JSON jobs (run|status|stop)"},
     {"node", cmd_node,
      "list, drain and mark nodes (in)eligible "
@@ -38,7 +43,7 @@ help(FILE *f)
     for (const struct command *c = commands; c->name != NULL; c++) {
         fprintf(f, "  %-8s %s\n", c->name, c->help);
     }
-    fprintf(f, "\nqsub, qstat, qdel, qhold and qrls also run under their "
+    fprintf(f, "\nThe PBS commands (qsub ... pbsnodes) also run under their "
                "own names\n(links to drover). The server is DROVER_ADDR "
                "(default http://127.0.0.1:4750).\n");
 }

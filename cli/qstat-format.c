@@ -469,6 +469,32 @@ variable_list(char **env, int n)
     return dv_buf_steal(&b);
 }
 
+/* PBS's substate (src/include/job.h) from what Drover knows: 10 queued,
+ * 20 held, 42 running, 50 exiting, 91 terminated (deleted), 92 finished,
+ * 93 failed. */
+int
+qstat_job_substate(const struct cli_job *j)
+{
+    switch (cli_job_state_letter(j)) {
+    case 'Q':
+        return 10;
+    case 'H':
+        return 20;
+    case 'R':
+        return 42;
+    case 'E':
+        return 50;
+    case 'F':
+        if (j->comment != NULL && (strstr(j->comment, "terminated") != NULL ||
+                                   strcmp(j->comment, "Job deleted") == 0)) {
+            return 91;
+        }
+        return j->has_exit_status && j->exit_status == 0 ? 92 : 93;
+    default:
+        return -1;
+    }
+}
+
 void
 qstat_job_attrs(const struct cli_job *j, const char *server,
                 struct qstat_attrs *a)
@@ -491,6 +517,8 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
         snprintf(buf, sizeof(buf), "%lldkb",
                  (long long)((j->used_mem + 1023) / 1024));
         qstat_attrs_add(a, "resources_used", "mem", buf);
+        /* The cores it holds: its request. */
+        qstat_attrs_add(a, "resources_used", "ncpus", rlist_get(j, "ncpus"));
         hms(j->used_walltime, buf, sizeof(buf));
         qstat_attrs_add(a, "resources_used", "walltime", buf);
     }
@@ -543,12 +571,22 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
     add_time(a, "stime", j->stime);
     qstat_attrs_add(a, "Shell_Path_List", NULL,
                     j->shell_path_list != NULL ? j->shell_path_list : j->shell);
+    if (qstat_job_substate(j) >= 0) {
+        snprintf(buf, sizeof(buf), "%d", qstat_job_substate(j));
+        qstat_attrs_add(a, "substate", NULL, buf);
+    }
     if (j->nenv > 0) {
         s = variable_list(j->env, j->nenv);
         qstat_attrs_add(a, "Variable_List", NULL, s);
         free(s);
     }
     qstat_attrs_add(a, "comment", NULL, j->comment);
+    /* etime: when it last became eligible (submitted, released, requeued),
+     * which is what Drover's queue time records; a W job is not eligible
+     * yet. */
+    if (cli_job_state_letter(j) != 'W') {
+        add_time(a, "etime", j->qtime);
+    }
     snprintf(buf, sizeof(buf), "%d", j->run_count);
     qstat_attrs_add(a, "run_count", NULL, buf);
     if (j->has_exit_status) {

@@ -25,6 +25,7 @@
 #include "noded/noded.h"
 
 #define JOB_EXEC_FAIL1 (-1)
+#define JOB_EXEC_KILL_MEM (-27)
 #define JOB_EXEC_KILL_WALLTIME (-29)
 /* qdel of an allocation that never started: as if SIGTERM had ended it. */
 #define ALLOC_STATUS_DELETED (256 + SIGTERM)
@@ -98,6 +99,7 @@ alloc_free(struct alloc *a)
     }
     ev_timer_stop(a->nd->loop, &a->walltime_w);
     ev_timer_stop(a->nd->loop, &a->kill_w);
+    memlimit_cleanup(a);
     for (int i = 0; i < a->ntasks; i++) {
         task_cleanup(&a->tasks[i]);
     }
@@ -170,11 +172,14 @@ alloc_new(struct noded *nd, const struct alloc_desc *d)
     a->cpuset = dv_xstrdup(d->cpuset != NULL ? d->cpuset : "");
     a->gpus = dv_xstrdup(d->gpus != NULL ? d->gpus : "");
     a->walltime = d->walltime;
+    a->mem = d->mem;
+    a->signal_seq = d->signal_seq; /* signals before it started are moot */
     a->state = ALLOC_RUNNING;
     a->failed_task = -1;
     a->start_time = dv_now();
     ev_init(&a->walltime_w, NULL);
     ev_init(&a->kill_w, NULL);
+    ev_init(&a->mem_w, NULL);
     while (*pp != NULL) {
         pp = &(*pp)->next;
     }
@@ -206,6 +211,7 @@ alloc_finish(struct alloc *a, const char *client_status, int has_exit,
     }
     ev_timer_stop(a->nd->loop, &a->walltime_w);
     ev_timer_stop(a->nd->loop, &a->kill_w);
+    memlimit_stop(a);
     for (int i = 0; i < a->ntasks; i++) {
         ev_timer_stop(a->nd->loop, &a->tasks[i].restart_w);
     }
@@ -275,6 +281,11 @@ alloc_exit_status(enum alloc_stop reason, int wstatus,
         snprintf(msg, size, "exceeded resource walltime");
         *client_status = "failed";
         return JOB_EXEC_KILL_WALLTIME;
+    }
+    if (reason == ALLOC_STOP_MEM) {
+        snprintf(msg, size, "exceeded resource mem");
+        *client_status = "failed";
+        return JOB_EXEC_KILL_MEM;
     }
     status = spawn_wait_status(wstatus);
     if (reason == ALLOC_STOP_SHUTDOWN) {
@@ -362,6 +373,8 @@ stop_words(enum alloc_stop reason)
         return "fenced: heartbeats failed for a TTL";
     case ALLOC_STOP_FAILED:
         return "a task failed";
+    case ALLOC_STOP_MEM:
+        return "memory exceeded";
     default:
         return "stop requested";
     }
@@ -480,6 +493,12 @@ alloc_stop(struct alloc *a, enum alloc_stop reason)
 }
 
 void
+alloc_stop_mem(struct alloc *a)
+{
+    alloc_stop(a, ALLOC_STOP_MEM);
+}
+
+void
 alloc_stop_all(struct noded *nd, enum alloc_stop reason)
 {
     struct alloc *a = nd->allocs, *next;
@@ -505,6 +524,70 @@ alloc_walltime_cb(struct ev_loop *loop, ev_timer *w, int revents)
     log_notice("allocation %lld of job %s exceeded its walltime of %llds",
                a->id, alloc_job(a), (long long)a->walltime);
     alloc_stop(a, ALLOC_STOP_WALLTIME);
+}
+
+/* qsig's signal name as a number: SIGSTOP for suspend, SIGCONT for
+ * resume; -1 when unknown. */
+static int
+signal_number(const char *s)
+{
+    int n;
+
+    if (strcmp(s, "suspend") == 0) {
+        return SIGSTOP;
+    }
+    if (strcmp(s, "resume") == 0) {
+        return SIGCONT;
+    }
+    return dv_parse_int(s, 0, 64, &n) == 0 ? n : -1;
+}
+
+/* A running allocation the servers changed: a new qsig request, a new
+ * walltime (qalter). */
+static void
+alloc_update(struct alloc *a, const struct alloc_desc *d)
+{
+    if (a->state != ALLOC_RUNNING) {
+        return;
+    }
+    if (d->signal != NULL && d->signal_seq > a->signal_seq) {
+        int sig = signal_number(d->signal);
+
+        a->signal_seq = d->signal_seq;
+        if (sig < 0) {
+            log_warn("allocation %lld of job %s: unknown signal \"%s\"", a->id,
+                     alloc_job(a), d->signal);
+        } else if (sig > 0) {
+            log_notice("allocation %lld of job %s: signal %d to %d task%s "
+                       "(qsig)",
+                       a->id, alloc_job(a), sig, alloc_running_tasks(a),
+                       alloc_running_tasks(a) == 1 ? "" : "s");
+            for (int i = 0; i < a->ntasks; i++) {
+                struct alloc_task *t = &a->tasks[i];
+
+                if (t->state == TASK_RUNNING && t->pid > 0 &&
+                    task_signal(t, sig) < 0) {
+                    log_warn("could not signal process group %d of "
+                             "allocation %lld: %s",
+                             (int)t->pid, a->id, strerror(errno));
+                }
+            }
+        }
+    }
+    if (!a->native && a->ntasks > 0 && d->walltime != a->walltime) {
+        double left = (double)d->walltime - (dv_now() - a->start_time);
+
+        log_notice("allocation %lld of job %s: walltime %llds (was %llds)",
+                   a->id, alloc_job(a), (long long)d->walltime,
+                   (long long)a->walltime);
+        a->walltime = d->walltime;
+        ev_timer_stop(a->nd->loop, &a->walltime_w);
+        if (a->walltime > 0) {
+            ev_timer_init(&a->walltime_w, alloc_walltime_cb,
+                          dv_clock_real_span(left > 0 ? left : 0), 0.);
+            ev_timer_start(a->nd->loop, &a->walltime_w);
+        }
+    }
 }
 
 /* ---- task processes ----------------------------------------------------- */
@@ -692,9 +775,10 @@ alloc_task_ended(struct alloc *a, struct alloc_task *t, int wstatus)
     double delay = 0;
 
     if (!a->native) {
-        int status = alloc_exit_status(a->reason, wstatus,
-                                       t->have_fail ? &t->fail : NULL, &cs, msg,
-                                       sizeof(msg));
+        /* The kernel may have killed the script itself for its memory. */
+        int status = alloc_exit_status(
+            memlimit_exceeded(a) ? ALLOC_STOP_MEM : a->reason, wstatus,
+            t->have_fail ? &t->fail : NULL, &cs, msg, sizeof(msg));
 
         log_notice("allocation %lld of job %s ended: exit status %d%s%s", a->id,
                    alloc_job(a), status, msg[0] != '\0' ? ": " : "", msg);
@@ -983,6 +1067,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
         goto out;
     }
     alloc_write_pids(a);
+    memlimit_start(a, t->pid);
     log_notice("started allocation %lld of job %s as %s: pid %d, cores %s, "
                "output %s",
                a->id, alloc_job(a), u.name, (int)t->pid,
@@ -1269,6 +1354,8 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
                 alloc_stop(a, ALLOC_STOP_MISSING); /* lost: its node down */
             } else if (!d->desired_run) {
                 alloc_stop(a, ALLOC_STOP_DESIRED);
+            } else {
+                alloc_update(a, d);
             }
             continue;
         }

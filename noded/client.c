@@ -549,7 +549,8 @@ decode_one(json_t *o, json_t *jobs, struct alloc_desc *d, struct dv_err *err)
         get_str(o, "job_id_str", &d->job_id_str, 0) < 0 ||
         get_str(o, "cpuset", &d->cpuset, 0) < 0 ||
         get_str(o, "gpus", &d->gpus, 0) < 0 ||
-        get_str(o, "queue", &d->queue, 0) < 0) {
+        get_str(o, "queue", &d->queue, 0) < 0 ||
+        get_str(o, "signal", &d->signal, 0) < 0) {
         dv_err_set(err, DV_EINVAL, "bad_answer",
                    "malformed allocation in the long-poll answer");
         return -1;
@@ -575,7 +576,8 @@ decode_one(json_t *o, json_t *jobs, struct alloc_desc *d, struct dv_err *err)
     }
     d->walltime = v;
     if (get_int(o, "array_index", -1, 2147483647, &d->array_index) < 0 ||
-        get_str(o, "array_id", &d->array_id, 0) < 0) {
+        get_str(o, "array_id", &d->array_id, 0) < 0 ||
+        get_int(o, "signal_seq", 0, 2147483647, &d->signal_seq) < 0) {
         goto bad_field;
     }
     d->hosts = json_object_get(o, "hosts");

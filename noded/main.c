@@ -47,6 +47,9 @@ static const struct dv_conf_opt noded_opts[] = {
         "total memory to advertise, e.g. 4gb (default: what hwloc finds)"),
     OPT("allow-root", DV_CONF_BOOL, "false", 0, 0, 0, allow_root,
         "run jobs owned by root as root (refused otherwise)"),
+    OPT("memory-cgroup", DV_CONF_BOOL, "true", 0, 0, 0, memory_cgroup,
+        "limit each job's memory with a cgroup where the memory controller "
+        "works (false: sample its RSS instead)"),
     OPT("kill-grace", DV_CONF_DURATION, "10s", 0, 3600000, 1, kill_grace,
         "delay between SIGTERM and SIGKILL"),
     OPT("tls-ca", DV_CONF_STRING, NULL, 0, 0, 0, tls_ca,

@@ -39,6 +39,7 @@ struct noded_config {
     int64_t memory;           /* bytes; 0: what hwloc found */
     int allow_root;           /* run root-owned jobs as root */
     double kill_grace;        /* Drover seconds from SIGTERM to SIGKILL */
+    int memory_cgroup;        /* enforce job memory with cgroups if usable */
     char *tls_ca;
     char *tls_cert;
     char *tls_key;
@@ -351,8 +352,10 @@ struct alloc_desc {
     const char *cpuset;
     int64_t walltime; /* seconds; 0: none */
     const char *queue;
-    json_t *job;   /* the job's spec ("jobs" of the answer), or NULL: only
-                      sent for allocations to start */
+    const char *signal; /* qsig: a number, "suspend" or "resume"; or NULL */
+    int signal_seq;     /* how many signals were requested */
+    json_t *job;        /* the job's spec ("jobs" of the answer), or NULL: only
+                           sent for allocations to start */
     json_t *hosts; /* PBS chunk 0: the job's hosts (PBS_NODEFILE), or NULL */
 };
 
@@ -385,6 +388,7 @@ enum alloc_stop {
     ALLOC_STOP_SHUTDOWN, /* the daemon is stopping */
     ALLOC_STOP_FENCED,   /* heartbeats failed for longer than the TTL */
     ALLOC_STOP_FAILED,   /* a native task failed beyond its restart policy */
+    ALLOC_STOP_MEM,      /* the job exceeded its memory: exit -27 */
 };
 
 enum task_state {
@@ -438,6 +442,12 @@ struct alloc {
     char *cpuset;
     char *gpus;
     int64_t walltime;
+    int signal_seq;   /* qsig requests delivered (or older than the start) */
+    int64_t mem;      /* bytes requested; 0: no limit */
+    int mem_exceeded; /* the memory limit was crossed (JOB_EXEC_KILL_MEM) */
+    char *cgroup;     /* the task's memory cgroup directory, or NULL */
+    int cgroup_v2;    /* ... in the v2 hierarchy (else v1) */
+    ev_timer mem_w;   /* samples the task tree's RSS (no cgroup) */
     enum alloc_state state;
     enum alloc_stop reason;
     char *dir; /* <data_dir>/alloc/<id>, or NULL */
@@ -462,6 +472,23 @@ struct alloc {
  * acknowledgement is older than the poll. */
 void alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
                      unsigned long gen);
+/* Stops a for exceeding its memory (memlimit.c). */
+void alloc_stop_mem(struct alloc *a);
+
+/* memlimit.c: the memory limit of a PBS job's script. */
+/* Puts pid into a cgroup limited to a->mem (v1, or v2 where delegated),
+ * else warns once; starts the sampling timer that stops a when it
+ * exceeds its memory. Does nothing when a->mem is 0. */
+void memlimit_start(struct alloc *a, pid_t pid);
+/* 1 when a exceeded its memory (sampled, or an OOM kill in its cgroup). */
+int memlimit_exceeded(struct alloc *a);
+/* Stops the sampling timer. */
+void memlimit_stop(struct alloc *a);
+/* Stops the timer and removes the cgroup. */
+void memlimit_cleanup(struct alloc *a);
+/* The RSS in bytes of the processes of session sid. */
+long long memlimit_session_rss(pid_t sid);
+
 /* Looks an allocation up by id; borrowed, or NULL. */
 struct alloc *alloc_find(struct noded *nd, long long id);
 /* Stops every allocation (SIGTERM, SIGKILL after the grace period). */

@@ -256,6 +256,15 @@ alloc_json(const PGresult *res, int row, const struct db_node_polls *b,
         json_object_set_new(o, "array_index", json_integer(aidx));
         json_object_set_new(o, "array_id", json_string(aid));
     }
+    /* qsig: the latest signal requested and how many were (noded
+     * delivers each new one once). */
+    if (!dv_db_is_null(res, row, "signal")) {
+        json_object_set_new(o, "signal",
+                            json_string(dv_db_get(res, row, "signal")));
+        json_object_set_new(
+            o, "signal_seq",
+            json_integer(dv_db_get_i64(res, row, "signal_seq", 0)));
+    }
     if (with_hosts && b->hosts != NULL) {
         int nh = PQntuples(b->hosts);
         int h = find_first(b->host_ids, nh, job_id);

@@ -330,6 +330,7 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "a.chunk_index, a.desired_status, a.client_status, a.ncpus, a.mem, "
         "coalesce(a.array_index, -1) AS array_index, "
         "a.gpus, a.disk, a.cpuset, a.alloc_modify_index, j.queue, "
+        "a.signal, a.signal_seq, "
         "j.spec ? 'groups' AS native, "
         "CASE WHEN j.spec ? 'groups' AND jsonb_typeof(j.spec #> "
         "ARRAY['placement', 'groups', a.group_index::text, 'walltime']) = "

@@ -357,7 +357,7 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
            struct dv_err *err)
 {
     static const char read_job[] =
-        "SELECT state, rerunnable, priority, comment, "
+        "SELECT state, rerunnable, rerun_pending, priority, comment, "
         "extract(epoch FROM start_time)::float8 AS stime, "
         "(SELECT extract(epoch FROM create_time)::float8 FROM allocations "
         "WHERE id = $2) AS atime FROM jobs WHERE id = $1";
@@ -369,7 +369,7 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
         "WHERE id = $1 AND state IN ('running', 'exiting')";
     static const char requeue[] =
         "UPDATE jobs SET state = 'queued', exec_host = NULL, "
-        "queue_time = to_timestamp($2), comment = $3, "
+        "rerun_pending = false, queue_time = to_timestamp($2), comment = $3, "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state = 'running'";
     char b1[24], b2[24], b3[32], b4[24], b5[24], b6[24];
@@ -409,9 +409,11 @@ db_job_end(struct dv_db *db, const struct job_end *e, const char *desired,
         dv_db_get_bool(job, 0, "rerunnable", 1)) {
         const char *p[] = {
             b1, dv_db_double(b3, e->now),
-            preempted ? "Job requeued: preempted by higher-priority work"
-                      : "Job requeued: its allocation was lost; waiting to "
-                        "run again"};
+            preempted && dv_db_get_bool(job, 0, "rerun_pending", 0)
+                ? "Job requeued: rerun" /* qrerun */
+            : preempted ? "Job requeued: preempted by higher-priority work"
+                        : "Job requeued: its allocation was lost; waiting to "
+                          "run again"};
         if (dv_db_exec_cmd(db, requeue, 3, p, err) < 0 ||
             db_insert_eval(
                 db, e->job_id, preempted ? "alloc-stopped" : "alloc-lost",

@@ -61,6 +61,9 @@ fmt_end_how(const char *client_status, const char *message, int deleted)
     if (message != NULL && strstr(message, "walltime") != NULL) {
         return "exceeded resource walltime";
     }
+    if (message != NULL && strcmp(message, "exceeded resource mem") == 0) {
+        return "exceeded resource mem";
+    }
     if (client_status != NULL && strcmp(client_status, "complete") == 0) {
         return "finished";
     }

@@ -259,6 +259,10 @@ enum route_id {
     ROUTE_JOB_HOLD,
     ROUTE_JOB_RELEASE,
     ROUTE_JOB_ALLOCS,
+    ROUTE_JOB_SIGNAL,
+    ROUTE_JOB_RERUN,
+    ROUTE_JOB_MOVE,
+    ROUTE_JOB_ALTER,
     ROUTE_NODES_LIST,
     ROUTE_NODE_REGISTER,
     ROUTE_NODE_HEARTBEAT,
@@ -496,6 +500,52 @@ struct db_job_change {
 int db_job_change(struct dv_db *db, struct db_job_change *c,
                   struct dv_err *err);
 
+/* db-job-admin.c: qsig, qrerun, qmove, qalter. */
+enum job_admin_op {
+    JOB_ADMIN_SIGNAL,
+    JOB_ADMIN_RERUN,
+    JOB_ADMIN_MOVE,
+    JOB_ADMIN_ALTER,
+};
+
+/* What qalter changes (NULL / has_ 0: unchanged); borrowed strings. */
+struct job_alter {
+    struct dv_kv *resources; /* name -> PBS text, merged into the job's */
+    int nresources;
+    const char *name;
+    const char *stdout_path;
+    const char *stderr_path;
+    const char *join;
+    const char *depend; /* "" clears */
+    int has_priority;
+    int priority;
+    int has_rerunnable;
+    int rerunnable;
+    unsigned hold_mask; /* holds to add (qalter -h), 0: none */
+};
+
+struct db_job_admin {
+    enum job_admin_op op;
+    int64_t id;
+    const char *user;
+    int root;
+    double now;
+    const char *server;
+    const char *signal; /* SIGNAL: a signal number, "suspend" or "resume" */
+    const char *queue;  /* MOVE: the destination */
+    struct job_alter alter;
+    /* out */
+    struct db_jobs out;
+    char what[160]; /* for the log: what changed, "" when nothing did */
+};
+
+/* Applies a to its job in one transaction. Errors carry PBS's texts:
+ * bad_state, job_finished, not_rerunnable, modify_running, unknown_queue,
+ * queue_disabled, forbidden (qrerun is root's), and qsub's resource
+ * errors for qalter. */
+int db_job_admin(struct dv_db *db, struct db_job_admin *a, struct dv_err *err);
+void db_job_admin_clear(struct db_job_admin *a);
+
 /* GET /v1/jobs/:id/allocations: one page, newest first. */
 struct db_job_allocs {
     const char *server;
@@ -728,7 +778,7 @@ int db_cluster_init(struct dv_db *db, const char *name, struct dv_err *err);
     "floor(extract(epoch FROM j.queue_time))::bigint AS qtime, "               \
     "floor(extract(epoch FROM j.start_time))::bigint AS stime, "               \
     "floor(extract(epoch FROM greatest(j.submit_time, j.queue_time, "          \
-    "j.start_time, j.end_time)))::bigint AS mtime, "                           \
+    "j.start_time, j.end_time, j.alter_time)))::bigint AS mtime, "             \
     "floor(extract(epoch FROM j.end_time))::bigint AS end_time, "              \
     "j.run_count, j.used_cput, j.used_walltime, j.used_mem, "                  \
     "j.modify_index, j.spec->'resource_list' AS resource_list"
@@ -960,6 +1010,12 @@ void api_jobs_submit(struct qreq *qr);
 void api_jobs_list(struct qreq *qr);
 void api_jobs_get(struct qreq *qr, int64_t id);
 void api_jobs_change(struct qreq *qr, int64_t id, enum job_op op);
+/* api-job-admin.c: POST /v1/jobs/:id/signal|rerun|move|alter. */
+void api_jobs_admin(struct qreq *qr, int64_t id, enum job_admin_op op);
+/* qsig's signal names (PBS: a number, a name with or without "SIG", NULL,
+ * suspend, resume; admin-suspend/admin-resume set *privileged) into out:
+ * the number as text, or "suspend"/"resume". Returns 0 or -1. */
+int api_signal_parse(const char *s, char out[16], int *privileged);
 /* GET /v1/jobs/:id/allocations (?after=ID&limit=N). */
 void api_jobs_allocs(struct qreq *qr, int64_t id);
 /* The job object of docs/api.md for row of r->jobs; vrow is a cursor into

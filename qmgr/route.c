@@ -211,6 +211,13 @@ route_find(const char *method, const char *path, struct route_match *m,
     static const struct route_def hold[] = {{"POST", ROUTE_JOB_HOLD}};
     static const struct route_def release[] = {{"POST", ROUTE_JOB_RELEASE}};
     static const struct route_def jallocs[] = {{"GET", ROUTE_JOB_ALLOCS}};
+    static const struct route_def admin[][1] = {{{"POST", ROUTE_JOB_SIGNAL}},
+                                                {{"POST", ROUTE_JOB_RERUN}},
+                                                {{"POST", ROUTE_JOB_MOVE}},
+                                                {{"POST", ROUTE_JOB_ALTER}}};
+    static const char *const admin_words[] = {"signal", "rerun", "move",
+                                              "alter"};
+    int admin_i = -1;
     char buf[512];
     char *s[ROUTE_MAX_SEGS];
     int n;
@@ -228,7 +235,12 @@ route_find(const char *method, const char *path, struct route_match *m,
         if (n == 2) {
             return pick(method, jobs, 2, m, path, err);
         }
-        if (n > 4 || (n == 4 && strcmp(s[3], "hold") != 0 &&
+        for (int i = 0; n == 4 && i < 4; i++) {
+            if (strcmp(s[3], admin_words[i]) == 0) {
+                admin_i = i;
+            }
+        }
+        if (n > 4 || (n == 4 && admin_i < 0 && strcmp(s[3], "hold") != 0 &&
                       strcmp(s[3], "release") != 0 &&
                       strcmp(s[3], "allocations") != 0)) {
             return not_found(path, err);
@@ -241,6 +253,9 @@ route_find(const char *method, const char *path, struct route_match *m,
         m->num = (int64_t)id;
         if (n == 3) {
             return pick(method, job, 2, m, path, err);
+        }
+        if (admin_i >= 0) {
+            return pick(method, admin[admin_i], 1, m, path, err);
         }
         if (strcmp(s[3], "hold") == 0) {
             return pick(method, hold, 1, m, path, err);

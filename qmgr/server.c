@@ -380,6 +380,18 @@ server_handler_cb(struct dv_http_request *req, void *arg)
     case ROUTE_JOB_ALLOCS:
         api_jobs_allocs(qr, m.num);
         break;
+    case ROUTE_JOB_SIGNAL:
+        api_jobs_admin(qr, m.num, JOB_ADMIN_SIGNAL);
+        break;
+    case ROUTE_JOB_RERUN:
+        api_jobs_admin(qr, m.num, JOB_ADMIN_RERUN);
+        break;
+    case ROUTE_JOB_MOVE:
+        api_jobs_admin(qr, m.num, JOB_ADMIN_MOVE);
+        break;
+    case ROUTE_JOB_ALTER:
+        api_jobs_admin(qr, m.num, JOB_ADMIN_ALTER);
+        break;
     case ROUTE_NODES_LIST:
         api_nodes_list(qr);
         break;
