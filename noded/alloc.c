@@ -900,16 +900,20 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
         hosts = dv_xcalloc(json_array_size(d->hosts) + 1, sizeof(*hosts));
         json_array_foreach (d->hosts, i, h) {
             const char *name = NULL;
-            json_int_t nc = 0;
+            json_int_t nc = 0, chunk = (json_int_t)i;
+            const struct dv_chunk *kind;
 
-            if (json_unpack(h, "{s:s, s:I}", "host", &name, "ncpus", &nc) < 0 ||
+            if (json_unpack(h, "{s:s, s:I, s?I}", "host", &name, "ncpus", &nc,
+                            "chunk", &chunk) < 0 ||
                 nc < 0 || nc > DV_MAX_NCPUS) {
                 snprintf(msg, size, "malformed hosts of allocation %lld",
                          a->id);
                 goto out;
             }
+            kind = dv_resreq_chunk(&s->req, (int)chunk);
             hosts[nhosts].host = (char *)name;
             hosts[nhosts].ncpus = (int)nc;
+            hosts[nhosts].mpiprocs = kind != NULL ? kind->mpiprocs : 0;
             nhosts++;
         }
     }
@@ -927,6 +931,10 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
     info.alloc_id = a->id;
     info.queue = d->queue;
     info.ncpus = a->ncpus;
+    {
+        const struct dv_chunk *kind = dv_resreq_chunk(&s->req, 0);
+        info.ompthreads = kind != NULL ? kind->ompthreads : 0;
+    }
     info.cpuset = a->cpuset;
     info.alloc_dir = a->dir;
     info.nodefile = nodefile_path;

@@ -211,7 +211,8 @@ env_build(const struct env_info *in)
     env_set(&env, "PBS_ENVIRONMENT", "PBS_BATCH");
     env_set(&env, "ENVIRONMENT", "BATCH");
     env_setll(&env, "NCPUS", in->ncpus);
-    env_setll(&env, "OMP_NUM_THREADS", in->ncpus);
+    env_setll(&env, "OMP_NUM_THREADS",
+              in->ompthreads > 0 ? in->ompthreads : in->ncpus);
     tmp = dv_xasprintf("%s/tmp", in->alloc_dir);
     env_set(&env, "TMPDIR", tmp);
     free(tmp);
@@ -348,7 +349,8 @@ env_nodefile(const struct alloc_host *hosts, int nhosts, const char *self,
 
     dv_buf_init(&b);
     for (int i = 0; i < nhosts; i++) {
-        for (int c = 0; c < hosts[i].ncpus; c++) {
+        int lines = hosts[i].mpiprocs > 0 ? hosts[i].mpiprocs : hosts[i].ncpus;
+        for (int c = 0; c < lines; c++) {
             dv_buf_printf(&b, "%s\n", hosts[i].host);
         }
     }

@@ -148,6 +148,7 @@ struct env_info {
     long long alloc_id;
     const char *queue;
     int ncpus;
+    int ompthreads; /* the chunk's ompthreads; 0: ncpus */
     const char *cpuset; /* granted logical cores */
     const char *alloc_dir;
     const char *nodefile;
@@ -194,11 +195,12 @@ void env_set(char ***env, const char *name, const char *value);
 struct alloc_host {
     char *host;
     int ncpus;
+    int mpiprocs; /* the chunk's mpiprocs; 0: one line per core */
 };
 
-/* PBS_NODEFILE's content: each host repeated ncpus times, one per line, in
- * order. With no hosts, self repeated ncpus times. New string; caller
- * frees. */
+/* PBS_NODEFILE's content: each host repeated mpiprocs times (ncpus times
+ * when it has none), one per line, in chunk order. With no hosts, self
+ * repeated ncpus times. New string; caller frees. */
 char *env_nodefile(const struct alloc_host *hosts, int nhosts, const char *self,
                    int ncpus);
 /* The path of an output file: spec_path without a leading "host:", made

@@ -343,7 +343,8 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
                                "WHERE id = ANY($1::bigint[]) ORDER BY id";
     /* PBS_NODEFILE: the allocations of the job's current run only. */
     static const char hosts[] =
-        "SELECT a.job_id, n.name AS host, a.ncpus FROM allocations a "
+        "SELECT a.job_id, n.name AS host, a.ncpus, a.chunk_index "
+        "FROM allocations a "
         "JOIN nodes n ON n.id = a.node_id "
         "WHERE a.job_id = ANY($1::bigint[]) AND a.desired_status = 'run' "
         "AND a.client_status IN " DB_ACTIVE " AND a.end_time IS NULL"
