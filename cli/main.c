@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"qdel", cmd_qdel, "delete jobs (PBS qdel)"},
     {"qhold", cmd_qhold, "hold jobs (PBS qhold)"},
     {"qrls", cmd_qrls, "release held jobs (PBS qrls)"},
+    {"pbsdsh", cmd_pbsdsh, "run a command on a job's nodes (PBS pbsdsh)"},
     {"job", cmd_job, "run, inspect and stop JSON jobs (run|status|stop)"},
     {"node", cmd_node,
      "list, drain and mark nodes (in)eligible "
@@ -36,8 +37,8 @@ help(FILE *f)
     for (const struct command *c = commands; c->name != NULL; c++) {
         fprintf(f, "  %-8s %s\n", c->name, c->help);
     }
-    fprintf(f, "\nqsub, qstat, qdel, qhold and qrls also run under their "
-               "own names\n(links to drover). The server is DROVER_ADDR "
+    fprintf(f, "\nqsub, qstat, qdel, qhold, qrls and pbsdsh also run under "
+               "their own names\n(links to drover). The server is DROVER_ADDR "
                "(default http://127.0.0.1:4750).\n");
 }
 

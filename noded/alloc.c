@@ -59,7 +59,7 @@ alloc_active_count(const struct noded *nd)
     return n;
 }
 
-static const char *
+const char *
 alloc_job(const struct alloc *a)
 {
     return a->job_id_str != NULL ? a->job_id_str : "?";
@@ -75,8 +75,8 @@ task_close_report(struct alloc_task *t)
     }
 }
 
-static void
-task_cleanup(struct alloc_task *t)
+void
+alloc_task_cleanup(struct alloc_task *t)
 {
     ev_timer_stop(t->a->nd->loop, &t->restart_w);
     task_close_report(t);
@@ -99,9 +99,10 @@ alloc_free(struct alloc *a)
     ev_timer_stop(a->nd->loop, &a->walltime_w);
     ev_timer_stop(a->nd->loop, &a->kill_w);
     for (int i = 0; i < a->ntasks; i++) {
-        task_cleanup(&a->tasks[i]);
+        alloc_task_cleanup(&a->tasks[i]);
     }
     free(a->tasks);
+    dsh_free(a);
     if (a->pus != NULL) {
         hwloc_bitmap_free(a->pus);
     }
@@ -206,6 +207,7 @@ alloc_finish(struct alloc *a, const char *client_status, int has_exit,
     for (int i = 0; i < a->ntasks; i++) {
         ev_timer_stop(a->nd->loop, &a->tasks[i].restart_w);
     }
+    dsh_signal(a, SIGKILL);
     a->state = ALLOC_DONE;
     a->final_queued = 1;
     /* Not sent yet: the terminal update says it all. */
@@ -432,6 +434,7 @@ alloc_stop(struct alloc *a, enum alloc_stop reason)
         return;
     }
     a->reason = reason;
+    dsh_signal(a, SIGTERM); /* pbsdsh tasks end with the job */
     for (int i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
 
@@ -581,9 +584,8 @@ alloc_write_pids(struct alloc *a)
     dv_buf_cleanup(&b);
 }
 
-/* Forks t. Returns 0, or -1 with msg set. */
-static int
-task_launch(struct alloc_task *t, int append, char *msg, size_t size)
+int
+alloc_task_launch(struct alloc_task *t, int append, char *msg, size_t size)
 {
     struct alloc *a = t->a;
     struct noded *nd = a->nd;
@@ -639,7 +641,7 @@ task_restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     log_notice("allocation %lld of job %s: restarting task %s (restart %d)",
                a->id, alloc_job(a), t->name, t->rs.restarts);
-    if (task_launch(t, 1, msg, sizeof(msg)) < 0) {
+    if (alloc_task_launch(t, 1, msg, sizeof(msg)) < 0) {
         log_error("allocation %lld: could not restart task %s: %s", a->id,
                   t->name, msg);
         t->state = TASK_EXITED;
@@ -661,6 +663,13 @@ add_rusage(struct rusage *to, const struct rusage *r)
     if (r->ru_maxrss > to->ru_maxrss) {
         to->ru_maxrss = r->ru_maxrss;
     }
+}
+
+void
+alloc_task_reaped(struct alloc_task *t)
+{
+    task_read_reports(t);
+    task_close_report(t);
 }
 
 /* t's process ended with wstatus and ru. */
@@ -740,6 +749,7 @@ alloc_reap(struct noded *nd)
     int st;
     pid_t p;
 
+    dsh_reap(nd);
     for (a = nd->allocs; a != NULL; a = next) {
         next = a->next;
         if (a->state == ALLOC_DONE) {
@@ -804,10 +814,8 @@ alloc_kill_leftover(struct noded *nd, long long id)
 
 /* ---- starting ----------------------------------------------------------- */
 
-/* Looks user name up for task t: who it runs as. Returns 0, or -1 with
- * msg set (unknown user, root refused, not root ourselves). */
-static int
-task_identity(struct alloc_task *t, const char *name, struct env_user *u,
+int
+alloc_task_identity(struct alloc_task *t, const char *name, struct env_user *u,
               char *msg, size_t size)
 {
     struct dv_err err;
@@ -838,9 +846,7 @@ task_identity(struct alloc_task *t, const char *name, struct env_user *u,
     return 0;
 }
 
-/* The binding of a's tasks and its directory, owned (inside) by u.
- * Returns 0, or -1 with msg set. */
-static int
+int
 alloc_prepare(struct alloc *a, const struct env_user *u, char *msg, size_t size)
 {
     struct noded *nd = a->nd;
@@ -889,7 +895,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
     t->report_fd = -1;
     t->name = dv_xstrdup("job");
     ev_init(&t->restart_w, task_restart_cb);
-    if (task_identity(t, s->owner, &u, msg, size) < 0 ||
+    if (alloc_task_identity(t, s->owner, &u, msg, size) < 0 ||
         alloc_prepare(a, &u, msg, size) < 0) {
         goto out;
     }
@@ -938,6 +944,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
     info.cpuset = a->cpuset;
     info.alloc_dir = a->dir;
     info.nodefile = nodefile_path;
+    info.server = nd->cfg->server;
     info.node_name = nd->name;
     info.gpus = a->gpus;
     t->env = env_build(&info);
@@ -974,7 +981,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
               : strcmp(s->join, "eo") == 0 ? SPAWN_JOIN_EO
                                            : SPAWN_JOIN_NONE;
     t->cwd = dv_xstrdup(u.home);
-    if (task_launch(t, 0, msg, size) < 0) {
+    if (alloc_task_launch(t, 0, msg, size) < 0) {
         goto out;
     }
     alloc_write_pids(a);
@@ -1052,7 +1059,7 @@ alloc_launch_native(struct alloc *a, const struct dv_job_spec *s, char *msg,
         ev_init(&t->restart_w, task_restart_cb);
         a->ntasks++;
         memset(&tu, 0, sizeof(tu));
-        bad = task_identity(t, dv_str_empty(dt->user) ? s->owner : dt->user,
+        bad = alloc_task_identity(t, dv_str_empty(dt->user) ? s->owner : dt->user,
                             &tu, msg, size) < 0;
         memset(&info, 0, sizeof(info));
         info.task = dt;
@@ -1101,7 +1108,7 @@ alloc_launch_native(struct alloc *a, const struct dv_job_spec *s, char *msg,
         }
     }
     for (int i = 0; i < a->ntasks; i++) {
-        if (task_launch(&a->tasks[i], 1, msg, size) < 0) {
+        if (alloc_task_launch(&a->tasks[i], 1, msg, size) < 0) {
             /* The ones started are stopped (and reaped); the allocation
              * fails with this task. */
             log_error("allocation %lld: could not start task %s: %s", a->id,
@@ -1251,7 +1258,8 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
      * from now on can list them as active. */
     for (a = nd->allocs; a != NULL; a = next) {
         next = a->next;
-        if (a->state == ALLOC_DONE && a->final_acked && a->ack_gen < gen) {
+        if (a->state == ALLOC_DONE && a->final_acked && a->ack_gen < gen &&
+            !dsh_busy(a)) {
             alloc_forget(a);
         }
     }
@@ -1265,6 +1273,7 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
             } else if (!d->desired_run) {
                 alloc_stop(a, ALLOC_STOP_DESIRED);
             }
+            dsh_start(a, d);
             continue;
         }
         if (nd->state == NODED_STOPPING || d->client_status == NULL ||
@@ -1273,6 +1282,10 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
         }
         if (d->desired_run && strcmp(d->client_status, "pending") == 0) {
             alloc_start(nd, d);
+            a = alloc_find(nd, d->id);
+            if (a != NULL) {
+                dsh_start(a, d);
+            }
         } else {
             alloc_adopt_unknown(nd, d);
         }

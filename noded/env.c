@@ -228,6 +228,10 @@ env_build(const struct env_info *in)
         env_set(&env, "CUDA_VISIBLE_DEVICES", tmp);
         free(tmp);
     }
+    /* Where pbsdsh (and the other commands) find the servers. */
+    if (!dv_str_empty(in->server) && env_get(env, "DROVER_ADDR") == NULL) {
+        env_set(&env, "DROVER_ADDR", in->server);
+    }
     return env;
 }
 

@@ -10,8 +10,12 @@ Nodes run on this host under different names (--name), each a synthetic
 import os
 import time
 
-from harness import (TEST_USER, check, cluster, ensure_test_user, run_tests,
-                     wait_until)
+import subprocess
+
+from harness import (BIN, TEST_USER, check, cluster, ensure_test_user,
+                     run_tests, wait_until)
+
+PBSDSH = os.path.join(BIN, "pbsdsh")
 
 C = None
 
@@ -161,6 +165,101 @@ def test_nodes_ppn():
     check(bad.returncode != 0, "nodes with select accepted")
 
 
+def pbsdsh_job(args, body, out):
+    """A two-chunk job (one per node) whose script runs body; returns its
+    id once finished, with the script's output."""
+    script = "#!/bin/sh\n%s\n" % body.replace("pbsdsh ", PBSDSH + " ")
+    jid = C.submit(["-l", "select=2:ncpus=1", "-l", "place=scatter", "-o",
+                    out, "-e", out + ".err"] + list(args), script=script)
+    C.wait_state(jid, "finished", 60)
+    return jid, wait_file(out) if os.path.exists(out) else ""
+
+
+def test_pbsdsh_runs_on_every_node():
+    out = os.path.join(C.dir, "dsh.out")
+    jid, text = pbsdsh_job([], "pbsdsh -- /bin/sh -c "
+                           "'echo on $(cat /proc/sys/kernel/hostname) "
+                           "node=$PBS_NODENUM task=$PBS_TASKNUM "
+                           "job=$PBS_JOBID drover=$DROVER_NODE_NAME'; "
+                           "echo rc=$?", out)
+    j = C.job(jid)
+    check(j["exit_status"] == 0, "job %r\n%s" % (j, text))
+    lines = [ln for ln in text.splitlines() if ln.startswith("on ")]
+    check(len(lines) == 2, "output %r" % text)
+    nodes = sorted(ln.split("node=")[1].split()[0] for ln in lines)
+    check(nodes == ["0", "1"], "PBS_NODENUM %r" % lines)
+    names = sorted(ln.split("drover=")[1] for ln in lines)
+    check(names == ["node1", "node2"], "ran on %r" % names)
+    check(all(("job=" + jid) in ln for ln in lines), repr(lines))
+    check("rc=0" in text, text)
+    rows = C.sql("SELECT t.node_index, n.name, t.exit_status FROM tasks t "
+                 "JOIN nodes n ON n.id = t.node_id WHERE t.job_id = %s "
+                 "ORDER BY t.node_index" % seq(jid))
+    check(rows == [["0", "node1", "0"], ["1", "node2", "0"]] or
+          rows == [["0", "node2", "0"], ["1", "node1", "0"]], repr(rows))
+
+
+def test_pbsdsh_worst_exit_status_and_n():
+    out = os.path.join(C.dir, "dshfail.out")
+    # node 1 fails with 3, node 0 with 1: pbsdsh exits 3
+    jid, text = pbsdsh_job([], "pbsdsh -v -- /bin/sh -c "
+                           "'exit $((PBS_NODENUM * 2 + 1))'; echo rc=$?; "
+                           "pbsdsh -n 1 -- /bin/sh -c "
+                           "'echo only node=$PBS_NODENUM'; echo rc1=$?; "
+                           "pbsdsh -n 5 -- /bin/true; echo rc5=$?", out)
+    check("rc=3" in text, text)
+    check("rc1=0" in text and text.count("only node=") == 1 and
+          "only node=1" in text, text)
+    check("rc5=1" in text, text)
+    err = open(out + ".err").read()
+    check("exit status 3" in err and "exit status 1" in err, err)
+    check("out of range" in err, err)
+
+
+def test_pbsdsh_refused_to_others():
+    if ensure_test_user() is None:
+        print("# no test user: skipped")
+        return
+    jid = C.submit(["-l", "select=2:ncpus=1", "-l", "place=scatter", "--",
+                    "/bin/sleep", "30"])
+    C.wait_state(jid, "running")
+    out = C.run("pbsdsh", ["--", "/bin/true"], user=TEST_USER,
+                env={"PBS_JOBID": jid})
+    check(out.returncode != 0, "pbsdsh by another user ran: %r" % (out,))
+    check("Unauthorized Request" in out.stderr, out.stderr)
+    check(C.sql("SELECT count(*) FROM tasks WHERE job_id = %s"
+                % seq(jid)) == [["0"]], "a task was recorded")
+    # the owner (root here) may, from outside the job too
+    ok = C.run("pbsdsh", ["-n", "0", "--", "/bin/true"],
+               env={"PBS_JOBID": jid})
+    check(ok.returncode == 0, "owner's pbsdsh: %r" % (ok,))
+    qdel(jid)
+
+
+def test_pbsdsh_tasks_die_with_the_job():
+    jid = C.submit(["-l", "select=2:ncpus=1", "-l", "place=scatter", "--",
+                    "/bin/sleep", "60"])
+    C.wait_state(jid, "running")
+    marker = os.path.join(C.dir, "dsh-long")
+    env = dict(C.env)
+    env["PBS_JOBID"] = jid
+    proc = subprocess.Popen([PBSDSH, "--", "/bin/sh", "-c",
+                             "echo $$ >> %s; exec sleep 300" % marker],
+                            env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: os.path.exists(marker) and
+               len(open(marker).read().split()) == 2, 20,
+               what="both tasks running")
+    pids = [int(x) for x in open(marker).read().split()]
+    C.run("qdel", [jid])
+    out, err = proc.communicate(timeout=60)
+    check(proc.returncode != 0, "pbsdsh exit %r" % proc.returncode)
+    for pid in pids:
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), 20,
+                   what="task %d to die with the job" % pid)
+    C.wait_state(jid, "finished")
+
+
 def main():
     global C
     with cluster("chunks", nodes=1) as c:
@@ -169,7 +268,11 @@ def main():
                           test_chunk_kinds_and_nodefile,
                           test_mpiprocs_ompthreads,
                           test_scatter_pack_free,
-                          test_nodes_ppn])
+                          test_nodes_ppn,
+                          test_pbsdsh_runs_on_every_node,
+                          test_pbsdsh_worst_exit_status_and_n,
+                          test_pbsdsh_refused_to_others,
+                          test_pbsdsh_tasks_die_with_the_job])
 
 
 if __name__ == "__main__":
