@@ -165,6 +165,60 @@ def test_nodes_ppn():
     check(bad.returncode != 0, "nodes with select accepted")
 
 
+def excl_holders():
+    return dict((r[0], r[1]) for r in C.sql(
+        "SELECT name, coalesce(excl_job::text, '') FROM nodes"))
+
+
+def test_excl_keeps_others_off():
+    ex = C.submit(["-l", "select=1:ncpus=1", "-l", "place=excl", "--",
+                   "/bin/sleep", "60"])
+    got = wait_running(ex)
+    held = got[0][1]
+    other = "node2" if held == "node1" else "node1"
+    check(excl_holders()[held] == seq(ex), repr(excl_holders()))
+    check(C.job(ex)["resource_list"]["place"] == "free:excl",
+          repr(C.job(ex)["resource_list"]))
+    # a one-core job goes to the other node, though the held one has room
+    small = [C.submit(["--", "/bin/sleep", "60"]) for _ in range(2)]
+    for j in small:
+        check(wait_running(j)[0][1] == other, "joined the held node")
+    # a gang that needs both nodes waits while the node is held
+    gang = C.submit(["-l", "select=2:ncpus=1", "-l", "place=scatter", "--",
+                     "/bin/true"])
+    wait_until(lambda: C.job(gang).get("comment"), 20,
+               what="a comment on the waiting gang")
+    check(C.job(gang)["state"] == "queued", repr(C.job(gang)))
+    qdel(ex)
+    wait_until(lambda: excl_holders()[held] == "", 20,
+               what="the node to be released")
+    C.wait_state(gang, "finished", 30)
+    check(C.job(gang)["exit_status"] == 0, repr(C.job(gang)))
+    qdel(*small)
+
+
+def test_excl_waits_for_empty_nodes():
+    busy = C.submit(["-l", "select=2:ncpus=1", "-l", "place=scatter", "--",
+                     "/bin/sleep", "60"])
+    wait_running(busy)
+    ex = C.submit(["-l", "select=1:ncpus=1", "-l", "place=pack:excl", "--",
+                   "/bin/sleep", "60"])
+    wait_until(lambda: C.job(ex).get("comment"), 20,
+               what="a comment on the waiting exclusive job")
+    check(C.job(ex)["state"] == "queued" and allocs(ex) == [],
+          "placed on a busy node: %r" % allocs(ex))
+    qdel(busy)
+    got = wait_running(ex)
+    check(len(got) == 1, repr(got))
+    # shared (the default) never sets a holder
+    sh = C.submit(["-l", "select=1:ncpus=1", "-l", "place=scatter:shared",
+                   "--", "/bin/sleep", "60"])
+    got2 = wait_running(sh)
+    check(got2[0][1] != got[0][1], "joined the exclusive job's node")
+    check(excl_holders()[got2[0][1]] == "", repr(excl_holders()))
+    qdel(ex, sh)
+
+
 def pbsdsh_job(args, body, out):
     """A two-chunk job (one per node) whose script runs body; returns its
     id once finished, with the script's output."""
@@ -269,6 +323,8 @@ def main():
                           test_mpiprocs_ompthreads,
                           test_scatter_pack_free,
                           test_nodes_ppn,
+                          test_excl_keeps_others_off,
+                          test_excl_waits_for_empty_nodes,
                           test_pbsdsh_runs_on_every_node,
                           test_pbsdsh_worst_exit_status_and_n,
                           test_pbsdsh_refused_to_others,

@@ -149,6 +149,21 @@ test_nodefile(void)
     }
 }
 
+/* pbsdsh output goes through JSON and PostgreSQL text: NUL bytes and
+ * invalid UTF-8 become '?', valid UTF-8 stays. */
+static void
+test_dsh_sanitize(void)
+{
+    char a[] = "ok \xc3\xa9t\xc3\xa9\n";
+    char b[] = {'x', '\0', 'y', (char)0xff, (char)0xc3, 'z', (char)0xe2,
+                (char)0x82, '\0'};
+
+    dsh_sanitize(a, strlen(a));
+    CHECK_STR(a, "ok \xc3\xa9t\xc3\xa9\n");
+    dsh_sanitize(b, 8);
+    CHECK_STR(b, "x?y??z??");
+}
+
 static void
 test_ompthreads(void)
 {
@@ -325,6 +340,7 @@ main(void)
     RUN(test_env_build);
     RUN(test_nodefile);
     RUN(test_ompthreads);
+    RUN(test_dsh_sanitize);
     RUN(test_output_path);
     RUN(test_exec_candidates);
     RUN(test_user_lookup);
