@@ -156,6 +156,22 @@ bad_value(struct dv_err *err, const char *name)
     return -1;
 }
 
+/* A host name as a chunk's host= value: letters, digits, '.', '-', '_',
+ * starting with a letter or digit, shorter than the field. */
+static int
+host_set(struct dv_chunk *c, const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n >= sizeof(c->host) || !isalnum((unsigned char)v[0]) ||
+        v[strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789.-_")] != '\0') {
+        return -1;
+    }
+    memcpy(c->host, v, n + 1);
+    return 0;
+}
+
 /* Parses "ncpus=4" style pieces of one chunk (already split on ':'). */
 static int
 chunk_set(struct dv_chunk *c, const char *piece, struct dv_err *err)
@@ -199,6 +215,10 @@ chunk_set(struct dv_chunk *c, const char *piece, struct dv_err *err)
             return bad_value(err, "select");
         }
         c->ompthreads = (int)v;
+    } else if (strcasecmp(name, "host") == 0) {
+        if (host_set(c, eq + 1) < 0) {
+            return bad_value(err, "select");
+        }
     } else {
         dv_err_set(err, DV_EINVAL, "unknown_resource",
                    "Unknown resource Resource_List.%s", name);
@@ -290,6 +310,9 @@ dv_select_format(const struct dv_resreq *rr, struct dv_buf *out)
         if (c->ompthreads > 0) {
             dv_buf_printf(out, ":ompthreads=%d", c->ompthreads);
         }
+        if (c->host[0] != '\0') {
+            dv_buf_printf(out, ":host=%s", c->host);
+        }
     }
 }
 
@@ -332,8 +355,10 @@ dv_nodes_parse(const char *s, struct dv_resreq *rr, struct dv_err *err)
                     goto out;
                 }
                 c.ncpus = c.mpiprocs = (int)n;
+            } else if (first && host_set(&c, piece) == 0) {
+                continue; /* a host: one chunk on it */
             } else {
-                /* Host names and node properties are not supported. */
+                /* Node properties ("2:gpu") are not supported. */
                 bad_value(err, "nodes");
                 goto out;
             }

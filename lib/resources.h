@@ -45,6 +45,7 @@ struct dv_chunk {
     int ngpus;
     int mpiprocs;   /* PBS_NODEFILE lines of each chunk; 0: ncpus */
     int ompthreads; /* OMP_NUM_THREADS of each chunk; 0: ncpus */
+    char host[64];  /* host=: only on the node of that name; "": any */
 };
 
 enum dv_place {
@@ -73,8 +74,9 @@ int dv_select_parse(const char *s, struct dv_resreq *rr, struct dv_err *err);
 /* Appends the canonical select text ("1:ncpus=2:mem=1gb") to out. */
 void dv_select_format(const struct dv_resreq *rr, struct dv_buf *out);
 /* Converts a Torque/old PBS node specification ("2:ppn=16", "3",
- * "2:ppn=4+1:ppn=2") into chunks as PBS does: each part N[:ppn=C] becomes
- * N chunks of ncpus=C:mpiprocs=C (C default 1); the caller sets
+ * "2:ppn=4+1:ppn=2", "host1+host2:ppn=2") into chunks as PBS does: each
+ * part N[:ppn=C] becomes N chunks of ncpus=C:mpiprocs=C (C default 1), a
+ * part naming a host one such chunk with host=name; the caller sets
  * place=scatter. Returns 0, or -1 with err set (code "bad_resource_value"
  * naming Resource_List.nodes). */
 int dv_nodes_parse(const char *s, struct dv_resreq *rr, struct dv_err *err);

@@ -163,6 +163,15 @@ def test_nodes_ppn():
     bad = C.qsub(["-l", "nodes=2:ppn=1", "-l", "select=1:ncpus=1", "--",
                   "/bin/true"])
     check(bad.returncode != 0, "nodes with select accepted")
+    # host names: each host one chunk, on that node
+    for spec, want in ((["-l", "nodes=node2:ppn=2+node1"]),
+                       [("node2", 2), ("node1", 1)]), \
+                      ((["-l", "select=1:ncpus=1:host=node1+1:ncpus=3:"
+                         "host=node2"]), [("node1", 1), ("node2", 3)]):
+        hj = C.submit(spec + ["--", "/bin/sleep", "30"])
+        got = wait_running(hj)
+        check([(a[1], a[2]) for a in got] == want, "%r: %r" % (spec, got))
+        qdel(hj)
 
 
 def excl_holders():
@@ -260,11 +269,16 @@ def test_pbsdsh_worst_exit_status_and_n():
                            "'exit $((PBS_NODENUM * 2 + 1))'; echo rc=$?; "
                            "pbsdsh -n 1 -- /bin/sh -c "
                            "'echo only node=$PBS_NODENUM'; echo rc1=$?; "
-                           "pbsdsh -n 5 -- /bin/true; echo rc5=$?", out)
+                           "pbsdsh -n 5 -- /bin/true; echo rc5=$?; "
+                           "pbsdsh -s /bin/sh -c 'echo serial=$PBS_NODENUM'; "
+                           "echo rcs=$?", out)
     check("rc=3" in text, text)
     check("rc1=0" in text and text.count("only node=") == 1 and
           "only node=1" in text, text)
     check("rc5=1" in text, text)
+    # -s: one node after the other, in order; options end at the program
+    serial = [ln for ln in text.splitlines() if ln.startswith("serial=")]
+    check(serial == ["serial=0", "serial=1"] and "rcs=0" in text, text)
     err = open(out + ".err").read()
     check("exit status 3" in err and "exit status 1" in err, err)
     check("out of range" in err, err)

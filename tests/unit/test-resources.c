@@ -191,6 +191,17 @@ test_nodes(void)
     CHECK_INT(dv_nodes_parse("2+", &rr, &err), -1);
     CHECK_INT(dv_nodes_parse("", &rr, &err), -1);
     CHECK_INT(dv_nodes_parse("2:gpu", &rr, &err), -1);
+    /* host names: one chunk on each */
+    CHECK_INT(dv_nodes_parse("n1+n2.example.com:ppn=2", &rr, &err), 0);
+    dv_buf_reset(&b);
+    dv_select_format(&rr, &b);
+    CHECK_STR(dv_buf_str(&b), "1:ncpus=1:mpiprocs=1:host=n1+"
+                              "1:ncpus=2:mpiprocs=2:host=n2.example.com");
+    CHECK_INT(dv_nodes_parse("-bad", &rr, &err), -1);
+    CHECK_INT(dv_select_parse("1:ncpus=2:host=n1", &rr, &err), 0);
+    CHECK_STR(rr.kinds[0].host, "n1");
+    CHECK_INT(dv_select_parse("1:host=a/b", &rr, &err), -1);
+    CHECK_INT(dv_nodes_parse("n1:host=n2", &rr, &err), -1);
     /* ompthreads is a chunk resource too */
     CHECK_INT(dv_select_parse("2:ncpus=4:mpiprocs=2:ompthreads=2", &rr, &err), 0);
     CHECK_INT(rr.kinds[0].ompthreads, 2);
