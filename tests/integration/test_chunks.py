@@ -8,7 +8,6 @@ Nodes run on this host under different names (--name), each a synthetic
 4-core machine with 8 GB; node2 joins only in the first test."""
 
 import os
-import time
 
 import subprocess
 
@@ -38,11 +37,13 @@ def wait_running(jobid, timeout=30):
     return allocs(jobid)
 
 
-def wait_file(path, timeout=30):
-    wait_until(lambda: os.path.exists(path) and open(path).read(), timeout,
-               what=path)
-    time.sleep(0.2)  # the writer may still be appending
-    return open(path).read()
+def wait_file(path, marker="", timeout=30):
+    """The file's text once it holds marker (a job still writing it may
+    not have written everything yet)."""
+    def done():
+        text = open(path).read() if os.path.exists(path) else ""
+        return text if text and marker in text else None
+    return wait_until(done, timeout, what="%r in %s" % (marker, path))
 
 
 def qdel(*jobids):
@@ -94,7 +95,7 @@ def test_chunk_kinds_and_nodefile():
     got = wait_running(jid)
     check([(a[2], a[3]) for a in got] == [(3, 2 << 30), (1, 0), (1, 0)],
           repr(got))
-    text = wait_file(out)
+    text = wait_file(out, "omp=")
     lines = text.splitlines()
     hosts = [a[1] for a in got]
     want = [hosts[0]] * 3 + [hosts[1]] + [hosts[2]]
@@ -114,7 +115,7 @@ def test_mpiprocs_ompthreads():
                     "/bin/sh", "-c", "cat $PBS_NODEFILE; "
                     "echo omp=$OMP_NUM_THREADS; sleep 30"])
     got = wait_running(jid)
-    text = wait_file(out)
+    text = wait_file(out, "omp=")
     check(text.splitlines()[:3] == [got[0][1], got[1][1], "omp=2"], text)
     qdel(jid)
 
