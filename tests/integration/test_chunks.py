@@ -76,6 +76,12 @@ def test_gang_waits_for_second_node():
                              "= %s AND client_status = 'running'"
                              % seq(jid)) == [["2"]], 20,
                what="both chunks running")
+    # nodes report start times in whole seconds
+    rows = C.sql("SELECT bool_and(a.start_time >= "
+                 "date_trunc('second', n2.register_time)) "
+                 "FROM allocations a, nodes n2 WHERE n2.name = 'node2' "
+                 "AND a.job_id = %s" % seq(jid))
+    check(rows == [["t"]], "a chunk started before node2 joined: %r" % rows)
     j = C.job(jid)
     check(j["exec_host"] is not None and
           [h.split("/")[0] for h in j["exec_host"].split("+")] ==
@@ -272,7 +278,9 @@ def test_pbsdsh_worst_exit_status_and_n():
                            "'echo only node=$PBS_NODENUM'; echo rc1=$?; "
                            "pbsdsh -n 5 -- /bin/true; echo rc5=$?; "
                            "pbsdsh -s /bin/sh -c 'echo serial=$PBS_NODENUM'; "
-                           "echo rcs=$?", out)
+                           "echo rcs=$?; "
+                           "pbsdsh -c 3 /bin/sh -c 'echo copy=$PBS_NODENUM'",
+                           out)
     check("rc=3" in text, text)
     check("rc1=0" in text and text.count("only node=") == 1 and
           "only node=1" in text, text)
@@ -280,6 +288,9 @@ def test_pbsdsh_worst_exit_status_and_n():
     # -s: one node after the other, in order; options end at the program
     serial = [ln for ln in text.splitlines() if ln.startswith("serial=")]
     check(serial == ["serial=0", "serial=1"] and "rcs=0" in text, text)
+    # -c 3: three copies over the two nodes, round-robin
+    copies = [ln for ln in text.splitlines() if ln.startswith("copy=")]
+    check(copies == ["copy=0", "copy=1", "copy=0"], text)
     err = open(out + ".err").read()
     check("exit status 3" in err and "exit status 1" in err, err)
     check("out of range" in err, err)
@@ -329,6 +340,23 @@ def test_pbsdsh_tasks_die_with_the_job():
     C.wait_state(jid, "finished")
 
 
+def test_pbsdsh_tasks_die_at_walltime():
+    marker = os.path.join(C.dir, "dsh-wall")
+    jid = C.submit(["-l", "select=2:ncpus=1", "-l", "place=scatter", "-l",
+                    "walltime=00:00:03"],
+                   script="#!/bin/sh\n%s -- /bin/sh -c 'echo $$ >> %s; "
+                   "exec sleep 300'\n" % (PBSDSH, marker))
+    wait_until(lambda: os.path.exists(marker) and
+               len(open(marker).read().split()) == 2, 20,
+               what="both tasks running")
+    pids = [int(x) for x in open(marker).read().split()]
+    j = C.wait_state(jid, "finished", 30)
+    check(j["exit_status"] == -29, repr(j))
+    for pid in pids:
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), 20,
+                   what="task %d to die at the job's walltime" % pid)
+
+
 def main():
     global C
     with cluster("chunks", nodes=1) as c:
@@ -343,7 +371,8 @@ def main():
                           test_pbsdsh_runs_on_every_node,
                           test_pbsdsh_worst_exit_status_and_n,
                           test_pbsdsh_refused_to_others,
-                          test_pbsdsh_tasks_die_with_the_job])
+                          test_pbsdsh_tasks_die_with_the_job,
+                          test_pbsdsh_tasks_die_at_walltime])
 
 
 if __name__ == "__main__":
