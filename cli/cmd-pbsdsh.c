@@ -85,8 +85,8 @@ start_tasks(struct pbsdsh *p, int node, int quiet_range, long long **ids,
         json_array_append_new(argv, json_string(p->argv[k]));
     }
     json_object_set_new(body, "argv", argv);
-    json_object_set_new(body, "node", node >= 0 ? json_integer(node)
-                                                : json_null());
+    json_object_set_new(body, "node",
+                        node >= 0 ? json_integer(node) : json_null());
     snprintf(path, sizeof(path), "/v1/jobs/%lld/tasks", p->seq);
     dv_err_clear(&err);
     if (cli_client_call(p->c, "POST", path, body, NULL, 0, &r, &err) < 0) {
@@ -298,12 +298,12 @@ cmd_pbsdsh(int argc, char **argv)
             } else if (*f == 'o') {
                 p.no_wait = 1;
             } else if (*f == 'n' || *f == 'c') {
-                const char *v = f[1] != '\0' ? f + 1 : (i + 1 < argc ? argv[++i]
-                                                                     : NULL);
+                const char *v =
+                    f[1] != '\0' ? f + 1 : (i + 1 < argc ? argv[++i] : NULL);
                 int n;
 
-                if (v == NULL || dv_parse_int(v, *f == 'n' ? 0 : 1, 1000000,
-                                              &n) < 0) {
+                if (v == NULL ||
+                    dv_parse_int(v, *f == 'n' ? 0 : 1, 1000000, &n) < 0) {
                     return pbsdsh_usage();
                 }
                 if (*f == 'n') {

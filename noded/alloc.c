@@ -816,7 +816,7 @@ alloc_kill_leftover(struct noded *nd, long long id)
 
 int
 alloc_task_identity(struct alloc_task *t, const char *name, struct env_user *u,
-              char *msg, size_t size)
+                    char *msg, size_t size)
 {
     struct dv_err err;
 
@@ -1059,8 +1059,9 @@ alloc_launch_native(struct alloc *a, const struct dv_job_spec *s, char *msg,
         ev_init(&t->restart_w, task_restart_cb);
         a->ntasks++;
         memset(&tu, 0, sizeof(tu));
-        bad = alloc_task_identity(t, dv_str_empty(dt->user) ? s->owner : dt->user,
-                            &tu, msg, size) < 0;
+        bad =
+            alloc_task_identity(t, dv_str_empty(dt->user) ? s->owner : dt->user,
+                                &tu, msg, size) < 0;
         memset(&info, 0, sizeof(info));
         info.task = dt;
         info.user = &tu;

@@ -51,9 +51,11 @@ dsh_sanitize(char *s, size_t len)
 
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
-                              : (c >> 3) == 30                  ? 4
-                                                                : 0;
+        size_t n = c < 0x80         ? 1
+                   : (c >> 5) == 6  ? 2
+                   : (c >> 4) == 14 ? 3
+                   : (c >> 3) == 30 ? 4
+                                    : 0;
         size_t k;
 
         if (c == 0 || n == 0 || i + n > len) {
@@ -392,7 +394,7 @@ dsh_post_done_cb(const struct dv_http_response *resp, const struct dv_err *err,
         if (!nd->dsh_failing || drop) {
             log_warn("node %s: could not report pbsdsh task ends: %s%s",
                      nd->name,
-                     resp != NULL ? "HTTP error"
+                     resp != NULL  ? "HTTP error"
                      : err != NULL ? err->msg
                                    : "no response",
                      drop ? " (dropped)" : " (retrying)");
@@ -446,8 +448,8 @@ dsh_post(struct noded *nd)
             if (!k->done || k->reported || k->sending) {
                 continue;
             }
-            o = json_pack("{s:I, s:i}", "id", (json_int_t)k->id,
-                          "exit_status", k->t.status);
+            o = json_pack("{s:I, s:i}", "id", (json_int_t)k->id, "exit_status",
+                          k->t.status);
             json_object_set_new(o, "stdout",
                                 str_or_null(read_output(k->t.out_path)));
             json_object_set_new(o, "stderr",

@@ -148,7 +148,7 @@ struct env_info {
     long long alloc_id;
     const char *queue;
     int ncpus;
-    int ompthreads; /* the chunk's ompthreads; 0: ncpus */
+    int ompthreads;     /* the chunk's ompthreads; 0: ncpus */
     const char *cpuset; /* granted logical cores */
     const char *alloc_dir;
     const char *nodefile;
@@ -472,8 +472,7 @@ int alloc_prepare(struct alloc *a, const struct env_user *u, char *msg,
                   size_t size);
 /* Forks t (its argv, env, files and identity set). Returns 0, or -1 with
  * msg set. */
-int alloc_task_launch(struct alloc_task *t, int append, char *msg,
-                      size_t size);
+int alloc_task_launch(struct alloc_task *t, int append, char *msg, size_t size);
 /* t's process was reaped: reads the child's last reports, closes the
  * pipe. */
 void alloc_task_reaped(struct alloc_task *t);

@@ -250,12 +250,11 @@ alloc_json(const PGresult *res, int row, const struct db_node_polls *b,
         for (; h >= 0 && h < nh && b->host_ids[h] == job_id; h++) {
             json_array_append_new(
                 hosts,
-                json_pack("{s:s, s:I, s:I}", "host",
-                          dv_db_get(b->hosts, h, "host"), "ncpus",
-                          (json_int_t)dv_db_get_i64(b->hosts, h, "ncpus", 0),
-                          "chunk",
-                          (json_int_t)dv_db_get_i64(b->hosts, h, "chunk_index",
-                                                    0)));
+                json_pack(
+                    "{s:s, s:I, s:I}", "host", dv_db_get(b->hosts, h, "host"),
+                    "ncpus", (json_int_t)dv_db_get_i64(b->hosts, h, "ncpus", 0),
+                    "chunk",
+                    (json_int_t)dv_db_get_i64(b->hosts, h, "chunk_index", 0)));
         }
         json_object_set_new(o, "hosts", hosts);
     }

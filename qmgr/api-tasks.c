@@ -65,9 +65,8 @@ tasks_ctx_new(struct qreq *qr, int64_t id)
 static json_t *
 str_or_null(const PGresult *res, int row, const char *col)
 {
-    return dv_db_is_null(res, row, col)
-               ? json_null()
-               : json_string(dv_db_get(res, row, col));
+    return dv_db_is_null(res, row, col) ? json_null()
+                                        : json_string(dv_db_get(res, row, col));
 }
 
 /* {"job_id", "index", "job_state", "tasks": [...]} */
@@ -79,19 +78,19 @@ tasks_json(const struct db_tasks *t, const char *server)
 
     for (int i = 0; t->tasks != NULL && i < PQntuples(t->tasks); i++) {
         const PGresult *r = t->tasks;
-        json_t *o = json_pack(
-            "{s:I, s:I, s:s, s:I, s:s}", "id",
-            (json_int_t)dv_db_get_i64(r, i, "id", 0), "node_index",
-            (json_int_t)dv_db_get_i64(r, i, "node_index", 0), "host",
-            dv_db_get(r, i, "host"), "tasknum",
-            (json_int_t)dv_db_get_i64(r, i, "tasknum", 0), "state",
-            dv_db_get(r, i, "state"));
+        json_t *o =
+            json_pack("{s:I, s:I, s:s, s:I, s:s}", "id",
+                      (json_int_t)dv_db_get_i64(r, i, "id", 0), "node_index",
+                      (json_int_t)dv_db_get_i64(r, i, "node_index", 0), "host",
+                      dv_db_get(r, i, "host"), "tasknum",
+                      (json_int_t)dv_db_get_i64(r, i, "tasknum", 0), "state",
+                      dv_db_get(r, i, "state"));
 
-        json_object_set_new(o, "exit_status",
-                            dv_db_is_null(r, i, "exit_status")
-                                ? json_null()
-                                : json_integer(dv_db_get_i64(
-                                      r, i, "exit_status", 0)));
+        json_object_set_new(
+            o, "exit_status",
+            dv_db_is_null(r, i, "exit_status")
+                ? json_null()
+                : json_integer(dv_db_get_i64(r, i, "exit_status", 0)));
         json_object_set_new(o, "stdout", str_or_null(r, i, "stdout"));
         json_object_set_new(o, "stderr", str_or_null(r, i, "stderr"));
         json_object_set_new(o, "message", str_or_null(r, i, "message"));
@@ -152,8 +151,8 @@ api_tasks_create(struct qreq *qr, int64_t id)
     json_object_foreach (j, key, v) {
         if (strcmp(key, "argv") != 0 && strcmp(key, "node") != 0) {
             json_decref(j);
-            qreq_fail(qr, DV_EINVAL, "invalid_request", "unknown field \"%.64s\"",
-                      key);
+            qreq_fail(qr, DV_EINVAL, "invalid_request",
+                      "unknown field \"%.64s\"", key);
             return;
         }
     }

@@ -73,8 +73,7 @@ job_check(struct dv_db *db, struct db_tasks *t, int64_t *modify_index,
         dv_err_set(err, DV_EFORBIDDEN, "forbidden", "Unauthorized Request ");
         goto out;
     }
-    dv_strlcpy(t->job_state, dv_db_get(res, 0, "state"),
-               sizeof(t->job_state));
+    dv_strlcpy(t->job_state, dv_db_get(res, 0, "state"), sizeof(t->job_state));
     *modify_index = dv_db_get_i64(res, 0, "modify_index", 0);
     rc = 0;
 out:
@@ -384,9 +383,9 @@ ended_tx(struct dv_db *db, void *arg, struct dv_err *err)
     dv_buf_putc(&a4, '}');
     dv_buf_putc(&a5, '}');
     {
-        const char *p[] = {dv_buf_str(&a1),         dv_buf_str(&a2),
-                           dv_buf_str(&a3),         dv_buf_str(&a4),
-                           dv_buf_str(&a5),         dv_db_i64(b6, s->node_id),
+        const char *p[] = {dv_buf_str(&a1),          dv_buf_str(&a2),
+                           dv_buf_str(&a3),          dv_buf_str(&a4),
+                           dv_buf_str(&a5),          dv_db_i64(b6, s->node_id),
                            dv_db_double(b7, s->now), dv_db_i64(b8, s->index)};
         res = dv_db_exec(db, ended, 8, p, err);
     }

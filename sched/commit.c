@@ -454,9 +454,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         /* place=excl, checked under the row lock: no job joins a node
          * held whole by another, and an exclusive job lands only on a node
          * where nothing ran (its own chunks of this plan aside). */
-        if (l != NULL &&
-            ((l->excl_job != 0 && l->excl_job != job->id) ||
-             (job->exclusive && !l->empty))) {
+        if (l != NULL && ((l->excl_job != 0 && l->excl_job != job->id) ||
+                          (job->exclusive && !l->empty))) {
             goto refuse;
         }
         if (l == NULL || !l->ready || l->mem - l->resv_mem < pl->mem ||

@@ -125,8 +125,9 @@ test_env_build(void)
 static void
 test_nodefile(void)
 {
-    struct alloc_host hosts[3] = {
-        {(char *)"node1", 2, 0}, {(char *)"node2", 1, 0}, {(char *)"node1", 1, 0}};
+    struct alloc_host hosts[3] = {{(char *)"node1", 2, 0},
+                                  {(char *)"node2", 1, 0},
+                                  {(char *)"node1", 1, 0}};
     char *s;
 
     s = env_nodefile(hosts, 3, "self", 9);
@@ -140,9 +141,8 @@ test_nodefile(void)
     free(s);
     /* mpiprocs lines per chunk, when the chunk has them */
     {
-        struct alloc_host mp[3] = {{(char *)"a", 4, 2},
-                                   {(char *)"b", 4, 0},
-                                   {(char *)"c", 2, 1}};
+        struct alloc_host mp[3] = {
+            {(char *)"a", 4, 2}, {(char *)"b", 4, 0}, {(char *)"c", 2, 1}};
         s = env_nodefile(mp, 3, "self", 4);
         CHECK_STR(s, "a\na\nb\nb\nb\nb\nc\n");
         free(s);
@@ -155,8 +155,8 @@ static void
 test_dsh_sanitize(void)
 {
     char a[] = "ok \xc3\xa9t\xc3\xa9\n";
-    char b[] = {'x', '\0', 'y', (char)0xff, (char)0xc3, 'z', (char)0xe2,
-                (char)0x82, '\0'};
+    char b[] = {'x', '\0',       'y',        (char)0xff, (char)0xc3,
+                'z', (char)0xe2, (char)0x82, '\0'};
 
     dsh_sanitize(a, strlen(a));
     CHECK_STR(a, "ok \xc3\xa9t\xc3\xa9\n");

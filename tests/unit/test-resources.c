@@ -186,7 +186,8 @@ test_nodes(void)
     CHECK_INT(dv_resreq_from_list(l4, 2, &rr, &err), -1);
     CHECK_INT(dv_resreq_from_list(l5, 2, &rr, &err), -1);
     CHECK_INT(dv_nodes_parse("2:ppn=0", &rr, &err), -1);
-    CHECK_STR(err.msg, "Illegal attribute or resource value Resource_List.nodes");
+    CHECK_STR(err.msg,
+              "Illegal attribute or resource value Resource_List.nodes");
     CHECK_INT(dv_nodes_parse("2:ppn=", &rr, &err), -1);
     CHECK_INT(dv_nodes_parse("2+", &rr, &err), -1);
     CHECK_INT(dv_nodes_parse("", &rr, &err), -1);
@@ -203,7 +204,8 @@ test_nodes(void)
     CHECK_INT(dv_select_parse("1:host=a/b", &rr, &err), -1);
     CHECK_INT(dv_nodes_parse("n1:host=n2", &rr, &err), -1);
     /* ompthreads is a chunk resource too */
-    CHECK_INT(dv_select_parse("2:ncpus=4:mpiprocs=2:ompthreads=2", &rr, &err), 0);
+    CHECK_INT(dv_select_parse("2:ncpus=4:mpiprocs=2:ompthreads=2", &rr, &err),
+              0);
     CHECK_INT(rr.kinds[0].ompthreads, 2);
     CHECK_INT(rr.kinds[0].mpiprocs, 2);
     dv_buf_reset(&b);
