@@ -426,6 +426,8 @@ int cmd_qstat(int argc, char **argv);
 
 /* cmd-qdel.c: qdel, qhold, qrls. */
 int cmd_qdel(int argc, char **argv);
+/* cmd-pbsdsh.c */
+int cmd_pbsdsh(int argc, char **argv);
 int cmd_qhold(int argc, char **argv);
 int cmd_qrls(int argc, char **argv);
 /* "<cmd>: <text> <id>" for a per-job API error; returns the exit status. */

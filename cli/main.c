@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"qrerun", cmd_qrerun, "requeue running jobs (PBS qrerun)"},
     {"qmove", cmd_qmove, "move waiting jobs to another queue (PBS qmove)"},
     {"pbsnodes", cmd_pbsnodes, "list nodes, mark them offline (PBS pbsnodes)"},
+    {"pbsdsh", cmd_pbsdsh, "run a command on a job's nodes (PBS pbsdsh)"},
     {"job", cmd_job, "run, inspect and stop JSON jobs (run|status|stop)"},
     {"node", cmd_node,
      "list, drain and mark nodes (in)eligible "

@@ -1816,11 +1816,19 @@ dv_jobspec_pbs_placement_json(const struct dv_resreq *rr)
         const struct dv_chunk *c = &rr->kinds[i];
         char name[32];
 
+        json_t *cons = json_array();
+
         snprintf(name, sizeof(name), "chunk%d", i);
+        if (c->host[0] != '\0') {
+            /* host=: the node registered under that name */
+            json_array_append_new(
+                cons, json_pack("{s:s, s:s, s:s}", "attribute", "${node.name}",
+                                "operator", "=", "value", c->host));
+        }
         json_array_append_new(
             groups, placement_group(name, c->count, c->ncpus, c->mem, c->ngpus,
-                                    0, DV_NUMA_PREFER, rr->walltime,
-                                    json_array(), json_array(), json_array()));
+                                    0, DV_NUMA_PREFER, rr->walltime, cons,
+                                    json_array(), json_array()));
     }
     json_object_set_new(o, "groups", groups);
     return o;

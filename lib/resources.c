@@ -156,6 +156,22 @@ bad_value(struct dv_err *err, const char *name)
     return -1;
 }
 
+/* A host name as a chunk's host= value: letters, digits, '.', '-', '_',
+ * starting with a letter or digit, shorter than the field. */
+static int
+host_set(struct dv_chunk *c, const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n >= sizeof(c->host) || !isalnum((unsigned char)v[0]) ||
+        v[strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789.-_")] != '\0') {
+        return -1;
+    }
+    memcpy(c->host, v, n + 1);
+    return 0;
+}
+
 /* Parses "ncpus=4" style pieces of one chunk (already split on ':'). */
 static int
 chunk_set(struct dv_chunk *c, const char *piece, struct dv_err *err)
@@ -194,6 +210,15 @@ chunk_set(struct dv_chunk *c, const char *piece, struct dv_err *err)
             return bad_value(err, "select");
         }
         c->mpiprocs = (int)v;
+    } else if (strcasecmp(name, "ompthreads") == 0) {
+        if (dv_parse_i64(eq + 1, 0, DV_MAX_NCPUS, &v) < 0) {
+            return bad_value(err, "select");
+        }
+        c->ompthreads = (int)v;
+    } else if (strcasecmp(name, "host") == 0) {
+        if (host_set(c, eq + 1) < 0) {
+            return bad_value(err, "select");
+        }
     } else {
         dv_err_set(err, DV_EINVAL, "unknown_resource",
                    "Unknown resource Resource_List.%s", name);
@@ -282,7 +307,86 @@ dv_select_format(const struct dv_resreq *rr, struct dv_buf *out)
         if (c->mpiprocs > 0) {
             dv_buf_printf(out, ":mpiprocs=%d", c->mpiprocs);
         }
+        if (c->ompthreads > 0) {
+            dv_buf_printf(out, ":ompthreads=%d", c->ompthreads);
+        }
+        if (c->host[0] != '\0') {
+            dv_buf_printf(out, ":host=%s", c->host);
+        }
     }
+}
+
+int
+dv_nodes_parse(const char *s, struct dv_resreq *rr, struct dv_err *err)
+{
+    char *copy, *part, *save_part = NULL;
+    size_t len = s != NULL ? strlen(s) : 0;
+    int rc = -1;
+
+    if (len == 0 || len > 4096 || s[0] == '+' || s[len - 1] == '+' ||
+        s[len - 1] == ':' || strstr(s, "++") != NULL ||
+        strstr(s, "::") != NULL) {
+        return bad_value(err, "nodes");
+    }
+    copy = dv_xstrdup(s);
+    rr->nkinds = 0;
+    for (part = strtok_r(copy, "+", &save_part); part != NULL;
+         part = strtok_r(NULL, "+", &save_part)) {
+        struct dv_chunk c = {.count = 1, .ncpus = 1, .mpiprocs = 1};
+        char *piece, *save_piece = NULL;
+        int first = 1;
+        int64_t n;
+
+        if (rr->nkinds == DV_MAX_CHUNK_KINDS) {
+            bad_value(err, "nodes");
+            goto out;
+        }
+        for (piece = strtok_r(part, ":", &save_piece); piece != NULL;
+             piece = strtok_r(NULL, ":", &save_piece), first = 0) {
+            if (first && isdigit((unsigned char)piece[0])) {
+                if (dv_parse_i64(piece, 1, DV_MAX_CHUNKS, &n) < 0) {
+                    bad_value(err, "nodes");
+                    goto out;
+                }
+                c.count = (int)n;
+            } else if (strncasecmp(piece, "ppn=", 4) == 0) {
+                if (dv_parse_i64(piece + 4, 1, DV_MAX_NCPUS, &n) < 0) {
+                    bad_value(err, "nodes");
+                    goto out;
+                }
+                c.ncpus = c.mpiprocs = (int)n;
+            } else if (first && host_set(&c, piece) == 0) {
+                continue; /* a host: one chunk on it */
+            } else {
+                /* Node properties ("2:gpu") are not supported. */
+                bad_value(err, "nodes");
+                goto out;
+            }
+        }
+        rr->kinds[rr->nkinds++] = c;
+    }
+    dv_resreq_finish(rr);
+    if (rr->nkinds == 0 || rr->nodect > DV_MAX_CHUNKS ||
+        rr->ncpus > DV_MAX_NCPUS) {
+        bad_value(err, "nodes");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(copy);
+    return rc;
+}
+
+const struct dv_chunk *
+dv_resreq_chunk(const struct dv_resreq *rr, int index)
+{
+    for (int i = 0; i < rr->nkinds && index >= 0; i++) {
+        if (index < rr->kinds[i].count) {
+            return &rr->kinds[i];
+        }
+        index -= rr->kinds[i].count;
+    }
+    return NULL;
 }
 
 void
@@ -349,7 +453,7 @@ dv_resreq_from_list(const struct dv_kv *list, int n, struct dv_resreq *rr,
                     struct dv_err *err)
 {
     struct dv_chunk job_wide = {.count = 1, .ncpus = 1};
-    int has_select = 0, has_job_wide = 0, has_place = 0;
+    int has_select = 0, has_job_wide = 0, has_place = 0, has_nodes = 0;
     int64_t v;
 
     memset(rr, 0, sizeof(*rr));
@@ -369,6 +473,11 @@ dv_resreq_from_list(const struct dv_kv *list, int n, struct dv_resreq *rr,
                 return -1;
             }
             has_select = 1;
+        } else if (strcmp(k, "nodes") == 0) {
+            if (dv_nodes_parse(val, rr, err) < 0) {
+                return -1;
+            }
+            has_nodes = 1;
         } else if (strcmp(k, "place") == 0) {
             if (parse_place(val, rr, err) < 0) {
                 return -1;
@@ -405,7 +514,18 @@ dv_resreq_from_list(const struct dv_kv *list, int n, struct dv_resreq *rr,
                    job_wide.mem > 0 ? "mem" : "ncpus");
         return -1;
     }
-    if (!has_select) {
+    if ((has_select || has_job_wide) && has_nodes) {
+        dv_err_set(err, DV_EINVAL, "bad_resource_value",
+                   "\"-lresource=\" cannot be used with \"select\" or "
+                   "\"place\", resource is: nodes");
+        return -1;
+    }
+    if (has_nodes) {
+        /* Torque's nodes: one chunk per node (PBS converts to scatter). */
+        if (!has_place) {
+            rr->place = DV_PLACE_SCATTER;
+        }
+    } else if (!has_select) {
         rr->nkinds = 1;
         rr->kinds[0] = job_wide;
         if (!has_place) {

@@ -43,7 +43,9 @@ struct dv_chunk {
     int ncpus;
     int64_t mem; /* bytes; 0: none requested */
     int ngpus;
-    int mpiprocs;
+    int mpiprocs;   /* PBS_NODEFILE lines of each chunk; 0: ncpus */
+    int ompthreads; /* OMP_NUM_THREADS of each chunk; 0: ncpus */
+    char host[64];  /* host=: only on the node of that name; "": any */
 };
 
 enum dv_place {
@@ -71,8 +73,16 @@ struct dv_resreq {
 int dv_select_parse(const char *s, struct dv_resreq *rr, struct dv_err *err);
 /* Appends the canonical select text ("1:ncpus=2:mem=1gb") to out. */
 void dv_select_format(const struct dv_resreq *rr, struct dv_buf *out);
-/* Builds rr from Resource_List pairs: walltime, select, place, and the old
- * job-wide ncpus, mem, ngpus, nodes (which become one chunk, place=pack).
+/* Converts a Torque/old PBS node specification ("2:ppn=16", "3",
+ * "2:ppn=4+1:ppn=2", "host1+host2:ppn=2") into chunks as PBS does: each
+ * part N[:ppn=C] becomes N chunks of ncpus=C:mpiprocs=C (C default 1), a
+ * part naming a host one such chunk with host=name; the caller sets
+ * place=scatter. Returns 0, or -1 with err set (code "bad_resource_value"
+ * naming Resource_List.nodes). */
+int dv_nodes_parse(const char *s, struct dv_resreq *rr, struct dv_err *err);
+/* Builds rr from Resource_List pairs: walltime, select, place, nodes (as
+ * dv_nodes_parse, place=scatter unless place says otherwise), and the old
+ * job-wide ncpus, mem, ngpus (which become one chunk, place=pack).
  * Missing: one chunk of one cpu. Errors (err->msg exactly as PBS words
  * them): "Unknown resource Resource_List.foo" (code "unknown_resource"),
  * "Illegal attribute or resource value Resource_List.walltime" (code
@@ -93,6 +103,9 @@ int dv_resource_flags_valid(const char *flags);
  * 0, or -1 when value is not of the type. */
 int dv_resource_value_check(const char *type, const char *value, char *canon,
                             size_t size);
+/* The kind of chunk number index (0-based, in select order), or NULL when
+ * there are fewer chunks; borrowed. */
+const struct dv_chunk *dv_resreq_chunk(const struct dv_resreq *rr, int index);
 /* Recomputes the derived totals. */
 void dv_resreq_finish(struct dv_resreq *rr);
 const char *dv_place_name(enum dv_place p);

@@ -60,7 +60,7 @@ alloc_active_count(const struct noded *nd)
     return n;
 }
 
-static const char *
+const char *
 alloc_job(const struct alloc *a)
 {
     return a->job_id_str != NULL ? a->job_id_str : "?";
@@ -76,8 +76,8 @@ task_close_report(struct alloc_task *t)
     }
 }
 
-static void
-task_cleanup(struct alloc_task *t)
+void
+alloc_task_cleanup(struct alloc_task *t)
 {
     ev_timer_stop(t->a->nd->loop, &t->restart_w);
     task_close_report(t);
@@ -101,9 +101,10 @@ alloc_free(struct alloc *a)
     ev_timer_stop(a->nd->loop, &a->kill_w);
     memlimit_cleanup(a);
     for (int i = 0; i < a->ntasks; i++) {
-        task_cleanup(&a->tasks[i]);
+        alloc_task_cleanup(&a->tasks[i]);
     }
     free(a->tasks);
+    dsh_free(a);
     if (a->pus != NULL) {
         hwloc_bitmap_free(a->pus);
     }
@@ -215,6 +216,7 @@ alloc_finish(struct alloc *a, const char *client_status, int has_exit,
     for (int i = 0; i < a->ntasks; i++) {
         ev_timer_stop(a->nd->loop, &a->tasks[i].restart_w);
     }
+    dsh_signal(a, SIGKILL);
     a->state = ALLOC_DONE;
     a->final_queued = 1;
     /* Not sent yet: the terminal update says it all. */
@@ -448,6 +450,7 @@ alloc_stop(struct alloc *a, enum alloc_stop reason)
         return;
     }
     a->reason = reason;
+    dsh_signal(a, SIGTERM); /* pbsdsh tasks end with the job */
     for (int i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
 
@@ -667,9 +670,8 @@ alloc_write_pids(struct alloc *a)
     dv_buf_cleanup(&b);
 }
 
-/* Forks t. Returns 0, or -1 with msg set. */
-static int
-task_launch(struct alloc_task *t, int append, char *msg, size_t size)
+int
+alloc_task_launch(struct alloc_task *t, int append, char *msg, size_t size)
 {
     struct alloc *a = t->a;
     struct noded *nd = a->nd;
@@ -725,7 +727,7 @@ task_restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     log_notice("allocation %lld of job %s: restarting task %s (restart %d)",
                a->id, alloc_job(a), t->name, t->rs.restarts);
-    if (task_launch(t, 1, msg, sizeof(msg)) < 0) {
+    if (alloc_task_launch(t, 1, msg, sizeof(msg)) < 0) {
         log_error("allocation %lld: could not restart task %s: %s", a->id,
                   t->name, msg);
         t->state = TASK_EXITED;
@@ -747,6 +749,13 @@ add_rusage(struct rusage *to, const struct rusage *r)
     if (r->ru_maxrss > to->ru_maxrss) {
         to->ru_maxrss = r->ru_maxrss;
     }
+}
+
+void
+alloc_task_reaped(struct alloc_task *t)
+{
+    task_read_reports(t);
+    task_close_report(t);
 }
 
 /* t's process ended with wstatus and ru. */
@@ -827,6 +836,7 @@ alloc_reap(struct noded *nd)
     int st;
     pid_t p;
 
+    dsh_reap(nd);
     for (a = nd->allocs; a != NULL; a = next) {
         next = a->next;
         if (a->state == ALLOC_DONE) {
@@ -891,11 +901,9 @@ alloc_kill_leftover(struct noded *nd, long long id)
 
 /* ---- starting ----------------------------------------------------------- */
 
-/* Looks user name up for task t: who it runs as. Returns 0, or -1 with
- * msg set (unknown user, root refused, not root ourselves). */
-static int
-task_identity(struct alloc_task *t, const char *name, struct env_user *u,
-              char *msg, size_t size)
+int
+alloc_task_identity(struct alloc_task *t, const char *name, struct env_user *u,
+                    char *msg, size_t size)
 {
     struct dv_err err;
 
@@ -925,9 +933,7 @@ task_identity(struct alloc_task *t, const char *name, struct env_user *u,
     return 0;
 }
 
-/* The binding of a's tasks and its directory, owned (inside) by u.
- * Returns 0, or -1 with msg set. */
-static int
+int
 alloc_prepare(struct alloc *a, const struct env_user *u, char *msg, size_t size)
 {
     struct noded *nd = a->nd;
@@ -977,7 +983,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
     t->report_fd = -1;
     t->name = dv_xstrdup("job");
     ev_init(&t->restart_w, task_restart_cb);
-    if (task_identity(t, s->owner, &u, msg, size) < 0 ||
+    if (alloc_task_identity(t, s->owner, &u, msg, size) < 0 ||
         alloc_prepare(a, &u, msg, size) < 0) {
         goto out;
     }
@@ -988,16 +994,20 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
         hosts = dv_xcalloc(json_array_size(d->hosts) + 1, sizeof(*hosts));
         json_array_foreach (d->hosts, i, h) {
             const char *name = NULL;
-            json_int_t nc = 0;
+            json_int_t nc = 0, chunk = (json_int_t)i;
+            const struct dv_chunk *kind;
 
-            if (json_unpack(h, "{s:s, s:I}", "host", &name, "ncpus", &nc) < 0 ||
+            if (json_unpack(h, "{s:s, s:I, s?I}", "host", &name, "ncpus", &nc,
+                            "chunk", &chunk) < 0 ||
                 nc < 0 || nc > DV_MAX_NCPUS) {
                 snprintf(msg, size, "malformed hosts of allocation %lld",
                          a->id);
                 goto out;
             }
+            kind = dv_resreq_chunk(&s->req, (int)chunk);
             hosts[nhosts].host = (char *)name;
             hosts[nhosts].ncpus = (int)nc;
+            hosts[nhosts].mpiprocs = kind != NULL ? kind->mpiprocs : 0;
             nhosts++;
         }
     }
@@ -1015,9 +1025,14 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
     info.alloc_id = a->id;
     info.queue = d->queue;
     info.ncpus = a->ncpus;
+    {
+        const struct dv_chunk *kind = dv_resreq_chunk(&s->req, 0);
+        info.ompthreads = kind != NULL ? kind->ompthreads : 0;
+    }
     info.cpuset = a->cpuset;
     info.alloc_dir = a->dir;
     info.nodefile = nodefile_path;
+    info.server = nd->cfg->server;
     info.node_name = nd->name;
     info.gpus = a->gpus;
     info.array_index = a->array_index;
@@ -1063,7 +1078,7 @@ alloc_launch_pbs(struct alloc *a, const struct alloc_desc *d,
               : strcmp(s->join, "eo") == 0 ? SPAWN_JOIN_EO
                                            : SPAWN_JOIN_NONE;
     t->cwd = dv_xstrdup(u.home);
-    if (task_launch(t, 0, msg, size) < 0) {
+    if (alloc_task_launch(t, 0, msg, size) < 0) {
         goto out;
     }
     alloc_write_pids(a);
@@ -1142,8 +1157,9 @@ alloc_launch_native(struct alloc *a, const struct dv_job_spec *s, char *msg,
         ev_init(&t->restart_w, task_restart_cb);
         a->ntasks++;
         memset(&tu, 0, sizeof(tu));
-        bad = task_identity(t, dv_str_empty(dt->user) ? s->owner : dt->user,
-                            &tu, msg, size) < 0;
+        bad =
+            alloc_task_identity(t, dv_str_empty(dt->user) ? s->owner : dt->user,
+                                &tu, msg, size) < 0;
         memset(&info, 0, sizeof(info));
         info.task = dt;
         info.user = &tu;
@@ -1191,7 +1207,7 @@ alloc_launch_native(struct alloc *a, const struct dv_job_spec *s, char *msg,
         }
     }
     for (int i = 0; i < a->ntasks; i++) {
-        if (task_launch(&a->tasks[i], 1, msg, size) < 0) {
+        if (alloc_task_launch(&a->tasks[i], 1, msg, size) < 0) {
             /* The ones started are stopped (and reaped); the allocation
              * fails with this task. */
             log_error("allocation %lld: could not start task %s: %s", a->id,
@@ -1341,7 +1357,8 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
      * from now on can list them as active. */
     for (a = nd->allocs; a != NULL; a = next) {
         next = a->next;
-        if (a->state == ALLOC_DONE && a->final_acked && a->ack_gen < gen) {
+        if (a->state == ALLOC_DONE && a->final_acked && a->ack_gen < gen &&
+            !dsh_busy(a)) {
             alloc_forget(a);
         }
     }
@@ -1357,6 +1374,7 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
             } else {
                 alloc_update(a, d);
             }
+            dsh_start(a, d);
             continue;
         }
         if (nd->state == NODED_STOPPING || d->client_status == NULL ||
@@ -1365,6 +1383,10 @@ alloc_reconcile(struct noded *nd, const struct poll_answer *ans,
         }
         if (d->desired_run && strcmp(d->client_status, "pending") == 0) {
             alloc_start(nd, d);
+            a = alloc_find(nd, d->id);
+            if (a != NULL) {
+                dsh_start(a, d);
+            }
         } else {
             alloc_adopt_unknown(nd, d);
         }

@@ -584,6 +584,10 @@ decode_one(json_t *o, json_t *jobs, struct alloc_desc *d, struct dv_err *err)
     if (d->hosts != NULL && !json_is_array(d->hosts)) {
         goto bad_field;
     }
+    d->tasks = json_object_get(o, "tasks");
+    if (d->tasks != NULL && !json_is_array(d->tasks)) {
+        goto bad_field;
+    }
     snprintf(key, sizeof(key), "%lld", d->job_id);
     d->job = json_is_object(jobs) ? json_object_get(jobs, key) : NULL;
     if (d->job != NULL && !json_is_object(d->job)) {

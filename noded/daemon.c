@@ -109,6 +109,7 @@ noded_init(struct noded *nd, struct ev_loop *loop,
     host[sizeof(host) - 1] = '\0';
     nd->hostname = dv_xstrdup(host[0] != '\0' ? host : "localhost");
     client_init(nd);
+    dsh_init(nd);
     ev_signal_init(&nd->sigchld_w, sigchld_cb, SIGCHLD);
     ev_signal_init(&nd->sigterm_w, sigterm_cb, SIGTERM);
     ev_signal_init(&nd->sigint_w, sigterm_cb, SIGINT);
@@ -141,6 +142,7 @@ noded_cleanup(struct noded *nd)
     ev_signal_stop(nd->loop, &nd->sighup_w);
     ev_timer_stop(nd->loop, &nd->shutdown_w);
     client_cleanup(nd);
+    dsh_cleanup(nd);
     alloc_free_all(nd);
     free(nd->hostname);
     free(nd->name);

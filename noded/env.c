@@ -215,7 +215,8 @@ env_build(const struct env_info *in)
     env_set(&env, "PBS_ENVIRONMENT", "PBS_BATCH");
     env_set(&env, "ENVIRONMENT", "BATCH");
     env_setll(&env, "NCPUS", in->ncpus);
-    env_setll(&env, "OMP_NUM_THREADS", in->ncpus);
+    env_setll(&env, "OMP_NUM_THREADS",
+              in->ompthreads > 0 ? in->ompthreads : in->ncpus);
     tmp = dv_xasprintf("%s/tmp", in->alloc_dir);
     env_set(&env, "TMPDIR", tmp);
     free(tmp);
@@ -237,6 +238,10 @@ env_build(const struct env_info *in)
         env_set(&env, "DROVER_GPUS", tmp);
         env_set(&env, "CUDA_VISIBLE_DEVICES", tmp);
         free(tmp);
+    }
+    /* Where pbsdsh (and the other commands) find the servers. */
+    if (!dv_str_empty(in->server) && env_get(env, "DROVER_ADDR") == NULL) {
+        env_set(&env, "DROVER_ADDR", in->server);
     }
     return env;
 }
@@ -359,7 +364,8 @@ env_nodefile(const struct alloc_host *hosts, int nhosts, const char *self,
 
     dv_buf_init(&b);
     for (int i = 0; i < nhosts; i++) {
-        for (int c = 0; c < hosts[i].ncpus; c++) {
+        int lines = hosts[i].mpiprocs > 0 ? hosts[i].mpiprocs : hosts[i].ncpus;
+        for (int c = 0; c < lines; c++) {
             dv_buf_printf(&b, "%s\n", hosts[i].host);
         }
     }

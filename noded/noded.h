@@ -151,6 +151,7 @@ struct env_info {
     long long alloc_id;
     const char *queue;
     int ncpus;
+    int ompthreads;     /* the chunk's ompthreads; 0: ncpus */
     const char *cpuset; /* granted logical cores */
     const char *alloc_dir;
     const char *nodefile;
@@ -158,6 +159,7 @@ struct env_info {
     const char *gpus; /* granted GPU indexes, or NULL */
     int array_index;  /* a subjob's PBS_ARRAY_INDEX */
     const char *array_id; /* PBS_ARRAY_ID ("124[].srv"); NULL: no subjob */
+    const char *server; /* qmgr's address: DROVER_ADDR (pbsdsh), or NULL */
 };
 
 /* What a native task's environment is made from; all borrowed. */
@@ -199,11 +201,12 @@ void env_set(char ***env, const char *name, const char *value);
 struct alloc_host {
     char *host;
     int ncpus;
+    int mpiprocs; /* the chunk's mpiprocs; 0: one line per core */
 };
 
-/* PBS_NODEFILE's content: each host repeated ncpus times, one per line, in
- * order. With no hosts, self repeated ncpus times. New string; caller
- * frees. */
+/* PBS_NODEFILE's content: each host repeated mpiprocs times (ncpus times
+ * when it has none), one per line, in chunk order. With no hosts, self
+ * repeated ncpus times. New string; caller frees. */
 char *env_nodefile(const struct alloc_host *hosts, int nhosts, const char *self,
                    int ncpus);
 /* The path of an output file: spec_path without a leading "host:", made
@@ -357,6 +360,7 @@ struct alloc_desc {
     json_t *job;        /* the job's spec ("jobs" of the answer), or NULL: only
                            sent for allocations to start */
     json_t *hosts; /* PBS chunk 0: the job's hosts (PBS_NODEFILE), or NULL */
+    json_t *tasks; /* pbsdsh tasks to start here (dsh.c), or NULL */
 };
 
 /* A decoded long-poll answer. */
@@ -426,6 +430,8 @@ struct alloc_task {
     int switch_user;
 };
 
+struct dsh_task;
+
 struct alloc {
     struct alloc *next;
     struct noded *nd;
@@ -463,6 +469,7 @@ struct alloc {
     int final_acked;             /* ... and qmgr acknowledged it */
     unsigned long ack_gen;       /* the poll in flight when it was */
     struct status_update *run_u; /* its queued "running" update */
+    struct dsh_task *dsh;        /* pbsdsh tasks started in it (dsh.c) */
 };
 
 /* Brings the allocations in line with a long-poll answer to the poll of
@@ -491,6 +498,24 @@ long long memlimit_session_rss(pid_t sid);
 
 /* Looks an allocation up by id; borrowed, or NULL. */
 struct alloc *alloc_find(struct noded *nd, long long id);
+/* "12.srv" (or "?"); borrowed. */
+const char *alloc_job(const struct alloc *a);
+/* Looks user name up for task t: who it runs as. Returns 0, or -1 with
+ * msg set (unknown user, root refused, not root ourselves). */
+int alloc_task_identity(struct alloc_task *t, const char *name,
+                        struct env_user *u, char *msg, size_t size);
+/* The binding of a's tasks and its directory, owned (inside) by u.
+ * Returns 0, or -1 with msg set. */
+int alloc_prepare(struct alloc *a, const struct env_user *u, char *msg,
+                  size_t size);
+/* Forks t (its argv, env, files and identity set). Returns 0, or -1 with
+ * msg set. */
+int alloc_task_launch(struct alloc_task *t, int append, char *msg, size_t size);
+/* t's process was reaped: reads the child's last reports, closes the
+ * pipe. */
+void alloc_task_reaped(struct alloc_task *t);
+/* Frees what t owns (watchers stopped). */
+void alloc_task_cleanup(struct alloc_task *t);
 /* Stops every allocation (SIGTERM, SIGKILL after the grace period). */
 void alloc_stop_all(struct noded *nd, enum alloc_stop reason);
 /* Reaps ended task processes with wait4 (SIGCHLD). */
@@ -511,6 +536,41 @@ void alloc_free_all(struct noded *nd);
 int alloc_exit_status(enum alloc_stop reason, int wstatus,
                       const struct spawn_report *fail,
                       const char **client_status, char *msg, size_t size);
+
+/* ---- dsh.c: pbsdsh tasks ------------------------------------------------- */
+
+/* One pbsdsh task: a command qmgr asked this node to run in one of a
+ * job's allocations, as the job's owner, with the job's environment. */
+struct dsh_task {
+    struct dsh_task *next;
+    long long id;
+    int node_index; /* PBS_NODENUM */
+    int tasknum;    /* PBS_TASKNUM */
+    struct alloc_task t;
+    int started;  /* t.pid was forked (else: could not start) */
+    int done;     /* ended: t.status holds the PBS exit status */
+    int sending;  /* its end is in the POST in flight */
+    int reported; /* qmgr acknowledged its end */
+    char *message;
+};
+
+/* Starts the tasks of d->tasks that a does not know yet (d->job: the
+ * job's spec). Tasks that cannot start are reported failed (-1). */
+void dsh_start(struct alloc *a, const struct alloc_desc *d);
+/* Reaps ended task processes of every allocation (SIGCHLD). */
+void dsh_reap(struct noded *nd);
+/* Signals the process group of every running task of a. */
+void dsh_signal(struct alloc *a, int sig);
+/* Tasks of a still running or not yet reported. */
+int dsh_busy(const struct alloc *a);
+/* Frees a's tasks (their processes are killed). */
+void dsh_free(struct alloc *a);
+/* Initialises and stops the report timer (noded_init, noded_cleanup). */
+void dsh_init(struct noded *nd);
+void dsh_cleanup(struct noded *nd);
+/* Makes text fit a JSON string and a PostgreSQL text value: NUL bytes
+ * and invalid UTF-8 become '?'. In place. */
+void dsh_sanitize(char *text, size_t len);
 
 /* ---- client.c: talking to qmgr ------------------------------------------ */
 
@@ -661,6 +721,9 @@ struct noded {
     ev_timer fence_w;
     ev_timer poll_w;
     ev_timer post_w;
+    ev_timer dsh_w; /* dsh.c: sends task ends, retries */
+    int dsh_posting;
+    int dsh_failing;
 
     /* daemon.c */
     ev_signal sigchld_w; /* reaps jobs with wait4 (see alloc_reap) */

@@ -276,13 +276,30 @@ alloc_json(const PGresult *res, int row, const struct db_node_polls *b,
             }
             json_array_append_new(
                 hosts,
-                json_pack("{s:s, s:I}", "host", dv_db_get(b->hosts, h, "host"),
-                          "ncpus",
-                          (json_int_t)dv_db_get_i64(b->hosts, h, "ncpus", 0)));
+                json_pack(
+                    "{s:s, s:I, s:I}", "host", dv_db_get(b->hosts, h, "host"),
+                    "ncpus", (json_int_t)dv_db_get_i64(b->hosts, h, "ncpus", 0),
+                    "chunk",
+                    (json_int_t)dv_db_get_i64(b->hosts, h, "chunk_index", 0)));
         }
         json_object_set_new(o, "hosts", hosts);
     }
     return o;
+}
+
+/* Appends ,"tasks":[...] with the pending tasks of allocation id. */
+static void
+poll_tasks_json(const struct db_node_polls *b, int64_t id, struct dv_buf *out)
+{
+    int nt = b->tasks != NULL ? PQntuples(b->tasks) : 0;
+    int t = find_first(b->task_allocs, nt, id);
+
+    dv_buf_puts(out, ",\"tasks\":[");
+    for (int k = 0; t >= 0 && t < nt && b->task_allocs[t] == id; t++, k++) {
+        dv_buf_printf(out, "%s%s", k > 0 ? "," : "",
+                      dv_db_get(b->tasks, t, "task"));
+    }
+    dv_buf_putc(out, ']');
 }
 
 static int
@@ -313,6 +330,7 @@ api_nodes_poll_json(const struct db_node_polls *b, int i, const char *server)
         int spec = needs_spec(res, r);
         int hosts = spec && !dv_db_get_bool(res, r, "native", 0) &&
                     dv_db_get_i64(res, r, "chunk_index", 0) == 0;
+        int tasks = dv_db_get_bool(res, r, "has_tasks", 0);
         json_t *o = alloc_json(res, r, b, server, hosts);
         char *text = json_dumps(o, JSON_COMPACT);
 
@@ -320,9 +338,17 @@ api_nodes_poll_json(const struct db_node_polls *b, int i, const char *server)
         if (text == NULL) {
             abort(); /* only fails on out-of-memory */
         }
-        dv_buf_printf(&out, "%s%s", r > p->first_row ? "," : "", text);
+        if (tasks) {
+            /* pbsdsh tasks, spliced in as PostgreSQL printed them. */
+            text[strlen(text) - 1] = '\0';
+            dv_buf_printf(&out, "%s%s", r > p->first_row ? "," : "", text);
+            poll_tasks_json(b, dv_db_get_i64(res, r, "id", 0), &out);
+            dv_buf_putc(&out, '}');
+        } else {
+            dv_buf_printf(&out, "%s%s", r > p->first_row ? "," : "", text);
+        }
         free(text);
-        if (spec) {
+        if (spec || tasks) {
             int64_t job = dv_db_get_i64(res, r, "job_id", 0);
 
             if (njobs == 0 || jobs[njobs - 1] != job) {

@@ -260,10 +260,12 @@ db_node_polls_clear(struct db_node_polls *b)
     PQclear(b->allocs);
     PQclear(b->jobs);
     PQclear(b->hosts);
-    b->allocs = b->jobs = b->hosts = NULL;
+    PQclear(b->tasks);
+    b->allocs = b->jobs = b->hosts = b->tasks = NULL;
     free(b->job_ids);
     free(b->host_ids);
-    b->job_ids = b->host_ids = NULL;
+    free(b->task_allocs);
+    b->job_ids = b->host_ids = b->task_allocs = NULL;
     for (int i = 0; i < b->n; i++) {
         struct db_node_poll *p = &b->p[i];
 
@@ -336,7 +338,9 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "ARRAY['placement', 'groups', a.group_index::text, 'walltime']) = "
         "'number' THEN (j.spec #>> ARRAY['placement', 'groups', "
         "a.group_index::text, 'walltime'])::numeric::bigint "
-        "ELSE j.walltime END AS walltime "
+        "ELSE j.walltime END AS walltime, "
+        "EXISTS (SELECT 1 FROM tasks t WHERE t.alloc_id = a.id "
+        "AND t.state = 'pending') AS has_tasks "
         "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY "
         "AS u(n, s, o) CROSS JOIN LATERAL ("
         "SELECT * FROM allocations x WHERE x.node_id = u.n AND u.s = 0 "
@@ -349,20 +353,26 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
                                "WHERE id = ANY($1::bigint[]) ORDER BY id";
     /* PBS_NODEFILE: the allocations of the job's current run only. */
     static const char hosts[] =
-        "SELECT a.job_id, n.name AS host, a.ncpus, "
+        "SELECT a.job_id, n.name AS host, a.ncpus, a.chunk_index, "
         "coalesce(a.array_index, -1) AS array_index FROM allocations a "
         "JOIN nodes n ON n.id = a.node_id "
         "WHERE a.job_id = ANY($1::bigint[]) AND a.desired_status = 'run' "
         "AND a.client_status IN " DB_ACTIVE " AND a.end_time IS NULL"
         " ORDER BY a.job_id, a.chunk_index, a.id";
+    /* pbsdsh tasks waiting to start (api-tasks.c). */
+    static const char tasks[] =
+        "SELECT alloc_id, json_build_object('id', id, 'node_index', "
+        "node_index, 'tasknum', tasknum, 'argv', argv)::text AS task "
+        "FROM tasks WHERE alloc_id = ANY($1::bigint[]) AND state = 'pending' "
+        "ORDER BY alloc_id, id";
     struct db_node_polls *b = arg;
     struct dv_buf a1, a2;
     PGresult *res = NULL;
     int64_t *ids = dv_xcalloc((size_t)b->n + 1, sizeof(int64_t));
     int64_t *since = dv_xcalloc((size_t)b->n + 1, sizeof(int64_t));
     int *ord = dv_xcalloc((size_t)b->n + 1, sizeof(int));
-    int64_t *need_specs = NULL, *need_hosts = NULL;
-    int nanswer = 0, nspecs = 0, nhosts = 0, rc = -1;
+    int64_t *need_specs = NULL, *need_hosts = NULL, *need_tasks = NULL;
+    int nanswer = 0, nspecs = 0, nhosts = 0, ntasks = 0, rc = -1;
 
     db_node_polls_clear(b);
     dv_buf_init(&a1);
@@ -418,6 +428,7 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
     }
     need_specs = dv_xcalloc((size_t)PQntuples(b->allocs) + 1, sizeof(int64_t));
     need_hosts = dv_xcalloc((size_t)PQntuples(b->allocs) + 1, sizeof(int64_t));
+    need_tasks = dv_xcalloc((size_t)PQntuples(b->allocs) + 1, sizeof(int64_t));
     for (int r = 0; r < PQntuples(b->allocs); r++) {
         int64_t o = dv_db_get_i64(b->allocs, r, "ord", 0);
         struct db_node_poll *p;
@@ -431,6 +442,11 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
             p->first_row = r;
         }
         p->nrows++;
+        if (dv_db_get_bool(b->allocs, r, "has_tasks", 0)) {
+            /* pbsdsh tasks run in the job's context: its spec. */
+            need_tasks[ntasks++] = dv_db_get_i64(b->allocs, r, "id", 0);
+            need_specs[nspecs++] = job;
+        }
         /* Only what the node may start needs its spec (and hosts). */
         if (strcmp(dv_db_get(b->allocs, r, "client_status"), "pending") != 0 ||
             strcmp(dv_db_get(b->allocs, r, "desired_status"), "run") != 0) {
@@ -464,6 +480,16 @@ node_polls_tx(struct dv_db *db, void *arg, struct dv_err *err)
         }
         b->host_ids = column_ids(b->hosts, "job_id");
     }
+    if (ntasks > 0) {
+        dv_buf_reset(&a1);
+        fmt_id_array(need_tasks, sort_unique(need_tasks, ntasks), &a1);
+        const char *p[] = {dv_buf_str(&a1)};
+        b->tasks = dv_db_exec(db, tasks, 1, p, err);
+        if (b->tasks == NULL) {
+            goto out;
+        }
+        b->task_allocs = column_ids(b->tasks, "alloc_id");
+    }
     rc = 0;
 out:
     PQclear(res);
@@ -472,6 +498,7 @@ out:
     free(ord);
     free(need_specs);
     free(need_hosts);
+    free(need_tasks);
     dv_buf_cleanup(&a1);
     dv_buf_cleanup(&a2);
     return rc;

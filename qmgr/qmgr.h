@@ -263,6 +263,9 @@ enum route_id {
     ROUTE_JOB_RERUN,
     ROUTE_JOB_MOVE,
     ROUTE_JOB_ALTER,
+    ROUTE_JOB_TASKS_CREATE,
+    ROUTE_JOB_TASKS_GET,
+    ROUTE_NODE_TASK_STATUS,
     ROUTE_NODES_LIST,
     ROUTE_NODE_REGISTER,
     ROUTE_NODE_HEARTBEAT,
@@ -623,6 +626,9 @@ struct db_node_polls {
     PGresult *hosts;   /* job_id, host, ncpus; ordered by job_id, chunk */
     int64_t *job_ids;  /* jobs' ids, for bsearch */
     int64_t *host_ids; /* hosts' job ids, for bsearch */
+    PGresult *tasks;   /* pending pbsdsh tasks: alloc_id, task (JSON text);
+                          ordered by alloc_id, id */
+    int64_t *task_allocs; /* tasks' allocation ids, for bsearch */
 };
 
 void db_node_polls_clear(struct db_node_polls *b);
@@ -1002,6 +1008,70 @@ int array_json_add(const struct db_jobs *r, int64_t id, const char *server,
 int array_delete_subjobs(struct dv_db *db, struct db_job_change *c,
                          PGresult *job, struct notify_set *ns,
                          struct dv_err *err);
+/* db-tasks.c: pbsdsh tasks (sql/0010-chunks.sql) */
+
+struct db_tasks {
+    /* in */
+    int64_t job_id;
+    const char *server;
+    const char *user; /* who asks: the job's owner, unless root */
+    int root;
+    char **argv; /* create: the command (borrowed) */
+    int argc;
+    int node;          /* create: this chunk only; -1: every chunk */
+    double now;        /* create */
+    int64_t min_index; /* get: answer once the job moved past it; -1: now */
+    int64_t *ids;      /* get: these tasks only (borrowed); nids 0: all */
+    int nids;
+    /* out */
+    PGresult *tasks; /* id, node_index, host, tasknum, state, exit_status,
+                        stdout, stderr, message; ordered by id */
+    int64_t index;   /* the job's modify_index */
+    int moved;       /* get: past min_index (tasks read) */
+    char job_state[16];
+};
+
+void db_tasks_clear(struct db_tasks *t);
+/* Starts argv on the job's live chunks (or chunk t->node): one task per
+ * chunk, their nodes' long polls woken. Errors: job_not_found,
+ * forbidden (not the owner), job_not_running, bad_node_index. Returns 0
+ * or -1. */
+int db_tasks_create(struct dv_db *db, struct db_tasks *t, struct dv_err *err);
+/* Reads the job's tasks when its modify_index is past t->min_index. */
+int db_tasks_get(struct dv_db *db, struct db_tasks *t, struct dv_err *err);
+
+/* One task end reported by a node. */
+struct task_end {
+    int64_t id;
+    int exit_status;
+    char *out; /* captured output, or NULL */
+    char *err;
+    char *message;
+};
+
+struct db_task_ended {
+    int64_t node_id;
+    const char *cn; /* the node's name must be this; NULL: not checked */
+    const struct task_end *ends;
+    int n;
+    double now;
+    int64_t index; /* out */
+};
+
+/* Records the ends (conditionally: a batch sent again changes nothing)
+ * and moves the jobs' modify_index. Returns 0 or -1. */
+int db_tasks_ended(struct dv_db *db, struct db_task_ended *s,
+                   struct dv_err *err);
+
+/* api-tasks.c */
+
+/* POST /v1/jobs/:id/tasks: {"argv": [...], "node": N}. */
+void api_tasks_create(struct qreq *qr, int64_t id);
+/* GET /v1/jobs/:id/tasks?ids=1,2&index=N&wait=D (blocking). */
+void api_tasks_get(struct qreq *qr, int64_t id);
+/* POST /v1/nodes/:id/tasks/status: {"updates": [{"id", "exit_status",
+ * "stdout", "stderr", "message"}]}. */
+void api_tasks_status(struct qreq *qr, int64_t id);
 
 /* ------------------------------------------------------------------ */
 /* api-jobs.c */

@@ -132,6 +132,8 @@ nodes_route(const char *method, const char *path, char **s, int n,
         {"POST", ROUTE_NODE_ALLOC_STATUS}};
     static const struct route_def elig[] = {{"POST", ROUTE_NODE_ELIGIBILITY}};
     static const struct route_def drain[] = {{"POST", ROUTE_NODE_DRAIN}};
+    static const struct route_def tstatus[] = {
+        {"POST", ROUTE_NODE_TASK_STATUS}};
 
     if (n == 2) {
         return pick(method, nodes, 1, m, path, err);
@@ -155,6 +157,11 @@ nodes_route(const char *method, const char *path, char **s, int n,
     if (n == 4 && strcmp(s[3], "heartbeat") != 0 &&
         strcmp(s[3], "allocations") != 0) {
         return not_found(path, err);
+    }
+    if (n == 5 && strcmp(s[3], "tasks") == 0 && strcmp(s[4], "status") == 0) {
+        return node_ref(s[2], 1, m, err) < 0
+                   ? -1
+                   : pick(method, tstatus, 1, m, path, err);
     }
     if (n == 5 &&
         (strcmp(s[3], "allocations") != 0 || strcmp(s[4], "status") != 0)) {
@@ -218,6 +225,8 @@ route_find(const char *method, const char *path, struct route_match *m,
     static const char *const admin_words[] = {"signal", "rerun", "move",
                                               "alter"};
     int admin_i = -1;
+    static const struct route_def jtasks[] = {{"GET", ROUTE_JOB_TASKS_GET},
+                                              {"POST", ROUTE_JOB_TASKS_CREATE}};
     char buf[512];
     char *s[ROUTE_MAX_SEGS];
     int n;
@@ -242,7 +251,8 @@ route_find(const char *method, const char *path, struct route_match *m,
         }
         if (n > 4 || (n == 4 && admin_i < 0 && strcmp(s[3], "hold") != 0 &&
                       strcmp(s[3], "release") != 0 &&
-                      strcmp(s[3], "allocations") != 0)) {
+                      strcmp(s[3], "allocations") != 0 &&
+                      strcmp(s[3], "tasks") != 0)) {
             return not_found(path, err);
         }
         if (dv_job_id_parse(s[2], &id) < 0) {
@@ -262,6 +272,9 @@ route_find(const char *method, const char *path, struct route_match *m,
         }
         if (strcmp(s[3], "allocations") == 0) {
             return pick(method, jallocs, 1, m, path, err);
+        }
+        if (strcmp(s[3], "tasks") == 0) {
+            return pick(method, jtasks, 2, m, path, err);
         }
         return pick(method, release, 1, m, path, err);
     }

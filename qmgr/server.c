@@ -392,6 +392,15 @@ server_handler_cb(struct dv_http_request *req, void *arg)
     case ROUTE_JOB_ALTER:
         api_jobs_admin(qr, m.num, JOB_ADMIN_ALTER);
         break;
+    case ROUTE_JOB_TASKS_CREATE:
+        api_tasks_create(qr, m.num);
+        break;
+    case ROUTE_JOB_TASKS_GET:
+        api_tasks_get(qr, m.num);
+        break;
+    case ROUTE_NODE_TASK_STATUS:
+        api_tasks_status(qr, m.num);
+        break;
     case ROUTE_NODES_LIST:
         api_nodes_list(qr);
         break;

@@ -160,6 +160,9 @@ struct locked {
     int resv_gpus;
     int64_t modify_index;
     int64_t capacity_index;
+    int64_t excl_job; /* held whole by this job (place=excl); 0: none */
+    int64_t db_excl;  /* ... as read */
+    int empty;        /* nothing ran on it when locked */
 };
 
 static struct locked *
@@ -463,7 +466,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char lock_nodes[] =
         "SELECT id, status = 'ready' AND eligible AND NOT drain AS ready, "
         "free_cpuset, free_mem, free_gpuset, free_disk, modify_index, "
-        "capacity_index FROM nodes "
+        "capacity_index, coalesce(excl_job, 0) AS excl_job, "
+        "free_cores = total_cores AND free_mem = total_mem AND "
+        "free_gpus = total_gpus AS empty FROM nodes "
         "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE";
     /* Still ours? A lease that expired mid-plan may have been taken over:
      * then write nothing. Renewed here while the job row is locked. */
@@ -496,10 +501,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "INSERT INTO allocations (job_id, node_id, eval_id, chunk_index, "
         "group_index, instance, ncpus, mem, ngpus, gpus, disk, cpuset, "
         "previous_alloc, reschedule_count, desired_status, client_status, "
-        "create_time, modify_index, alloc_modify_index, array_index) "
+        "create_time, modify_index, alloc_modify_index, array_index, excl) "
         "SELECT $1, n, $2, ci, gi, inst, p, m, ng, g, d, c, "
         "nullif(prev, 0), rc, 'run', 'pending', to_timestamp($3), $4, $4, "
-        "nullif(ai, -1) "
+        "nullif(ai, -1), $18::boolean "
         "FROM unnest($5::bigint[], $6::int[], $7::int[], $8::int[], "
         "$9::int[], $10::bigint[], $11::int[], $12::text[], $13::bigint[], "
         "$14::text[], $15::bigint[], $16::int[], $17::int[]) "
@@ -521,6 +526,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "WHERE id = $1 AND lease_owner = $2";
     static const char notify[] =
         "SELECT pg_notify('allocs', $1), pg_notify('jobs', $2)";
+    /* place=excl: the nodes it landed on are its alone until its
+     * allocations there end (sql/0010-chunks.sql clears it). */
+    static const char hold_excl[] =
+        "UPDATE nodes SET excl_job = $2 WHERE id = ANY($1::bigint[])";
     struct commit_tx *c = arg;
     const struct plan *plan = c->plan;
     const struct sched_job *job = plan->job;
@@ -576,6 +585,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         lk[i].disk = dv_db_get_i64(res, i, "free_disk", 0);
         lk[i].modify_index = dv_db_get_i64(res, i, "modify_index", 0);
         lk[i].capacity_index = dv_db_get_i64(res, i, "capacity_index", 0);
+        lk[i].excl_job = dv_db_get_i64(res, i, "excl_job", 0);
+        lk[i].db_excl = lk[i].excl_job;
+        lk[i].empty = dv_db_get_bool(res, i, "empty", 0);
     }
     PQclear(res);
     {
@@ -667,6 +679,13 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
             !array_admits(&ac, plan->rec->wants[pl->want].array_index)) {
             goto refuse; /* placed or deleted meanwhile, or at %max */
         }
+        /* place=excl, checked under the row lock: no job joins a node
+         * held whole by another, and an exclusive job lands only on a node
+         * where nothing ran (its own chunks of this plan aside). */
+        if (l != NULL && ((l->excl_job != 0 && l->excl_job != job->id) ||
+                          (job->exclusive && !l->empty))) {
+            goto refuse;
+        }
         if (l == NULL || !l->ready || l->mem - l->resv_mem < pl->mem ||
             (pl->disk > 0 && l->disk < pl->disk) ||
             hwloc_bitmap_weight(l->cores) - l->resv_cores < ncores ||
@@ -698,6 +717,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         l->mem -= pl->mem;
         l->disk -= pl->disk;
         l->changed = 1;
+        if (job->exclusive) {
+            l->excl_job = job->id;
+        }
         cpusets[i] = bitmap_text(cores);
         gpusets[i] = bitmap_text(gpus);
         hwloc_bitmap_free(cores);
@@ -776,6 +798,12 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         }
         PQclear(res);
         res = NULL;
+        if (job->exclusive) {
+            const char *p[] = {dv_buf_str(&a2), dv_db_i64(b1, job->id)};
+            if (dv_db_exec_cmd(db, hold_excl, 2, p, err) < 0) {
+                goto out;
+            }
+        }
         /* Allocations: one row per accepted placement, one statement. */
         {
             struct dv_buf c_node, c_ci, c_gi, c_inst, c_p, c_m, c_ng, c_g, c_d,
@@ -836,9 +864,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                                    dv_buf_str(&c_c),
                                    dv_buf_str(&c_prev),
                                    dv_buf_str(&c_rc),
-                                   dv_buf_str(&c_ai)};
+                                   dv_buf_str(&c_ai),
+                                   job->exclusive ? "true" : "false"};
                 /* clang-format on */
-                int64_t got = dv_db_exec_cmd(db, insert_allocs, 17, p, err);
+                int64_t got = dv_db_exec_cmd(db, insert_allocs, 18, p, err);
                 for (size_t k = 0; k < sizeof(cs) / sizeof(cs[0]); k++) {
                     dv_buf_cleanup(cs[k]);
                 }
@@ -934,6 +963,7 @@ feedback:
         a->free_disk = lk[i].disk;
         a->modify_index = lk[i].changed ? index : lk[i].modify_index;
         a->capacity_index = lk[i].capacity_index;
+        a->excl_job = r->placed > 0 ? lk[i].excl_job : lk[i].db_excl;
     }
 out:
     free(ac.taken);

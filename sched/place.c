@@ -125,9 +125,19 @@ fits(struct place_ctx *c, int g, int idx, int cores, int64_t mem, int gpus,
      int64_t disk)
 {
     const struct sched_group *gr = &c->job->groups[g];
+    const struct snap_node *sn = c->snap->nodes[idx];
     int fc, fg;
     int64_t fm, fd;
 
+    /* place=excl: a node held by another job takes nothing; an exclusive
+     * job takes only nodes where nothing else runs (its own chunks may
+     * share one). */
+    if (sn->excl_job != 0 && sn->excl_job != c->job->id) {
+        return 0;
+    }
+    if (c->job->exclusive && !snap_node_empty(sn)) {
+        return 0;
+    }
     view(c, idx, &fc, &fm, &fg, &fd);
     {
         int rc_, rg_;

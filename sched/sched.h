@@ -89,7 +89,12 @@ struct snap_node {
     double register_time;
     struct snap_resv *resv;
     int nresv;
+    int64_t excl_job; /* place=excl: the job holding it whole; 0: none */
 };
+
+/* Nothing runs on n and nothing is held there by plans in flight (what a
+ * place=excl job needs). */
+int snap_node_empty(const struct snap_node *n);
 
 /* Recomputes n's effective free capacity from db_* and pend_*. */
 void snap_node_recompute(struct snap_node *n);
@@ -436,6 +441,7 @@ struct node_after {
     int64_t free_disk;
     int64_t capacity_index;
     int64_t modify_index;
+    int64_t excl_job;
 };
 
 enum commit_outcome {

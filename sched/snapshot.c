@@ -437,6 +437,14 @@ set_capacity(struct snap_node *n, const PGresult *res, int i)
     snap_node_recompute(n);
     n->capacity_index = dv_db_get_i64(res, i, "capacity_index", 0);
     n->modify_index = dv_db_get_i64(res, i, "modify_index", 0);
+    n->excl_job = dv_db_get_i64(res, i, "excl_job", 0);
+}
+
+int
+snap_node_empty(const struct snap_node *n)
+{
+    return n->nfree_cores == n->total_cores && n->free_mem == n->total_mem &&
+           hwloc_bitmap_weight(n->free_gpus) == n->total_gpus;
 }
 
 int
@@ -447,7 +455,7 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         "SELECT id, name, datacenter, pool, node_class, "
         "status = 'ready' AND eligible AND NOT drain AS ready, total_cores, "
         "total_mem, total_gpus, total_disk, free_cpuset, free_mem, "
-        "free_gpuset, free_disk, capacity_index, modify_index, "
+        "free_gpuset, free_disk, capacity_index, modify_index, excl_job, "
         "extract(epoch FROM register_time) AS register_time "
         "FROM nodes WHERE modify_index > $1 ORDER BY id";
     /* Only the parts of the topology placement uses (not every core's

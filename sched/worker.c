@@ -54,6 +54,7 @@ snapshot_feedback(struct snapshot *s, const struct commit_result *r,
         }
         n->db_mem = a->free_mem;
         n->db_disk = a->free_disk;
+        n->excl_job = a->excl_job;
         snap_node_recompute(n);
     }
     snapshot_hold(s, plan, -1);

@@ -130,8 +130,9 @@ test_env_build(void)
 static void
 test_nodefile(void)
 {
-    struct alloc_host hosts[3] = {
-        {(char *)"node1", 2}, {(char *)"node2", 1}, {(char *)"node1", 1}};
+    struct alloc_host hosts[3] = {{(char *)"node1", 2, 0},
+                                  {(char *)"node2", 1, 0},
+                                  {(char *)"node1", 1, 0}};
     char *s;
 
     s = env_nodefile(hosts, 3, "self", 9);
@@ -143,6 +144,53 @@ test_nodefile(void)
     s = env_nodefile(NULL, 0, "self", 0);
     CHECK_STR(s, "");
     free(s);
+    /* mpiprocs lines per chunk, when the chunk has them */
+    {
+        struct alloc_host mp[3] = {
+            {(char *)"a", 4, 2}, {(char *)"b", 4, 0}, {(char *)"c", 2, 1}};
+        s = env_nodefile(mp, 3, "self", 4);
+        CHECK_STR(s, "a\na\nb\nb\nb\nb\nc\n");
+        free(s);
+    }
+}
+
+/* pbsdsh output goes through JSON and PostgreSQL text: NUL bytes and
+ * invalid UTF-8 become '?', valid UTF-8 stays. */
+static void
+test_dsh_sanitize(void)
+{
+    char a[] = "ok \xc3\xa9t\xc3\xa9\n";
+    char b[] = {'x', '\0',       'y',        (char)0xff, (char)0xc3,
+                'z', (char)0xe2, (char)0x82, '\0'};
+
+    dsh_sanitize(a, strlen(a));
+    CHECK_STR(a, "ok \xc3\xa9t\xc3\xa9\n");
+    dsh_sanitize(b, 8);
+    CHECK_STR(b, "x?y??z??");
+}
+
+static void
+test_ompthreads(void)
+{
+    struct dv_job_spec s;
+    struct env_user u;
+    struct env_info in;
+    char **env;
+
+    dv_job_spec_init(&s);
+    fake_user(&u);
+    fake_info(&in, &s, &u);
+    in.ncpus = 8;
+    env = env_build(&in);
+    CHECK_STR(env_get(env, "OMP_NUM_THREADS"), "8");
+    CHECK_STR(env_get(env, "NCPUS"), "8");
+    env_free(env);
+    in.ompthreads = 2;
+    env = env_build(&in);
+    CHECK_STR(env_get(env, "OMP_NUM_THREADS"), "2");
+    CHECK_STR(env_get(env, "NCPUS"), "8");
+    env_free(env);
+    dv_job_spec_cleanup(&s);
 }
 
 static void
@@ -296,6 +344,8 @@ main(void)
 {
     RUN(test_env_build);
     RUN(test_nodefile);
+    RUN(test_ompthreads);
+    RUN(test_dsh_sanitize);
     RUN(test_output_path);
     RUN(test_exec_candidates);
     RUN(test_user_lookup);

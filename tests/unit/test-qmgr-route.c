@@ -51,6 +51,20 @@ test_routes(void)
     CHECK_INT(m.id, ROUTE_NODE_ALLOC_STATUS);
     CHECK_INT(match("HEAD", "/v1/status", &m, &err), 0);
     CHECK_INT(m.id, ROUTE_STATUS);
+    /* pbsdsh tasks */
+    CHECK_INT(match("POST", "/v1/jobs/9.srv/tasks", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOB_TASKS_CREATE);
+    CHECK_INT(m.num, 9);
+    CHECK_INT(match("GET", "/v1/jobs/9/tasks", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_JOB_TASKS_GET);
+    CHECK_INT(match("DELETE", "/v1/jobs/9/tasks", &m, &err), -1);
+    CHECK_STR(err.code, "method_not_allowed");
+    CHECK_INT(match("POST", "/v1/nodes/5/tasks/status", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_NODE_TASK_STATUS);
+    CHECK_INT(m.num, 5);
+    CHECK_INT(match("GET", "/v1/nodes/5/tasks/status", &m, &err), -1);
+    CHECK_STR(err.code, "method_not_allowed");
+    CHECK_INT(match("POST", "/v1/nodes/5/tasks/x", &m, &err), -1);
 }
 
 static void
@@ -68,6 +82,8 @@ test_not_found(void)
         "/v1/nodes/node1/drain/x",
         "/v1/nodes/5/allocations/x",
         "/v1/nodes/5/heartbeat/x",
+        "/v1/nodes/5/tasks",
+        "/v1/jobs/1/tasks/x",
         "/v1/a/b/c/d/e/f/g/h",
         "/v1/statusx",
     };

@@ -202,6 +202,67 @@ test_custom(void)
     CHECK_INT(dv_resource_value_check("nosuchtype", "a", NULL, 0), -1);
 }
 
+static void
+test_nodes(void)
+{
+    struct dv_resreq rr;
+    struct dv_err err;
+    struct dv_buf b;
+    struct dv_kv l1[] = {KV("nodes", "2:ppn=16")};
+    struct dv_kv l2[] = {KV("nodes", "3"), KV("walltime", "10")};
+    struct dv_kv l3[] = {KV("nodes", "2:ppn=4+1:ppn=2"), KV("place", "pack")};
+    struct dv_kv l4[] = {KV("nodes", "2"), KV("select", "1:ncpus=1")};
+    struct dv_kv l5[] = {KV("nodes", "2"), KV("ncpus", "4")};
+
+    dv_buf_init(&b);
+    CHECK_INT(dv_resreq_from_list(l1, 1, &rr, &err), 0);
+    CHECK_INT(rr.place, DV_PLACE_SCATTER);
+    CHECK_INT(rr.nodect, 2);
+    CHECK_INT(rr.ncpus, 32);
+    dv_select_format(&rr, &b);
+    CHECK_STR(dv_buf_str(&b), "2:ncpus=16:mpiprocs=16");
+    CHECK_INT(dv_resreq_from_list(l2, 2, &rr, &err), 0);
+    dv_buf_reset(&b);
+    dv_select_format(&rr, &b);
+    CHECK_STR(dv_buf_str(&b), "3:ncpus=1:mpiprocs=1");
+    CHECK_INT(rr.place, DV_PLACE_SCATTER);
+    CHECK_INT(dv_resreq_from_list(l3, 2, &rr, &err), 0);
+    dv_buf_reset(&b);
+    dv_select_format(&rr, &b);
+    CHECK_STR(dv_buf_str(&b), "2:ncpus=4:mpiprocs=4+1:ncpus=2:mpiprocs=2");
+    CHECK_INT(rr.place, DV_PLACE_PACK);
+    CHECK_INT(rr.ncpus, 10);
+    CHECK_INT(dv_resreq_from_list(l4, 2, &rr, &err), -1);
+    CHECK_INT(dv_resreq_from_list(l5, 2, &rr, &err), -1);
+    CHECK_INT(dv_nodes_parse("2:ppn=0", &rr, &err), -1);
+    CHECK_STR(err.msg,
+              "Illegal attribute or resource value Resource_List.nodes");
+    CHECK_INT(dv_nodes_parse("2:ppn=", &rr, &err), -1);
+    CHECK_INT(dv_nodes_parse("2+", &rr, &err), -1);
+    CHECK_INT(dv_nodes_parse("", &rr, &err), -1);
+    CHECK_INT(dv_nodes_parse("2:gpu", &rr, &err), -1);
+    /* host names: one chunk on each */
+    CHECK_INT(dv_nodes_parse("n1+n2.example.com:ppn=2", &rr, &err), 0);
+    dv_buf_reset(&b);
+    dv_select_format(&rr, &b);
+    CHECK_STR(dv_buf_str(&b), "1:ncpus=1:mpiprocs=1:host=n1+"
+                              "1:ncpus=2:mpiprocs=2:host=n2.example.com");
+    CHECK_INT(dv_nodes_parse("-bad", &rr, &err), -1);
+    CHECK_INT(dv_select_parse("1:ncpus=2:host=n1", &rr, &err), 0);
+    CHECK_STR(rr.kinds[0].host, "n1");
+    CHECK_INT(dv_select_parse("1:host=a/b", &rr, &err), -1);
+    CHECK_INT(dv_nodes_parse("n1:host=n2", &rr, &err), -1);
+    /* ompthreads is a chunk resource too */
+    CHECK_INT(dv_select_parse("2:ncpus=4:mpiprocs=2:ompthreads=2", &rr, &err),
+              0);
+    CHECK_INT(rr.kinds[0].ompthreads, 2);
+    CHECK_INT(rr.kinds[0].mpiprocs, 2);
+    dv_buf_reset(&b);
+    dv_select_format(&rr, &b);
+    CHECK_STR(dv_buf_str(&b), "2:ncpus=4:mpiprocs=2:ompthreads=2");
+    dv_buf_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -211,5 +272,6 @@ main(void)
     RUN(test_select);
     RUN(test_from_list);
     RUN(test_custom);
+    RUN(test_nodes);
     return unit_done();
 }
