@@ -1,0 +1,319 @@
+"""Job dependencies end to end (qsub -W depend=..., issue 4 item 3) and
+waiting for jobs (drover job wait, qsub -W block=true), with real daemons.
+
+Targets are submitted held (-h) and released once their dependents are in,
+so that no test depends on how fast anything runs."""
+
+import subprocess
+import time
+
+from harness import BIN, check, cluster, run_tests, wait_until
+
+C = None
+
+
+def seq(jobid):
+    return str(jobid).split(".")[0]
+
+
+def full(jobid):
+    return "%s.%s" % (seq(jobid), C.server)
+
+
+def qstat_f(jobid):
+    out = C.run("qstat", ["-x", "-f", "-w", jobid])
+    check(out.returncode == 0, "qstat -f %s: %s" % (jobid, out.stderr))
+    return out.stdout
+
+
+def sh(cmd, *args):
+    return list(args) + ["--", "/bin/sh", "-c", cmd]
+
+
+def release(jobid):
+    out = C.run("qrls", [jobid])
+    check(out.returncode == 0, "qrls %s: %s" % (jobid, out.stderr))
+
+
+def test_dependent_is_held_with_reason():
+    a = C.submit(sh("exit 0", "-h"))
+    b = C.submit(sh("exit 0", "-W", "depend=afterok:%s:%s,afterany:%s"
+                    % (seq(a), a, seq(a))))
+    j = C.job(b)
+    check(j["state"] == "held" and j["hold_types"] == "s", j)
+    f = qstat_f(b)
+    for line in ("job_state = H", "Hold_Types = s",
+                 "depend = afterok:%s@%s,afterany:%s@%s"
+                 % (full(a), C.server, full(a), C.server),
+                 "comment = Job held: waiting for its dependencies"):
+        check(line in f, "qstat -f lacks %r:\n%s" % (line, f))
+    # no evaluation: no scheduler looks at it until it is released
+    rows = C.sql("SELECT count(*) FROM evaluations WHERE job_id = %s"
+                 % seq(b))
+    check(rows == [["0"]], rows)
+    release(a)
+    check(C.wait_state(b, "finished")["exit_status"] == 0)
+    rows = C.sql("SELECT triggered_by FROM evaluations WHERE job_id = %s"
+                 % seq(b))
+    check(rows == [["job-depend"]], rows)
+
+
+def test_unknown_and_bad_targets_refused():
+    out = C.qsub(sh("true", "-W", "depend=afterok:99999"))
+    check(out.returncode == 153, "exit %d" % out.returncode)
+    check(out.stderr == "qsub: Unknown Job Id 99999.%s\n" % C.server,
+          repr(out.stderr))
+    a = C.submit(sh("true", "-h"))
+    for dep in ("afterok:%s[]" % seq(a), "afterok:%s[3]" % seq(a)):
+        out = C.qsub(sh("true", "-W", "depend=" + dep))
+        check(out.returncode == 206, "%s: exit %d" % (dep, out.returncode))
+        check("Invalid Job Dependency" in out.stderr and "array" in out.stderr,
+              out.stderr)
+    out = C.qsub(sh("true", "-W", "depend=later:%s" % seq(a)))
+    check(out.returncode == 206, "exit %d" % out.returncode)
+    # a before type needs a target submitted with on:<count>
+    out = C.qsub(sh("true", "-W", "depend=beforeok:%s" % seq(a)))
+    check(out.returncode == 206, "exit %d %s" % (out.returncode, out.stderr))
+    rows = C.sql("SELECT count(*) FROM job_depends")
+    C.run("qdel", [a])
+
+
+def test_afterok_chain_head_fails_deletes_dependents():
+    a = C.submit(sh("exit 3", "-h"))
+    b = C.submit(sh("exit 0", "-W", "depend=afterok:" + a))
+    c = C.submit(sh("exit 0", "-W", "depend=afterok:" + b))
+    d = C.submit(sh("exit 0", "-W", "depend=afterany:" + c))
+    release(a)
+    check(C.wait_state(a, "finished")["exit_status"] == 3)
+    # resolved in the transaction that ended a: nothing left to wait for
+    for dep, on in ((b, a), (c, b), (d, c)):
+        j = C.job(dep)
+        check(j["state"] == "finished", j)
+        check(j["comment"] == "Job deleted as result of dependency on job %s"
+              % full(on), j["comment"])
+        check(j.get("exec_host") in (None, ""), j)
+        f = qstat_f(dep)
+        check("comment = Job deleted as result of dependency on job %s"
+              % full(on) in f, f)
+    rows = C.sql("SELECT count(*) FROM job_depends WHERE dependent IN "
+                 "(%s, %s, %s)" % (seq(b), seq(c), seq(d)))
+    check(rows == [["0"]], rows)
+
+
+def test_afternotok_runs_on_failure_afterok_does_not():
+    a = C.submit(sh("exit 2", "-h"))
+    nok = C.submit(sh("exit 0", "-W", "depend=afternotok:" + a))
+    ok = C.submit(sh("exit 0", "-W", "depend=afterok:" + a))
+    release(a)
+    check(C.wait_state(nok, "finished")["exit_status"] == 0)
+    check(C.job(nok)["run_count"] == 1)
+    j = C.job(ok)
+    check(j["state"] == "finished" and j["run_count"] == 0, j)
+    # and the other way round: success runs afterok, deletes afternotok
+    a = C.submit(sh("exit 0", "-h"))
+    nok = C.submit(sh("exit 0", "-W", "depend=afternotok:" + a))
+    ok = C.submit(sh("exit 0", "-W", "depend=afterok:" + a))
+    release(a)
+    check(C.wait_state(ok, "finished")["run_count"] == 1)
+    j = C.job(nok)
+    check(j["state"] == "finished" and j["run_count"] == 0, j)
+
+
+def test_afterany_runs_after_failure_and_success():
+    a = C.submit(sh("exit 5", "-h"))
+    b = C.submit(sh("exit 0", "-h"))
+    c = C.submit(sh("exit 7", "-W", "depend=afterany:%s:%s" % (a, b)))
+    release(a)
+    C.wait_state(a, "finished")
+    check(C.job(c)["state"] == "held", C.job(c))
+    release(b)
+    j = C.wait_state(c, "finished")
+    check(j["exit_status"] == 7 and j["run_count"] == 1, j)
+
+
+def test_after_start():
+    a = C.submit(sh("sleep 300", "-h"))
+    b = C.submit(sh("exit 0", "-W", "depend=after:" + a))
+    release(a)
+    C.wait_state(b, "finished")
+    # b ran while a was still running: released by a's start
+    check(C.job(a)["state"] == "running", C.job(a))
+    C.run("qdel", [a])
+    C.wait_state(a, "finished")
+    # a target already running satisfies "after" at submission
+    a = C.submit(sh("sleep 300"))
+    C.wait_state(a, "running")
+    b = C.submit(sh("exit 0", "-W", "depend=after:" + a))
+    check(C.job(b)["state"] in ("queued", "running", "finished"), C.job(b))
+    C.wait_state(b, "finished")
+    C.run("qdel", [a])
+    C.wait_state(a, "finished")
+
+
+def test_before_types_with_on_count():
+    t = C.submit(sh("exit 0", "-W", "depend=on:2"))
+    check(C.job(t)["state"] == "held", C.job(t))
+    y1 = C.submit(sh("exit 0", "-h", "-W", "depend=beforeok:" + t))
+    y2 = C.submit(sh("exit 9", "-h", "-W", "depend=beforenotok:" + t))
+    # the on count is used up: a third registration is refused
+    out = C.qsub(sh("true", "-W", "depend=beforeany:" + t))
+    check(out.returncode == 206, "exit %d %s" % (out.returncode, out.stderr))
+    release(y1)
+    C.wait_state(y1, "finished")
+    check(C.job(t)["state"] == "held", C.job(t))
+    release(y2)
+    j = C.wait_state(t, "finished")
+    check(j["run_count"] == 1 and j["exit_status"] == 0, j)
+    rows = C.sql("SELECT (SELECT end_time FROM jobs WHERE id = %s) "
+                 "<= start_time FROM jobs WHERE id = %s" % (seq(y2), seq(t)))
+    check(rows == [["t"]], rows)
+    # beforeok whose job fails: the target is deleted
+    t = C.submit(sh("exit 0", "-W", "depend=on:1"))
+    y = C.submit(sh("exit 1", "-W", "depend=beforeok:" + t))
+    C.wait_state(y, "finished")
+    j = C.job(t)
+    check(j["state"] == "finished" and j["run_count"] == 0, j)
+    check(j["comment"] == "Job deleted as result of dependency on job %s"
+          % full(y), j)
+
+
+def test_qdel_of_target_deletes_dependents_at_once():
+    a = C.submit(sh("exit 0", "-h"))
+    b = C.submit(sh("exit 0", "-W", "depend=afterany:" + a))
+    c = C.submit(sh("exit 0", "-W", "depend=afterok:" + b))
+    out = C.run("qdel", [a])
+    check(out.returncode == 0, out.stderr)
+    # qdel's transaction resolved them: no waiting here
+    for dep, on in ((b, a), (c, b)):
+        j = C.job(dep)
+        check(j["state"] == "finished" and j["comment"]
+              == "Job deleted as result of dependency on job %s" % full(on), j)
+    # finished targets decide at submission
+    out = C.qsub(sh("true", "-W", "depend=afterok:" + a))
+    check(out.returncode == 0, out.stderr)
+    j = C.job(out.stdout.strip())
+    check(j["state"] == "finished" and "dependency on job %s" % full(a)
+          in j["comment"], j)
+    ok = C.submit(sh("exit 0"))
+    C.wait_state(ok, "finished")
+    b = C.submit(sh("exit 4", "-W", "depend=afterok:" + ok))
+    check(C.wait_state(b, "finished")["exit_status"] == 4)
+
+
+def test_sql_rule_matches_lib():
+    # the same table as tests/unit/test-depend.c test_outcome
+    want = {
+        "after": ("met", "met", "met", "met", "unmet"),
+        "afterok": ("wait", "met", "unmet", "unmet", "unmet"),
+        "afternotok": ("wait", "unmet", "met", "met", "unmet"),
+        "afterany": ("wait", "met", "met", "met", "unmet"),
+    }
+    for t, row in want.items():
+        got = C.sql(
+            "SELECT drover_depend_outcome('%s', 'started', NULL), "
+            "drover_depend_outcome('%s', 'ended', 0), "
+            "drover_depend_outcome('%s', 'ended', 3), "
+            "drover_depend_outcome('%s', 'ended', NULL), "
+            "drover_depend_outcome('%s', 'deleted', NULL)" % ((t,) * 5))
+        check(tuple(got[0]) == row, (t, got))
+
+
+def test_subjob_edge_resolved_by_direct_call():
+    # what the job arrays' "subjob ended" point calls: an edge on subjob 7
+    # of a target is resolved by (target, 7, event, exit status)
+    a = C.submit(sh("exit 0", "-h"))
+    b = C.submit(sh("exit 0", "-h"))
+    C.sql("BEGIN; UPDATE jobs SET state = 'held', hold_types = 's' "
+          "WHERE id = %s; INSERT INTO job_depends VALUES (%s, 7, 'afterok', "
+          "%s); COMMIT" % (seq(b), seq(a), seq(b)))
+    rows = C.sql("SELECT drover_depend_resolve(%s, 6, 'ended', 0, now())"
+                 % seq(a))
+    check(rows == [["0"]], rows)
+    check(C.job(b)["state"] == "held")
+    rows = C.sql("SELECT drover_depend_resolve(%s, 7, 'ended', 0, now())"
+                 % seq(a))
+    check(rows == [["1"]], rows)
+    check(C.wait_state(b, "finished")["exit_status"] == 0)
+    C.run("qdel", [a])
+
+
+def chain(n, head_exit):
+    """A held head and n-1 jobs each afterok on the one before."""
+    head = C.submit(sh("exit %d" % head_exit, "-h"))
+    ids = [int(seq(head))]
+    for _ in range(n - 1):
+        st, j = C.api("POST", "/v1/jobs",
+                      {"owner": "root", "argv": ["/bin/true"],
+                       "workdir": C.dir, "name": "link",
+                       "depend": "afterok:%d" % ids[-1]},
+                      {"X-Drover-User": "root"})
+        check(st == 201, (st, j))
+        ids.append(int(seq(j["id"])))
+    return head, ids
+
+
+def test_chain_of_1000_head_fails_in_one_transaction():
+    head, ids = chain(1000, 1)
+    rest = ",".join(str(i) for i in ids[1:])
+    rows = C.sql("SELECT count(*) FROM jobs WHERE id IN (%s) AND state = "
+                 "'held' AND hold_types = 's'" % rest)
+    check(rows == [["999"]], rows)
+    release(head)
+    C.wait_state(head, "finished")
+    # every link was deleted by the one transaction that ended the head:
+    # one xmin, no polling pass, no scan
+    rows = C.sql("SELECT count(*), count(DISTINCT xmin::text) FROM jobs "
+                 "WHERE id IN (%s) AND state = 'finished' AND comment LIKE "
+                 "'Job deleted as result of dependency on job %%'" % rest)
+    check(rows == [["999", "1"]], rows)
+    rows = C.sql("SELECT count(*) FROM job_depends")
+    check(rows == [["0"]], rows)
+
+
+def test_chain_of_1000_runs_in_order_without_polling():
+    head, ids = chain(1000, 0)
+    release(head)
+    wait_until(lambda: C.job(ids[-1])["state"] == "finished", 280, 0.5,
+               "the chain's last job")
+    rows = C.sql("SELECT count(*) FROM jobs WHERE id IN (%s) AND "
+                 "exit_status = 0 AND run_count = 1"
+                 % ",".join(str(i) for i in ids))
+    check(rows == [["1000"]], rows)
+    # each link was released exactly once, by its target's end: its only
+    # evaluation was made in the transaction that ended the one before (the
+    # target's end time is the evaluation's creation time)
+    rows = C.sql(
+        "SELECT count(*) FROM jobs j JOIN jobs p ON p.id = (SELECT max(id) "
+        "FROM jobs WHERE id < j.id AND id IN (%s)) "
+        "JOIN evaluations e ON e.job_id = j.id "
+        "WHERE j.id IN (%s) AND e.triggered_by = 'job-depend' "
+        "AND e.create_time = p.end_time AND p.end_time <= j.start_time"
+        % (",".join(str(i) for i in ids), ",".join(str(i) for i in ids[1:])))
+    check(rows == [["999"]], rows)
+    rows = C.sql("SELECT count(*) FROM evaluations WHERE job_id IN (%s)"
+                 % ",".join(str(i) for i in ids[1:]))
+    check(rows == [["999"]], rows)
+
+
+def main():
+    global C
+    with cluster("depend", nodes=1) as c:
+        C = c
+        return run_tests([
+            test_dependent_is_held_with_reason,
+            test_unknown_and_bad_targets_refused,
+            test_afterok_chain_head_fails_deletes_dependents,
+            test_afternotok_runs_on_failure_afterok_does_not,
+            test_afterany_runs_after_failure_and_success,
+            test_after_start,
+            test_before_types_with_on_count,
+            test_qdel_of_target_deletes_dependents_at_once,
+            test_sql_rule_matches_lib,
+            test_subjob_edge_resolved_by_direct_call,
+            test_chain_of_1000_head_fails_in_one_transaction,
+            test_chain_of_1000_runs_in_order_without_polling,
+        ])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
