@@ -189,9 +189,48 @@ sleep_seconds(double s)
     }
 }
 
-/* Submits; prints the id (unless -z). Returns the exit status. */
+/*
+ * -W block=true: waits for the job through blocking queries (surviving a
+ * qmgr restart) and returns PBS's exit status for it: Exit_status mod 256,
+ * or 3 with "qsub: <id> <comment>" when it ended without running.
+ */
 static int
-submit(const struct dv_job_spec *spec, int quiet)
+block_wait(struct cli_client *c, const char *jobid)
+{
+    struct cli_reply r;
+    struct cli_job j;
+    struct dv_err err;
+    long long seq;
+    char *server = NULL;
+    int status, rc;
+
+    if (jobid_parse(jobid, &seq, &server) < 0) {
+        fprintf(stderr, "qsub: illegally formed job identifier: %s\n", jobid);
+        return 1;
+    }
+    free(server);
+    dv_err_clear(&err);
+    rc = cli_jobs_wait(c, seq, &j, &r, &err);
+    if (rc < 0) {
+        status = cli_client_report_transport(c, &err);
+    } else if (rc > 0) {
+        status = cli_report_job_error("qsub", &r, jobid);
+        cli_reply_cleanup(&r);
+    } else {
+        status = cli_wait_exit_code(&j);
+        if (!j.has_exit_status) {
+            fprintf(stderr, "qsub: %s %s\n", jobid,
+                    j.comment != NULL ? j.comment : "Job deleted");
+        }
+        cli_job_cleanup(&j);
+    }
+    return status;
+}
+
+/* Submits; prints the id (unless -z), then waits for the job when block.
+ * Returns the exit status. */
+static int
+submit(const struct dv_job_spec *spec, int quiet, int block)
 {
     struct cli_client *c;
     struct cli_reply r;
@@ -232,8 +271,14 @@ submit(const struct dv_job_spec *spec, int quiet)
         if (id == NULL) {
             fprintf(stderr, "qsub: the server's answer has no job id\n");
             status = 1;
-        } else if (!quiet) {
-            printf("%s\n", id);
+        } else {
+            if (!quiet) {
+                printf("%s\n", id);
+            }
+            if (block) {
+                fflush(stdout);
+                status = block_wait(c, id);
+            }
         }
     } else {
         fprintf(stderr, "qsub: %s\n", r.message);
@@ -421,7 +466,7 @@ cmd_qsub(int argc, char **argv)
         status = 1;
         goto out;
     }
-    status = submit(&spec, o.z_src > 0 && o.z);
+    status = submit(&spec, o.z_src > 0 && o.z, o.block_src > 0 && o.block);
 out:
     dv_job_spec_cleanup(&spec);
     qsub_opts_cleanup(&o);

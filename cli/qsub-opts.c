@@ -289,11 +289,19 @@ w_pair(const char *name, const char *value, void *arg)
         return 0;
     }
     if (strcmp(name, "block") == 0 || strcmp(name, "interactive") == 0) {
-        if (strcasecmp(value, "false") == 0) {
+        int on = strcasecmp(value, "true") == 0;
+
+        if (!on && strcasecmp(value, "false") != 0) {
+            return -1;
+        }
+        if (strcmp(name, "block") == 0) {
+            if (take(&w->o->block_src, w->src)) {
+                w->o->block = on;
+            }
             return 0;
         }
-        if (strcasecmp(value, "true") != 0) {
-            return -1;
+        if (!on) {
+            return 0;
         }
     }
     dv_buf_printf(w->errs, "qsub: -W %s is not supported yet\n", name);

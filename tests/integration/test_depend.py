@@ -74,7 +74,6 @@ def test_unknown_and_bad_targets_refused():
     # a before type needs a target submitted with on:<count>
     out = C.qsub(sh("true", "-W", "depend=beforeok:%s" % seq(a)))
     check(out.returncode == 206, "exit %d %s" % (out.returncode, out.stderr))
-    rows = C.sql("SELECT count(*) FROM job_depends")
     C.run("qdel", [a])
 
 
@@ -237,6 +236,73 @@ def test_subjob_edge_resolved_by_direct_call():
     C.run("qdel", [a])
 
 
+def test_block_true_exit_status():
+    out = C.qsub(sh("exit 7", "-W", "block=true"))
+    check(out.returncode == 7, "exit %d: %s" % (out.returncode, out.stderr))
+    jid = out.stdout.strip()
+    check(C.job(jid)["exit_status"] == 7)
+    # a job that ends without running: 3, with its reason
+    bad = C.submit(sh("exit 1"))
+    C.wait_state(bad, "finished")
+    out = C.qsub(sh("exit 0", "-W", "block=true", "-W",
+                    "depend=afterok:" + bad))
+    check(out.returncode == 3, "exit %d" % out.returncode)
+    jid = out.stdout.strip()
+    check(out.stderr == "qsub: %s Job deleted as result of dependency on "
+          "job %s\n" % (jid, full(bad)), repr(out.stderr))
+    # in a directive too; -z prints no id but still waits
+    out = C.qsub(["-z"], script="#!/bin/sh\n#PBS -W block=true\nexit 4\n")
+    check(out.returncode == 4 and out.stdout == "",
+          (out.returncode, out.stdout))
+
+
+def test_job_wait_several():
+    a = C.submit(sh("exit 0", "-h"))
+    b = C.submit(sh("exit 4", "-h"))
+    d = C.submit(sh("exit 0", "-W", "depend=afterok:" + b))
+    p = subprocess.Popen([BIN + "/drover", "job", "wait", a, seq(b), d],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=C.env)
+    release(a)
+    release(b)
+    out, err = p.communicate(timeout=120)
+    check(p.returncode == 4, "exit %d: %s" % (p.returncode, err))
+    check(out == "%s 0\n%s 4\n%s - Job deleted as result of dependency on "
+          "job %s\n" % (full(a), full(b), full(d), full(b)), repr(out))
+    out = C.run("drover", ["job", "wait", "99999"])
+    check(out.returncode == 153, out.returncode)
+    check("Unknown Job Id 99999.%s" % C.server in out.stderr, out.stderr)
+
+
+def test_block_true_survives_qmgr_restart():
+    a = C.submit(sh("exit 0", "-h"))
+    p = subprocess.Popen([BIN + "/qsub", "-W", "block=true", "-W",
+                          "depend=afterok:" + a, "--", "/bin/sh", "-c",
+                          "exit 5"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=C.env,
+                         cwd=C.dir)
+    jid = p.stdout.readline().strip()
+    check(jid.endswith("." + C.server), jid)
+    log = C.dir + "/qmgr.log"
+    C.qmgr.stop()
+    with open(log) as f:
+        before = len(f.read().splitlines())
+    C.start_qmgr(["--log-level", "debug"])
+
+    def waiter_back():
+        with open(log) as f:
+            lines = f.read().splitlines()[before:]
+        return [l for l in lines if "GET /v1/jobs/%s" % seq(jid) in l]
+    wait_until(waiter_back, 60, what="qsub's blocking query after restart")
+    release(a)
+    out, err = p.communicate(timeout=120)
+    check(p.returncode == 5, "exit %d: %s" % (p.returncode, err))
+    # one blocking query per change of the job (released, started,
+    # finished), not a polling loop
+    n = len(waiter_back())
+    check(n <= 10, "%d queries for one job" % n)
+
+
 def chain(n, head_exit):
     """A held head and n-1 jobs each afterok on the one before."""
     head = C.submit(sh("exit %d" % head_exit, "-h"))
@@ -309,6 +375,9 @@ def main():
             test_before_types_with_on_count,
             test_qdel_of_target_deletes_dependents_at_once,
             test_sql_rule_matches_lib,
+            test_block_true_exit_status,
+            test_job_wait_several,
+            test_block_true_survives_qmgr_restart,
             test_subjob_edge_resolved_by_direct_call,
             test_chain_of_1000_head_fails_in_one_transaction,
             test_chain_of_1000_runs_in_order_without_polling,
