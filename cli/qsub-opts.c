@@ -285,6 +285,12 @@ w_pair(const char *name, const char *value, void *arg)
         return -1;
     }
     if (strcmp(name, "depend") == 0) {
+        /* Syntax is checked here, as PBS's qsub does (illegal -W value);
+         * the targets by the server (Invalid Job Dependency, Unknown Job
+         * Id). */
+        if (dv_job_depend_check(value, NULL) < 0) {
+            return -1;
+        }
         set_str(&w->o->depend, &w->o->depend_src, w->src, value);
         return 0;
     }

@@ -69,8 +69,20 @@ def test_unknown_and_bad_targets_refused():
         check(out.returncode == 206, "%s: exit %d" % (dep, out.returncode))
         check("Invalid Job Dependency" in out.stderr and "array" in out.stderr,
               out.stderr)
+    # syntax is qsub's own check, as PBS's
     out = C.qsub(sh("true", "-W", "depend=later:%s" % seq(a)))
-    check(out.returncode == 206, "exit %d" % out.returncode)
+    check(out.returncode == 2 and out.stderr.startswith(
+        "qsub: illegal -W value\nusage: qsub"), (out.returncode, out.stderr))
+    # and the server's, for other clients
+    st, body = C.api("POST", "/v1/jobs", {"owner": "root", "argv": ["/bin/true"],
+                                          "depend": "afterok:"},
+                     {"X-Drover-User": "root"})
+    check(st == 400 and body["error"]["code"] == "bad_depend", (st, body))
+    st, body = C.api("POST", "/v1/jobs", {"owner": "root", "argv": ["/bin/true"],
+                                          "depend": "afterok:99998"},
+                     {"X-Drover-User": "root"})
+    check(st == 404 and body["error"]["message"]
+          == "Unknown Job Id 99998.%s" % C.server, (st, body))
     # a before type needs a target submitted with on:<count>
     out = C.qsub(sh("true", "-W", "depend=beforeok:%s" % seq(a)))
     check(out.returncode == 206, "exit %d %s" % (out.returncode, out.stderr))
