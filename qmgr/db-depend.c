@@ -13,6 +13,7 @@
 
 #include "lib/depend.h"
 #include "lib/log.h"
+#include "lib/mem.h"
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
 
@@ -120,8 +121,9 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
         "comment = 'Job held: waiting for its dependencies', "
         "modify_index = nextval('modify_index_seq') WHERE id = $1";
     static const char store[] =
-        "UPDATE jobs SET depend = $3, depend_on = $2, "
-        "spec = jsonb_set(spec, '{depend}', to_jsonb($3::text)) "
+        "UPDATE jobs SET depend = nullif($3, ''), depend_on = $2, "
+        "spec = CASE WHEN $3 = '' THEN spec - 'depend' "
+        "ELSE jsonb_set(spec, '{depend}', to_jsonb($3::text)) END "
         "WHERE id = $1";
     static const char unmet[] =
         "UPDATE jobs SET state = 'finished', hold_types = '', depend = $3, "
@@ -133,11 +135,13 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
     const char *server = NULL;
     char *text = NULL, jid[320], comment[400];
     int waits = 0, rc = -1;
+    char *met = NULL; /* met[i]: edge i is met already */
     long long unmet_id = -1;
 
     if (dv_depend_parse(spec->depend, &d, err) < 0) {
         return -1;
     }
+    met = dv_xcalloc((size_t)d.nedges + 1, sizeof(*met));
     srv = dv_db_exec(db, server_sql, 0, NULL, err);
     if (srv == NULL) {
         goto out;
@@ -194,7 +198,9 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
         }
         if (o == DV_DEPEND_UNMET) {
             unmet_id = e->id;
-        } else if (o == DV_DEPEND_WAIT) {
+        } else if (o == DV_DEPEND_MET) {
+            met[i] = 1;
+        } else {
             if (insert_edge(db, e->id, e->index, dv_depend_type_name(e->type),
                             id, err) < 0) {
                 goto out;
@@ -202,7 +208,22 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
             waits = 1;
         }
     }
-    text = dv_depend_format(&d, server);
+    if (unmet_id >= 0) {
+        text = dv_depend_format(&d, server);
+    } else {
+        /* What is met already is not shown (PBS drops it too). */
+        struct dv_depend shown = d;
+
+        shown.edges = dv_xcalloc((size_t)d.nedges + 1, sizeof(*shown.edges));
+        shown.nedges = 0;
+        for (int i = 0; i < d.nedges; i++) {
+            if (!met[i]) {
+                shown.edges[shown.nedges++] = d.edges[i];
+            }
+        }
+        text = dv_depend_format(&shown, server);
+        free(shown.edges);
+    }
     if (unmet_id >= 0) {
         /* Accepted and deleted at once, as PBS aborts a job whose
          * dependency on a finished job can never be met. */
@@ -242,6 +263,7 @@ out:
         dv_err_set(err, DV_EINTERNAL, NULL, "dependency registration failed");
     }
     free(text);
+    free(met);
     PQclear(targets);
     PQclear(srv);
     dv_depend_cleanup(&d);

@@ -51,6 +51,23 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
+-- PBS's depend text without one met dependency: target (as printed,
+-- "12.srv@srv") out of the group of type dtype; a group left without ids
+-- goes, and NULL when nothing is left (qstat then shows no depend), as
+-- PBS drops each dependency from the attribute when it is released.
+CREATE FUNCTION drover_depend_drop(depend text, dtype text, target text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT string_agg(g, ',' ORDER BY o) FROM (
+        SELECT t.o, CASE WHEN split_part(t.grp, ':', 1) = dtype THEN
+            (SELECT string_agg(x, ':' ORDER BY i)
+             FROM unnest(string_to_array(t.grp, ':'))
+                  WITH ORDINALITY AS u(x, i)
+             WHERE i = 1 OR x <> target)
+            ELSE t.grp END AS g
+        FROM unnest(string_to_array(depend, ',')) WITH ORDINALITY AS t(grp, o)
+    ) s WHERE strpos(g, ':') > 0
+$$;
+
 -- Resolves the edges on (target, target_index) for the target's event,
 -- with its exit status, at time at (Drover's clock: the target's start or
 -- end time). Dependents deleted here are resolved in turn from a work
@@ -74,6 +91,7 @@ DECLARE
     evals boolean := false;
     n integer := 0;
     r record;
+    i integer;
     payload text;
 BEGIN
     PERFORM set_config('drover.depend_resolving', 'on', true);
@@ -122,9 +140,23 @@ BEGIN
                   AND d.target_index = w_index[pos]
                   AND drover_depend_outcome(d.type, w_event[pos],
                                             w_exit[pos]) = 'met'
-                RETURNING d.dependent)
-            SELECT DISTINCT dependent FROM met ORDER BY 1
+                RETURNING d.dependent, d.type)
+            SELECT dependent, array_agg(type) AS types FROM met
+            GROUP BY dependent ORDER BY 1
         LOOP
+            -- the met dependencies leave the depend attribute
+            SELECT depend INTO payload FROM jobs WHERE id = r.dependent;
+            FOR i IN 1 .. cardinality(r.types) LOOP
+                payload := drover_depend_drop(payload, r.types[i],
+                    tname || CASE WHEN server IS NULL THEN ''
+                                  ELSE '@' || server END);
+            END LOOP;
+            UPDATE jobs SET depend = payload,
+                spec = CASE WHEN payload IS NULL THEN spec - 'depend'
+                            ELSE jsonb_set(spec, '{depend}',
+                                           to_jsonb(payload)) END,
+                modify_index = nextval('modify_index_seq')
+            WHERE id = r.dependent AND depend IS DISTINCT FROM payload;
             UPDATE jobs SET hold_types = replace(hold_types, 's', ''),
                 state = CASE WHEN replace(hold_types, 's', '') = ''
                              THEN 'queued' ELSE state END,

@@ -51,11 +51,29 @@ def test_dependent_is_held_with_reason():
     rows = C.sql("SELECT count(*) FROM evaluations WHERE job_id = %s"
                  % seq(b))
     check(rows == [["0"]], rows)
+    # a held job with a user hold too keeps it when its dependencies are met
+    c = C.submit(sh("exit 0", "-h", "-W", "depend=afterany:%s,afterok:%s"
+                    % (a, a)))
+    check(C.job(c)["hold_types"] == "us", C.job(c))
     release(a)
     check(C.wait_state(b, "finished")["exit_status"] == 0)
     rows = C.sql("SELECT triggered_by FROM evaluations WHERE job_id = %s"
                  % seq(b))
     check(rows == [["job-depend"]], rows)
+    # met dependencies leave the depend attribute, as in PBS
+    check("depend =" not in qstat_f(b), qstat_f(b))
+    j = C.job(c)
+    check(j["state"] == "held" and j["hold_types"] == "u", j)
+    check("depend =" not in qstat_f(c) and "comment =" not in qstat_f(c),
+          qstat_f(c))
+    release(c)
+    C.wait_state(c, "finished")
+    # one met, one left: only the one left is shown
+    d = C.submit(sh("exit 0", "-h"))
+    e = C.submit(sh("exit 0", "-W", "depend=afterok:%s:%s" % (a, d)))
+    check("depend = afterok:%s@%s\n" % (full(d), C.server) in qstat_f(e),
+          qstat_f(e))
+    C.run("qdel", [d])
 
 
 def test_unknown_and_bad_targets_refused():
@@ -227,6 +245,10 @@ def test_sql_rule_matches_lib():
             "drover_depend_outcome('%s', 'ended', NULL), "
             "drover_depend_outcome('%s', 'deleted', NULL)" % ((t,) * 5))
         check(tuple(got[0]) == row, (t, got))
+    got = C.sql("SELECT drover_depend_drop('afterok:1.s@s:2.s@s,afterany:"
+                "1.s@s,on:1', 'afterok', '1.s@s'), drover_depend_drop("
+                "'afterok:1.s@s', 'afterok', '1.s@s') IS NULL")
+    check(got == [["afterok:2.s@s,afterany:1.s@s,on:1", "t"]], got)
 
 
 def test_subjob_edge_resolved_by_direct_call():
