@@ -92,6 +92,7 @@ DECLARE
     n integer := 0;
     r record;
     i integer;
+    dtext text;
     payload text;
 BEGIN
     PERFORM set_config('drover.depend_resolving', 'on', true);
@@ -145,18 +146,18 @@ BEGIN
             GROUP BY dependent ORDER BY 1
         LOOP
             -- the met dependencies leave the depend attribute
-            SELECT depend INTO payload FROM jobs WHERE id = r.dependent;
+            SELECT depend INTO dtext FROM jobs WHERE id = r.dependent;
             FOR i IN 1 .. cardinality(r.types) LOOP
-                payload := drover_depend_drop(payload, r.types[i],
+                dtext := drover_depend_drop(dtext, r.types[i],
                     tname || CASE WHEN server IS NULL THEN ''
                                   ELSE '@' || server END);
             END LOOP;
-            UPDATE jobs SET depend = payload,
-                spec = CASE WHEN payload IS NULL THEN spec - 'depend'
+            UPDATE jobs SET depend = dtext,
+                spec = CASE WHEN dtext IS NULL THEN spec - 'depend'
                             ELSE jsonb_set(spec, '{depend}',
-                                           to_jsonb(payload)) END,
+                                           to_jsonb(dtext)) END,
                 modify_index = nextval('modify_index_seq')
-            WHERE id = r.dependent AND depend IS DISTINCT FROM payload;
+            WHERE id = r.dependent AND depend IS DISTINCT FROM dtext;
             UPDATE jobs SET hold_types = replace(hold_types, 's', ''),
                 state = CASE WHEN replace(hold_types, 's', '') = ''
                              THEN 'queued' ELSE state END,
