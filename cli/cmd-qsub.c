@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <netdb.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,45 @@ sleep_seconds(double s)
     }
 }
 
+/* The job -W block=true waits for, for the signal handler's message. */
+static char block_jobid[256];
+
+/* SIGINT, SIGTERM, SIGHUP while blocked: PBS's message, exit 2 (only
+ * async-signal-safe calls). */
+static void
+block_signal_cb(int sig)
+{
+    static const char head[] = "qsub: wait for job ";
+    static const char mid[] = " interrupted by signal ";
+    char num[12];
+    int n = (int)sizeof(num);
+
+    num[--n] = '\n';
+    do {
+        num[--n] = (char)('0' + sig % 10);
+        sig /= 10;
+    } while (sig > 0 && n > 0);
+    (void)!write(STDERR_FILENO, head, sizeof(head) - 1);
+    (void)!write(STDERR_FILENO, block_jobid, strlen(block_jobid));
+    (void)!write(STDERR_FILENO, mid, sizeof(mid) - 1);
+    (void)!write(STDERR_FILENO, num + n, sizeof(num) - (size_t)n);
+    _exit(2);
+}
+
+static void
+block_signals(const char *jobid)
+{
+    struct sigaction sa;
+
+    dv_strlcpy(block_jobid, jobid, sizeof(block_jobid));
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = block_signal_cb;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 /*
  * -W block=true: waits for the job through blocking queries (surviving a
  * qmgr restart) and returns PBS's exit status for it: Exit_status mod 256,
@@ -272,6 +312,9 @@ submit(const struct dv_job_spec *spec, int quiet, int block)
             fprintf(stderr, "qsub: the server's answer has no job id\n");
             status = 1;
         } else {
+            if (block) {
+                block_signals(id);
+            }
             if (!quiet) {
                 printf("%s\n", id);
             }

@@ -4,6 +4,7 @@ waiting for jobs (drover job wait, qsub -W block=true), with real daemons.
 Targets are submitted held (-h) and released once their dependents are in,
 so that no test depends on how fast anything runs."""
 
+import signal
 import subprocess
 import time
 
@@ -290,6 +291,21 @@ def test_block_true_exit_status():
           (out.returncode, out.stdout))
 
 
+def test_block_true_interrupted():
+    a = C.submit(sh("exit 0", "-h"))
+    p = subprocess.Popen([BIN + "/qsub", "-W", "block=true", "-W",
+                          "depend=afterok:" + a, "--", "/bin/true"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=C.env, cwd=C.dir)
+    jid = p.stdout.readline().strip()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    check(p.returncode == 2, "exit %d" % p.returncode)
+    check(err == "qsub: wait for job %s interrupted by signal 2\n" % jid,
+          repr(err))
+    C.run("qdel", [a])
+
+
 def test_job_wait_several():
     a = C.submit(sh("exit 0", "-h"))
     b = C.submit(sh("exit 4", "-h"))
@@ -410,6 +426,7 @@ def main():
             test_qdel_of_target_deletes_dependents_at_once,
             test_sql_rule_matches_lib,
             test_block_true_exit_status,
+            test_block_true_interrupted,
             test_job_wait_several,
             test_block_true_survives_qmgr_restart,
             test_subjob_edge_resolved_by_direct_call,
