@@ -17,21 +17,30 @@
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
 
-/* The targets, locked in id order (the lock order of docs/internals/
- * qmgr.md), marked as having dependents so that their state changes run
- * the resolution trigger. */
+/*
+ * The targets, read under a share lock so that none can start or end
+ * before this transaction commits (its ending transaction waits for us,
+ * and then sees our edges; one that committed first is seen finished).
+ * Targets not marked has_dependents yet are marked first (an exclusive
+ * lock, in id order, taken once in a target's life): later submissions
+ * that depend on the same job only share its lock, so that thousands of
+ * them do not queue behind one another.
+ */
 static PGresult *
 lock_targets(struct dv_db *db, const struct dv_depend *d, int64_t self,
              struct dv_err *err)
 {
-    static const char sql[] =
+    static const char mark[] =
         "UPDATE jobs j SET has_dependents = true FROM (SELECT id FROM jobs "
-        "WHERE id = ANY($1::bigint[]) AND id <> $2 ORDER BY id FOR UPDATE) "
-        "AS l WHERE j.id = l.id RETURNING j.id, j.owner, j.state, "
-        "j.exit_status, j.start_time IS NOT NULL AS ran, j.depend_on";
+        "WHERE id = ANY($1::bigint[]) AND id <> $2 AND NOT has_dependents "
+        "ORDER BY id FOR UPDATE) AS l WHERE j.id = l.id";
+    static const char read[] =
+        "SELECT id, owner, state, exit_status, start_time IS NOT NULL AS ran, "
+        "depend_on FROM jobs WHERE id = ANY($1::bigint[]) AND id <> $2 "
+        "ORDER BY id FOR SHARE";
     struct dv_buf ids;
     char b2[24];
-    PGresult *res;
+    PGresult *res = NULL;
 
     dv_buf_init(&ids);
     dv_buf_putc(&ids, '{');
@@ -40,7 +49,9 @@ lock_targets(struct dv_db *db, const struct dv_depend *d, int64_t self,
     }
     dv_buf_putc(&ids, '}');
     const char *p[] = {dv_buf_str(&ids), dv_db_i64(b2, self)};
-    res = dv_db_exec(db, sql, 2, p, err);
+    if (dv_db_exec_cmd(db, mark, 2, p, err) >= 0) {
+        res = dv_db_exec(db, read, 2, p, err);
+    }
     dv_buf_cleanup(&ids);
     return res;
 }

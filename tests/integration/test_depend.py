@@ -6,6 +6,7 @@ so that no test depends on how fast anything runs."""
 
 import signal
 import subprocess
+import threading
 import time
 
 from harness import BIN, check, cluster, run_tests, wait_until
@@ -353,6 +354,34 @@ def test_block_true_survives_qmgr_restart():
     check(n <= 10, "%d queries for one job" % n)
 
 
+def test_concurrent_dependents_of_one_target():
+    a = C.submit(sh("exit 0", "-h"))
+    results = []
+
+    def submit_one():
+        results.append(C.api("POST", "/v1/jobs",
+                             {"owner": "root", "argv": ["/bin/true"],
+                              "workdir": C.dir,
+                              "depend": "afterany:%s" % seq(a)},
+                             {"X-Drover-User": "root"}))
+    threads = [threading.Thread(target=submit_one) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(len(results) == 40 and all(st == 201 for st, _ in results),
+          [st for st, _ in results])
+    ids = [str(j["id"]) for _, j in results]
+    rows = C.sql("SELECT count(*) FROM job_depends WHERE target = %s"
+                 % seq(a))
+    check(rows == [["40"]], rows)
+    release(a)
+    wait_until(lambda: C.sql(
+        "SELECT count(*) FROM jobs WHERE id IN (%s) AND state = 'finished' "
+        "AND run_count = 1" % ",".join(ids)) == [["40"]], 120, 0.2,
+        "40 dependents to run")
+
+
 def chain(n, head_exit):
     """A held head and n-1 jobs each afterok on the one before."""
     head = C.submit(sh("exit %d" % head_exit, "-h"))
@@ -425,6 +454,7 @@ def main():
             test_before_types_with_on_count,
             test_qdel_of_target_deletes_dependents_at_once,
             test_sql_rule_matches_lib,
+            test_concurrent_dependents_of_one_target,
             test_block_true_exit_status,
             test_block_true_interrupted,
             test_job_wait_several,
