@@ -84,9 +84,9 @@ insert_edge(struct dv_db *db, int64_t target, int index, const char *type,
 /* A before type on target t: t (submitted with on:<count>, same owner,
  * still waiting) now waits for the new job with the matching after type. */
 static int
-register_before(struct dv_db *db, const struct dv_depend_edge *e,
-                PGresult *t, int row, int64_t id, const char *owner,
-                struct notify_set *ns, struct dv_err *err)
+register_before(struct dv_db *db, const struct dv_depend_edge *e, PGresult *t,
+                int row, int64_t id, const char *owner, struct notify_set *ns,
+                struct dv_err *err)
 {
     static const char take_on[] =
         "UPDATE jobs SET depend_on = depend_on - 1, "

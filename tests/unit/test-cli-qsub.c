@@ -267,11 +267,10 @@ test_illegal_values(void)
         qsub_opts_cleanup(&o);
         qsub_opts_init(&o);
         /* -W block=true: the directive is overridden by the command line */
-        CHECK_INT(parse(&o, QSUB_SRC_DIRECTIVE, &errs,
-                        WORDS("-W", "block=false")),
-                  0);
-        CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs,
-                        WORDS("-W", "block=TRUE")),
+        CHECK_INT(
+            parse(&o, QSUB_SRC_DIRECTIVE, &errs, WORDS("-W", "block=false")),
+            0);
+        CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs, WORDS("-W", "block=TRUE")),
                   0);
         CHECK_INT(o.block, 1);
         CHECK_STR(dv_buf_str(&errs), "");

@@ -43,11 +43,11 @@ static void
 test_parse_errors(void)
 {
     static const char *const bad[] = {
-        "",           "afterok",     "afterok:",   "later:1",
-        "afterok:x",  "afterok:1:",  "afterok:1,", "on:0",
-        "on:x",       "on:1,on:2",   "afterok:1.", "afterok:1[1-3]",
-        "afterok:1[", "afterok:[1]", "afterok:1[2]3",
-        "afterok:-1", NULL};
+        "",           "afterok",     "afterok:",      "later:1",
+        "afterok:x",  "afterok:1:",  "afterok:1,",    "on:0",
+        "on:x",       "on:1,on:2",   "afterok:1.",    "afterok:1[1-3]",
+        "afterok:1[", "afterok:[1]", "afterok:1[2]3", "afterok:-1",
+        NULL};
     struct dv_depend d;
     struct dv_err err;
 
@@ -71,9 +71,9 @@ test_format(void)
     struct dv_err err;
     char *s;
 
-    CHECK_INT(dv_depend_parse("afterok:12:13,afterany:14,afterok:15,on:1",
-                              &d, &err),
-              0);
+    CHECK_INT(
+        dv_depend_parse("afterok:12:13,afterany:14,afterok:15,on:1", &d, &err),
+        0);
     s = dv_depend_format(&d, "srv");
     CHECK_STR(s, "afterok:12.srv@srv:13.srv@srv:15.srv@srv,"
                  "afterany:14.srv@srv,on:1");
