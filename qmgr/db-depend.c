@@ -24,7 +24,9 @@
  * Targets not marked has_dependents yet are marked first (an exclusive
  * lock, in id order, taken once in a target's life): later submissions
  * that depend on the same job only share its lock, so that thousands of
- * them do not queue behind one another.
+ * them do not queue behind one another. Targets of before types are
+ * locked exclusively here too (their row is changed below), so that two
+ * registrations never both hold a share lock they want to upgrade.
  */
 static PGresult *
 lock_targets(struct dv_db *db, const struct dv_depend *d, int64_t self,
@@ -32,27 +34,38 @@ lock_targets(struct dv_db *db, const struct dv_depend *d, int64_t self,
 {
     static const char mark[] =
         "UPDATE jobs j SET has_dependents = true FROM (SELECT id FROM jobs "
-        "WHERE id = ANY($1::bigint[]) AND id <> $2 AND NOT has_dependents "
+        "WHERE id = ANY($1::bigint[]) AND id <> $2 "
+        "AND (NOT has_dependents OR id = ANY($3::bigint[])) "
         "ORDER BY id FOR UPDATE) AS l WHERE j.id = l.id";
     static const char read[] =
         "SELECT id, owner, state, exit_status, start_time IS NOT NULL AS ran, "
         "depend_on FROM jobs WHERE id = ANY($1::bigint[]) AND id <> $2 "
         "ORDER BY id FOR SHARE";
-    struct dv_buf ids;
+    struct dv_buf ids, before;
     char b2[24];
     PGresult *res = NULL;
+    int nb = 0;
 
     dv_buf_init(&ids);
+    dv_buf_init(&before);
     dv_buf_putc(&ids, '{');
+    dv_buf_putc(&before, '{');
     for (int i = 0; i < d->nedges; i++) {
         dv_buf_printf(&ids, "%s%lld", i > 0 ? "," : "", d->edges[i].id);
+        if (dv_depend_is_before(d->edges[i].type)) {
+            dv_buf_printf(&before, "%s%lld", nb++ > 0 ? "," : "",
+                          d->edges[i].id);
+        }
     }
     dv_buf_putc(&ids, '}');
-    const char *p[] = {dv_buf_str(&ids), dv_db_i64(b2, self)};
-    if (dv_db_exec_cmd(db, mark, 2, p, err) >= 0) {
+    dv_buf_putc(&before, '}');
+    const char *p[] = {dv_buf_str(&ids), dv_db_i64(b2, self),
+                       dv_buf_str(&before)};
+    if (dv_db_exec_cmd(db, mark, 3, p, err) >= 0) {
         res = dv_db_exec(db, read, 2, p, err);
     }
     dv_buf_cleanup(&ids);
+    dv_buf_cleanup(&before);
     return res;
 }
 
@@ -85,16 +98,24 @@ insert_edge(struct dv_db *db, int64_t target, int index, const char *type,
  * still waiting) now waits for the new job with the matching after type. */
 static int
 register_before(struct dv_db *db, const struct dv_depend_edge *e, PGresult *t,
-                int row, int64_t id, const char *owner, struct notify_set *ns,
-                struct dv_err *err)
+                int row, int64_t id, const char *owner, const char *server,
+                struct notify_set *ns, struct dv_err *err)
 {
+    /* One registration less to wait for; the mirror after type shows in
+     * the target's depend, as PBS's register_dep records it. */
     static const char take_on[] =
-        "UPDATE jobs SET depend_on = depend_on - 1, "
-        "modify_index = nextval('modify_index_seq') WHERE id = $1";
+        "UPDATE jobs j SET depend_on = j.depend_on - 1, depend = x.d, "
+        "spec = CASE WHEN x.d IS NULL THEN j.spec - 'depend' "
+        "ELSE jsonb_set(j.spec, '{depend}', to_jsonb(x.d)) END, "
+        "modify_index = nextval('modify_index_seq') "
+        "FROM (SELECT drover_depend_add(drover_depend_set_on(depend, "
+        "depend_on - 1), $2, $3) AS d FROM jobs WHERE id = $1) AS x "
+        "WHERE j.id = $1";
     static const char mark_self[] =
         "UPDATE jobs SET has_dependents = true WHERE id = $1";
-    char b1[24], b2[24];
-    const char *pt[] = {dv_db_i64(b1, e->id)};
+    const char *mirror = dv_depend_type_name(dv_depend_reverse(e->type));
+    char b1[24], b2[24], self[320], shown[400];
+    const char *pt[] = {dv_db_i64(b1, e->id), mirror, shown};
     const char *ps[] = {dv_db_i64(b2, id)};
 
     if (strcmp(dv_db_get(t, row, "owner"), owner) != 0) {
@@ -110,9 +131,14 @@ register_before(struct dv_db *db, const struct dv_depend_edge *e, PGresult *t,
                    e->id);
         return -1;
     }
-    if (insert_edge(db, id, -1, dv_depend_type_name(dv_depend_reverse(e->type)),
-                    e->id, err) < 0 ||
-        dv_db_exec_cmd(db, take_on, 1, pt, err) < 0 ||
+    dv_job_id_format(id, server, self, sizeof(self));
+    if (server != NULL && *server != '\0') {
+        snprintf(shown, sizeof(shown), "%s@%s", self, server);
+    } else {
+        dv_strlcpy(shown, self, sizeof(shown));
+    }
+    if (insert_edge(db, id, -1, mirror, e->id, err) < 0 ||
+        dv_db_exec_cmd(db, take_on, 3, pt, err) < 0 ||
         dv_db_exec_cmd(db, mark_self, 1, ps, err) < 0) {
         return -1;
     }
@@ -256,7 +282,7 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
 
         if (dv_depend_is_before(e->type) &&
             register_before(db, e, targets, find_row(targets, e->id), id,
-                            spec->owner, ns, err) < 0) {
+                            spec->owner, server, ns, err) < 0) {
             goto out;
         }
     }

@@ -68,6 +68,34 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
     ) s WHERE strpos(g, ':') > 0
 $$;
 
+-- PBS's depend text with target added to the group of type dtype (made
+-- when missing): a before type registered on a job shows there as its
+-- mirror after type, as PBS's register_dep records it.
+CREATE FUNCTION drover_depend_add(depend text, dtype text, target text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN depend IS NULL OR depend = '' THEN dtype || ':' || target
+        WHEN dtype = ANY(SELECT split_part(g, ':', 1)
+                         FROM unnest(string_to_array(depend, ',')) AS g)
+        THEN (SELECT string_agg(CASE WHEN split_part(g, ':', 1) = dtype
+                                     THEN g || ':' || target ELSE g END,
+                                ',' ORDER BY o)
+              FROM unnest(string_to_array(depend, ','))
+                   WITH ORDINALITY AS t(g, o))
+        ELSE depend || ',' || dtype || ':' || target
+    END
+$$;
+
+-- PBS's depend text with its on:<count> group set to n, or gone when n
+-- is 0 (every registration it waited for came).
+CREATE FUNCTION drover_depend_set_on(depend text, n integer)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT string_agg(CASE WHEN split_part(g, ':', 1) = 'on'
+                           THEN 'on:' || n ELSE g END, ',' ORDER BY o)
+    FROM unnest(string_to_array(depend, ',')) WITH ORDINALITY AS t(g, o)
+    WHERE split_part(g, ':', 1) <> 'on' OR n > 0
+$$;
+
 -- Resolves the edges on (target, target_index) for the target's event,
 -- with its exit status, at time at (Drover's clock: the target's start or
 -- end time). Dependents deleted here are resolved in turn from a work

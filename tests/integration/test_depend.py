@@ -184,14 +184,26 @@ def test_after_start():
 def test_before_types_with_on_count():
     t = C.submit(sh("exit 0", "-W", "depend=on:2"))
     check(C.job(t)["state"] == "held", C.job(t))
+    check("depend = on:2\n" in qstat_f(t), qstat_f(t))
     y1 = C.submit(sh("exit 0", "-h", "-W", "depend=beforeok:" + t))
+    check("depend = on:1,afterok:%s@%s\n" % (full(y1), C.server)
+          in qstat_f(t), qstat_f(t))
     y2 = C.submit(sh("exit 9", "-h", "-W", "depend=beforenotok:" + t))
     # the on count is used up: a third registration is refused
     out = C.qsub(sh("true", "-W", "depend=beforeany:" + t))
     check(out.returncode == 206, "exit %d %s" % (out.returncode, out.stderr))
+    # t shows what it waits for: the mirror types of the registrations,
+    # and no "on" left (PBS's register_dep)
+    check("depend = afterok:%s@%s,afternotok:%s@%s\n"
+          % (full(y1), C.server, full(y2), C.server) in qstat_f(t),
+          qstat_f(t))
+    check("depend = beforeok:%s@%s\n" % (full(t), C.server) in qstat_f(y1),
+          qstat_f(y1))
     release(y1)
     C.wait_state(y1, "finished")
     check(C.job(t)["state"] == "held", C.job(t))
+    check("depend = afternotok:%s@%s\n" % (full(y2), C.server)
+          in qstat_f(t), qstat_f(t))
     release(y2)
     j = C.wait_state(t, "finished")
     check(j["run_count"] == 1 and j["exit_status"] == 0, j)
@@ -247,6 +259,15 @@ def test_sql_rule_matches_lib():
             "drover_depend_outcome('%s', 'ended', NULL), "
             "drover_depend_outcome('%s', 'deleted', NULL)" % ((t,) * 5))
         check(tuple(got[0]) == row, (t, got))
+    got = C.sql("SELECT drover_depend_add('on:2', 'afterok', '3.s@s'), "
+                "drover_depend_add('afterok:1.s@s,on:2', 'afterok', '3.s@s'), "
+                "drover_depend_add(NULL, 'after', '3.s@s'), "
+                "drover_depend_set_on('afterok:1.s@s,on:2', 1), "
+                "drover_depend_set_on('on:1,afterok:1.s@s', 0), "
+                "drover_depend_set_on('on:1', 0) IS NULL")
+    check(got == [["on:2,afterok:3.s@s", "afterok:1.s@s:3.s@s,on:2",
+                   "after:3.s@s", "afterok:1.s@s,on:1", "afterok:1.s@s",
+                   "t"]], got)
     got = C.sql("SELECT drover_depend_drop('afterok:1.s@s:2.s@s,afterany:"
                 "1.s@s,on:1', 'afterok', '1.s@s'), drover_depend_drop("
                 "'afterok:1.s@s', 'afterok', '1.s@s') IS NULL")
