@@ -177,6 +177,7 @@ struct cli_job {
     int has_exit_status;
     int exit_status;
     int run_count;
+    long long modify_index;
     double ctime, qtime, stime, mtime, end_time; /* < 0: unset */
     int has_used;
     int64_t used_cput, used_walltime, used_mem; /* seconds, bytes */
@@ -247,6 +248,27 @@ int cli_jobs_get(struct cli_client *c, long long id, struct cli_job *out,
 int cli_jobs_get_query(struct cli_client *c, long long id, const char *query,
                        struct cli_job *out, struct cli_reply *r,
                        struct dv_err *err);
+/* The same for a job path with a query ("/v1/jobs/12?index=5&wait=20s"). */
+int cli_jobs_get_path(struct cli_client *c, const char *path,
+                      struct cli_job *out, struct cli_reply *r,
+                      struct dv_err *err);
+
+/* jobwait.c: waiting for a job to finish through blocking queries. */
+
+/* How long qmgr may stay unreachable during a wait (seconds). */
+#define CLI_WAIT_OUTAGE 600.0
+
+/* Waits until job id is finished: GET /v1/jobs/:id?index=N&wait=D again
+ * after each change, and again after a backoff while qmgr cannot be
+ * reached or answers 503 (for up to CLI_WAIT_OUTAGE seconds). Returns 0
+ * with out filled (caller cleans it up), -1 on a lasting transport failure
+ * (err), 1 on an API error (r says which; caller cleans r up). */
+int cli_jobs_wait(struct cli_client *c, long long id, struct cli_job *out,
+                  struct cli_reply *r, struct dv_err *err);
+/* The exit status a waiter reports for a finished job, as qsub -W
+ * block=true does: Exit_status mod 256, or 3 when it has none (it ended
+ * without running). */
+int cli_wait_exit_code(const struct cli_job *j);
 
 /* qstat-format.c: qstat's layouts, appended to a buffer. */
 #define QSTAT_ALT_G 0x1        /* -G: sizes in gb */
@@ -340,6 +362,8 @@ struct qsub_opts {
     int array_src;
     int max_run; /* -W max_run_subjobs=N */
     int max_run_src;
+    int block; /* -W block=true: wait for the job, exit with its status */
+    int block_src;
     char *prefix;
     int prefix_src;
     int z;

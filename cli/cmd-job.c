@@ -4,6 +4,9 @@
  *                               the job id, as qsub does
  *   drover job status ID        the job and a table of its allocations
  *   drover job stop ID          stop the job (DELETE /v1/jobs/:id)
+ *   drover job wait ID...       wait for the jobs to finish (blocking
+ *                               queries); print each exit status, exit
+ *                               with the worst
  * Errors are worded and numbered as the PBS commands' are (docs/api.md's
  * table); a submission is retried under one Idempotency-Key, as qsub's.
  */
@@ -32,7 +35,9 @@ job_usage(FILE *f)
           "standard input)\n"
           "       drover job status ID      show a job and its "
           "allocations\n"
-          "       drover job stop ID        stop a job\n",
+          "       drover job stop ID        stop a job\n"
+          "       drover job wait ID...     wait for jobs to finish; exit "
+          "with the worst status\n",
           f);
     return 2;
 }
@@ -423,9 +428,71 @@ job_stop(const char *operand)
     return status;
 }
 
+/*
+ * drover job wait ID...: waits for each job to finish (blocking queries,
+ * cli_jobs_wait) and prints "<id> <Exit_status>" for each, or "<id> -
+ * <comment>" for one that ended without a status. Exits with the worst
+ * (highest) of their qsub -W block=true statuses.
+ */
+static int
+job_wait(int n, char **operands)
+{
+    static const char prog[] = "drover job wait";
+    struct cli_client *c;
+    struct dv_err err;
+    int worst = 0;
+
+    dv_err_clear(&err);
+    c = cli_client_new(prog, &err);
+    if (c == NULL) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        struct cli_reply r;
+        struct cli_job j;
+        long long seq;
+        char *server = NULL, *id;
+        int status, rc;
+
+        if (jobid_parse(operands[i], &seq, &server) < 0) {
+            fprintf(stderr, "%s: illegally formed job identifier: %s\n", prog,
+                    operands[i]);
+            worst = worst > 1 ? worst : 1;
+            continue;
+        }
+        free(server);
+        rc = cli_jobs_wait(c, seq, &j, &r, &err);
+        if (rc < 0) {
+            status = cli_client_report_transport(c, &err);
+        } else if (rc > 0) {
+            id = jobid_expand(operands[i], cli_client_server_name(c));
+            status = cli_report_job_error(prog, &r, id);
+            free(id);
+            cli_reply_cleanup(&r);
+        } else {
+            status = cli_wait_exit_code(&j);
+            if (j.has_exit_status) {
+                printf("%s %d\n", j.job_id, j.exit_status);
+            } else {
+                printf("%s - %s\n", j.job_id,
+                       j.comment != NULL ? j.comment : "");
+            }
+            fflush(stdout);
+            cli_job_cleanup(&j);
+        }
+        worst = status > worst ? status : worst;
+    }
+    cli_client_free(c);
+    return worst;
+}
+
 int
 cmd_job(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "wait") == 0) {
+        return job_wait(argc - 2, argv + 2);
+    }
     if (argc != 3) {
         if (argc == 2 &&
             (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0)) {

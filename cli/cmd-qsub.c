@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <netdb.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,9 +190,87 @@ sleep_seconds(double s)
     }
 }
 
-/* Submits; prints the id (unless -z). Returns the exit status. */
+/* The job -W block=true waits for, for the signal handler's message. */
+static char block_jobid[256];
+
+/* SIGINT, SIGTERM, SIGHUP while blocked: PBS's message, exit 2 (only
+ * async-signal-safe calls). */
+static void
+block_signal_cb(int sig)
+{
+    static const char head[] = "qsub: wait for job ";
+    static const char mid[] = " interrupted by signal ";
+    char num[12];
+    int n = (int)sizeof(num);
+
+    num[--n] = '\n';
+    do {
+        num[--n] = (char)('0' + sig % 10);
+        sig /= 10;
+    } while (sig > 0 && n > 0);
+    (void)!write(STDERR_FILENO, head, sizeof(head) - 1);
+    (void)!write(STDERR_FILENO, block_jobid, strlen(block_jobid));
+    (void)!write(STDERR_FILENO, mid, sizeof(mid) - 1);
+    (void)!write(STDERR_FILENO, num + n, sizeof(num) - (size_t)n);
+    _exit(2);
+}
+
+static void
+block_signals(const char *jobid)
+{
+    struct sigaction sa;
+
+    dv_strlcpy(block_jobid, jobid, sizeof(block_jobid));
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = block_signal_cb;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/*
+ * -W block=true: waits for the job through blocking queries (surviving a
+ * qmgr restart) and returns PBS's exit status for it: Exit_status mod 256,
+ * or 3 with "qsub: <id> <comment>" when it ended without running.
+ */
 static int
-submit(const struct dv_job_spec *spec, int quiet)
+block_wait(struct cli_client *c, const char *jobid)
+{
+    struct cli_reply r;
+    struct cli_job j;
+    struct dv_err err;
+    long long seq;
+    char *server = NULL;
+    int status, rc;
+
+    if (jobid_parse(jobid, &seq, &server) < 0) {
+        fprintf(stderr, "qsub: illegally formed job identifier: %s\n", jobid);
+        return 1;
+    }
+    free(server);
+    dv_err_clear(&err);
+    rc = cli_jobs_wait(c, seq, &j, &r, &err);
+    if (rc < 0) {
+        status = cli_client_report_transport(c, &err);
+    } else if (rc > 0) {
+        status = cli_report_job_error("qsub", &r, jobid);
+        cli_reply_cleanup(&r);
+    } else {
+        status = cli_wait_exit_code(&j);
+        if (!j.has_exit_status) {
+            fprintf(stderr, "qsub: %s %s\n", jobid,
+                    j.comment != NULL ? j.comment : "Job deleted");
+        }
+        cli_job_cleanup(&j);
+    }
+    return status;
+}
+
+/* Submits; prints the id (unless -z), then waits for the job when block.
+ * Returns the exit status. */
+static int
+submit(const struct dv_job_spec *spec, int quiet, int block)
 {
     struct cli_client *c;
     struct cli_reply r;
@@ -232,8 +311,17 @@ submit(const struct dv_job_spec *spec, int quiet)
         if (id == NULL) {
             fprintf(stderr, "qsub: the server's answer has no job id\n");
             status = 1;
-        } else if (!quiet) {
-            printf("%s\n", id);
+        } else {
+            if (block) {
+                block_signals(id);
+            }
+            if (!quiet) {
+                printf("%s\n", id);
+            }
+            if (block) {
+                fflush(stdout);
+                status = block_wait(c, id);
+            }
         }
     } else {
         fprintf(stderr, "qsub: %s\n", r.message);
@@ -426,7 +514,7 @@ cmd_qsub(int argc, char **argv)
         status = 1;
         goto out;
     }
-    status = submit(&spec, o.z_src > 0 && o.z);
+    status = submit(&spec, o.z_src > 0 && o.z, o.block_src > 0 && o.block);
 out:
     dv_job_spec_cleanup(&spec);
     qsub_opts_cleanup(&o);

@@ -259,6 +259,9 @@ cli_job_from_json(const json_t *o, struct cli_job *j)
     if (get_i64(o, "run_count", &v)) {
         j->run_count = (int)v;
     }
+    if (get_i64(o, "modify_index", &v)) {
+        j->modify_index = (long long)v;
+    }
     j->ctime = get_time(o, "ctime");
     j->qtime = get_time(o, "qtime");
     j->stime = get_time(o, "stime");
@@ -422,9 +425,16 @@ cli_jobs_get_query(struct cli_client *c, long long id, const char *query,
 {
     char path[128];
 
-    memset(out, 0, sizeof(*out));
     snprintf(path, sizeof(path), "/v1/jobs/%lld%s%s", id,
              dv_str_empty(query) ? "" : "?", dv_str_empty(query) ? "" : query);
+    return cli_jobs_get_path(c, path, out, r, err);
+}
+
+int
+cli_jobs_get_path(struct cli_client *c, const char *path, struct cli_job *out,
+                  struct cli_reply *r, struct dv_err *err)
+{
+    memset(out, 0, sizeof(*out));
     if (cli_client_call(c, "GET", path, NULL, NULL, 0, r, err) < 0) {
         return -1;
     }

@@ -294,6 +294,12 @@ w_pair(const char *name, const char *value, void *arg)
         return -1;
     }
     if (strcmp(name, "depend") == 0) {
+        /* Syntax is checked here, as PBS's qsub does (illegal -W value);
+         * the targets by the server (Invalid Job Dependency, Unknown Job
+         * Id). */
+        if (dv_job_depend_check(value, NULL) < 0) {
+            return -1;
+        }
         set_str(&w->o->depend, &w->o->depend_src, w->src, value);
         return 0;
     }
@@ -308,11 +314,19 @@ w_pair(const char *name, const char *value, void *arg)
         return 0;
     }
     if (strcmp(name, "block") == 0 || strcmp(name, "interactive") == 0) {
-        if (strcasecmp(value, "false") == 0) {
+        int on = strcasecmp(value, "true") == 0;
+
+        if (!on && strcasecmp(value, "false") != 0) {
+            return -1;
+        }
+        if (strcmp(name, "block") == 0) {
+            if (take(&w->o->block_src, w->src)) {
+                w->o->block = on;
+            }
             return 0;
         }
-        if (strcasecmp(value, "true") != 0) {
-            return -1;
+        if (!on) {
+            return 0;
         }
     }
     dv_buf_printf(w->errs, "qsub: -W %s is not supported yet\n", name);

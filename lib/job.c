@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "lib/array.h"
+#include "lib/depend.h"
 #include "lib/job.h"
 #include "lib/mem.h"
 #include "lib/strutil.h"
@@ -458,60 +459,13 @@ valid_env_entry(const char *e)
     return !isdigit((unsigned char)e[0]);
 }
 
-static const char *const depend_types[] = {
-    "after",      "afterok",    "afternotok",  "afterany", "before",
-    "beforeok",   "beforenotok", "beforeany",  "on",       NULL};
-
 int
 dv_job_depend_check(const char *depend, struct dv_err *err)
 {
-    char *copy = dv_xstrdup(depend), *item, *save = NULL;
-    int rc = -1;
+    struct dv_depend d;
+    int rc = dv_depend_parse(depend, &d, err);
 
-    if (dv_str_empty(depend)) {
-        goto bad;
-    }
-    for (item = strtok_r(copy, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save)) {
-        char *colon = strchr(item, ':');
-        int known = 0;
-        long long id;
-
-        if (colon == NULL || colon[1] == '\0') {
-            goto bad;
-        }
-        *colon = '\0';
-        for (int i = 0; depend_types[i] != NULL; i++) {
-            if (strcmp(item, depend_types[i]) == 0) {
-                known = 1;
-            }
-        }
-        if (!known) {
-            goto bad;
-        }
-        if (strcmp(item, "on") == 0) {
-            int64_t n;
-            if (dv_parse_i64(colon + 1, 0, 1000000, &n) < 0) {
-                goto bad;
-            }
-            continue;
-        }
-        for (char *id_s = colon + 1, *next; id_s != NULL; id_s = next) {
-            next = strchr(id_s, ':');
-            if (next != NULL) {
-                *next++ = '\0';
-            }
-            if (dv_job_id_parse(id_s, &id) < 0) {
-                goto bad;
-            }
-        }
-    }
-    rc = 0;
-    goto out;
-bad:
-    dv_err_set(err, DV_EINVAL, "bad_depend", "Invalid Job Dependency");
-out:
-    free(copy);
+    dv_depend_cleanup(&d);
     return rc;
 }
 

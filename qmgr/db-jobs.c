@@ -79,7 +79,7 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
     char *text = NULL;
     const char *state;
     int64_t id;
-    int rc = -1, found;
+    int rc = -1, found, waits = 0;
 
     db_jobs_clear(&s->out);
     s->replay = 0;
@@ -165,7 +165,15 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
     if (spec->array != NULL && array_insert(db, id, spec->array, err) < 0) {
         goto out;
     }
-    if (nothing_to_run(spec)) {
+    if (spec->depend != NULL) {
+        waits = db_depend_submit(db, id, spec, s->now, &ns, err);
+        if (waits < 0) {
+            goto out;
+        }
+    }
+    if (waits) {
+        /* held by its dependencies, or deleted because of them */
+    } else if (nothing_to_run(spec)) {
         /* Accepted and finished at once (docs/jobspec.md). */
         char b1[24], b2[32];
         const char *p[] = {dv_db_i64(b1, id), dv_db_double(b2, s->now)};

@@ -862,6 +862,17 @@ void db_end_outcome(const struct job_end *e, int exiting, double stime,
 /* The indexes of set below cores (a new string), NULL with err set. */
 char *db_clip_cpuset(const char *set, int64_t cores, struct dv_err *err);
 
+/* db-depend.c: a new job's -W depend list, in its submission transaction
+ * (its row inserted, not held by the user's -h alone). Locks the targets;
+ * unknown ones are job_not_found, array syntax and bad before types
+ * bad_depend, another owner's before target forbidden. Returns 1 when the
+ * job must not get an evaluation (it waits, held with hold type 's', or was
+ * deleted at once because a dependency on a finished job can never be
+ * met), 0 when nothing is left to wait for, or -1. */
+int db_depend_submit(struct dv_db *db, int64_t id,
+                     const struct dv_job_spec *spec, double now,
+                     struct notify_set *ns, struct dv_err *err);
+
 /* ------------------------------------------------------------------ */
 /* lifecycle.c: what happens to a job when one of its allocations reaches
  * a terminal state (docs/jobspec.md, "Life of a native job"). */

@@ -233,9 +233,11 @@ test_illegal_values(void)
         {"-S", "bash", "qsub: illegal -S value\n"},
         {"-W", "", "qsub: illegal -W value\n"},
         {"-W", "depend=", "qsub: illegal -W value\n"},
+        {"-W", "depend=afterok:", "qsub: illegal -W value\n"},
+        {"-W", "depend=afterok:3,afterany:", "qsub: illegal -W value\n"},
+        {"-W", "depend=later:3", "qsub: illegal -W value\n"},
         {"-W", "=x", "qsub: illegal -W value\n"},
         {"-W", "block=maybe", "qsub: illegal -W value\n"},
-        {"-W", "block=true", "qsub: -W block is not supported yet\n"},
         {"-W", "umask=022", "qsub: -W umask is not supported yet\n"},
         {"-m", "abx", "qsub: illegal -m value\n"},
         {"-m", "aa", "qsub: illegal -m value\n"},
@@ -285,6 +287,17 @@ test_illegal_values(void)
         CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs,
                         WORDS("-W", "block=false,interactive=false")),
                   0);
+        CHECK_INT(o.block_src > 0 && o.block, 0);
+        qsub_opts_cleanup(&o);
+        qsub_opts_init(&o);
+        /* -W block=true: the directive is overridden by the command line */
+        CHECK_INT(
+            parse(&o, QSUB_SRC_DIRECTIVE, &errs, WORDS("-W", "block=false")),
+            0);
+        CHECK_INT(parse(&o, QSUB_SRC_CMDLINE, &errs, WORDS("-W", "block=TRUE")),
+                  0);
+        CHECK_INT(o.block, 1);
+        CHECK_STR(dv_buf_str(&errs), "");
         qsub_opts_cleanup(&o);
         dv_buf_cleanup(&errs);
     }
