@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "lib/mem.h"
+#include "lib/strutil.h"
 
 static int
 resource_usage(FILE *f)
@@ -39,8 +40,13 @@ resource_format_list(struct dv_buf *out, const json_t *list)
         const char *type = json_string_value(json_object_get(r, "type"));
         const char *flag = json_string_value(json_object_get(r, "flag"));
 
-        dv_buf_printf(out, "%-16s %-12s %s\n", name != NULL ? name : "",
-                      type != NULL ? type : "", flag != NULL ? flag : "");
+        if (dv_str_empty(flag)) {
+            dv_buf_printf(out, "%-16s %s\n", name != NULL ? name : "",
+                          type != NULL ? type : "");
+        } else {
+            dv_buf_printf(out, "%-16s %-12s %s\n", name != NULL ? name : "",
+                          type != NULL ? type : "", flag);
+        }
     }
 }
 

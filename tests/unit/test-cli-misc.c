@@ -214,6 +214,27 @@ test_urlencode(void)
     dv_buf_cleanup(&b);
 }
 
+/* drover resource list's table. */
+static void
+test_resource_list(void)
+{
+    struct dv_buf b;
+    json_t *list = json_loads(
+        "[{\"name\": \"nfiles\", \"type\": \"long\", \"flag\": \"\"},"
+        " {\"name\": \"software\", \"type\": \"string_array\", "
+        "\"flag\": \"h\"}]",
+        0, NULL);
+
+    dv_buf_init(&b);
+    resource_format_list(&b, list);
+    CHECK_STR(dv_buf_str(&b), "Name             Type         Flag\n"
+                              "---------------- ------------ ----\n"
+                              "nfiles           long\n"
+                              "software         string_array h\n");
+    json_decref(list);
+    dv_buf_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -224,5 +245,6 @@ main(void)
     RUN(test_addr);
     RUN(test_transport_errno);
     RUN(test_urlencode);
+    RUN(test_resource_list);
     return unit_done();
 }
