@@ -157,24 +157,25 @@ finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
     return 0;
 }
 
-/* A subjob finished: counts it, tells the hook, and finishes the array
- * when it was the last (or, for a deleted array, when nothing runs). */
+/* Subjobs idx[0..n-1] finished (with exit_status when has_exit): counts
+ * them, tells the hook of each, and finishes the array when they were the
+ * last (or, for a deleted array, when nothing runs any more). */
 static int
-subjob_done(struct dv_db *db, int64_t job_id, int idx, int has_exit,
-            int exit_status, const char *job_state, int priority, double when,
-            double now, struct notify_set *ns, struct job_event **ev, int *nev,
-            struct dv_err *err)
+subjobs_done(struct dv_db *db, int64_t job_id, const int *idx, int n,
+             int has_exit, int exit_status, const char *job_state, int priority,
+             double when, double now, struct notify_set *ns,
+             struct job_event **ev, int *nev, struct dv_err *err)
 {
     static const char count[] =
-        "UPDATE job_arrays SET done = done + 1, "
+        "UPDATE job_arrays SET done = done + $4, "
         "any_nonzero = any_nonzero OR ($2::boolean AND $3::int > 0), "
         "any_error = any_error OR ($2::boolean AND $3::int < 0), "
         "modify_index = nextval('modify_index_seq') "
         "WHERE job_id = $1 RETURNING done, total";
-    char b1[24], b3[24];
+    char b1[24], b3[24], b4[24];
     const char *p[] = {dv_db_i64(b1, job_id), has_exit ? "true" : "false",
-                       dv_db_i64(b3, exit_status)};
-    PGresult *res = dv_db_exec(db, count, 3, p, err);
+                       dv_db_i64(b3, exit_status), dv_db_i64(b4, n)};
+    PGresult *res = dv_db_exec(db, count, 4, p, err);
     int all;
 
     if (res == NULL) {
@@ -183,9 +184,11 @@ subjob_done(struct dv_db *db, int64_t job_id, int idx, int has_exit,
     all = PQntuples(res) > 0 &&
           dv_db_get_i64(res, 0, "done", 0) >= dv_db_get_i64(res, 0, "total", 1);
     PQclear(res);
-    if (array_subjob_ended(db, job_id, idx, has_exit ? exit_status : 0, ns,
-                           err) < 0) {
-        return -1;
+    for (int i = 0; i < n; i++) {
+        if (array_subjob_ended(db, job_id, idx[i], has_exit ? exit_status : 0,
+                               ns, err) < 0) {
+            return -1;
+        }
     }
     if (all) {
         return finish_array(db, job_id, when, "finished", ns, ev, nev, err);
@@ -301,8 +304,8 @@ array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
         if (dv_db_exec_cmd(db, finish, 9, pf, err) < 0 ||
             db_stop_subjob_allocs(db, e->job_id, idx, e->alloc_id, "job ended",
                                   ns, err) < 0 ||
-            subjob_done(db, e->job_id, idx, 1, exit_status, job_state, priority,
-                        e->when, e->now, ns, ev, nev, err) < 0) {
+            subjobs_done(db, e->job_id, &idx, 1, 1, exit_status, job_state,
+                         priority, e->when, e->now, ns, ev, nev, err) < 0) {
             goto out;
         }
     }
@@ -314,64 +317,76 @@ out:
     return rc;
 }
 
-/* qdel of one subjob: a running one is stopped (it finishes, terminated,
- * when its chunk 0 ends); a queued one is finished at once, deleted. */
-static int
-delete_one(struct dv_db *db, struct db_job_change *c, int idx,
-           const char *job_state, int priority, struct notify_set *ns,
-           struct job_event **ev, int *nev, struct dv_err *err)
+/* "Unknown Job Id 124[7].srv" for the subjobs c names. */
+static void
+subjob_not_found(const struct db_job_change *c, struct dv_err *err)
 {
-    static const char read[] =
-        "SELECT state FROM subjobs WHERE job_id = $1 AND array_index = $2 "
-        "FOR UPDATE";
+    char jid[300];
+
+    dv_array_id_format((long long)c->id, (enum dv_array_part)c->array_part,
+                       c->array_lo, c->array_hi, c->server, jid, sizeof(jid));
+    dv_err_set(err, DV_ENOTFOUND, "job_not_found", "Unknown Job Id %s", jid);
+}
+
+/* qdel of subjobs lo..hi (PBS's req_delete): running ones are stopped
+ * (each finishes, terminated, when its chunk 0 ends); queued ones (no row,
+ * or requeued) are finished at once, deleted, never to run. Set-based, so
+ * that a range of a large array costs a few statements. */
+static int
+delete_range(struct dv_db *db, const struct db_job_change *c, int lo, int hi,
+             const char *job_state, int priority, struct notify_set *ns,
+             struct dv_err *err)
+{
     static const char to_exiting[] =
         "UPDATE subjobs SET state = 'exiting', "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE job_id = $1 AND array_index = $2 AND state = 'running'";
+        "WHERE job_id = $1 AND array_index BETWEEN $2 AND $3 "
+        "AND state = 'running' RETURNING array_index";
     static const char gone[] =
         "INSERT INTO subjobs (job_id, array_index, state, comment, end_time, "
-        "deleted, modify_index) VALUES ($1, $2, 'finished', 'Job deleted', "
-        "to_timestamp($3), true, nextval('modify_index_seq')) "
+        "deleted, modify_index) SELECT $1, g.i, 'finished', 'Job deleted', "
+        "to_timestamp($4), true, nextval('modify_index_seq') "
+        "FROM job_arrays a, generate_series(a.first_index, a.last_index, "
+        "a.step) AS g(i) WHERE a.job_id = $1 AND g.i BETWEEN $2 AND $3 "
         "ON CONFLICT (job_id, array_index) DO UPDATE SET state = 'finished', "
         "comment = 'Job deleted', end_time = EXCLUDED.end_time, "
         "deleted = true, modify_index = EXCLUDED.modify_index "
-        "WHERE subjobs.state = 'queued'";
-    char b1[24], b2[24], b3[32];
-    const char *p[] = {dv_db_i64(b1, c->id), dv_db_i64(b2, idx),
-                       dv_db_double(b3, c->now)};
-    PGresult *res = dv_db_exec(db, read, 2, p, err);
-    const char *state;
-    int rc = -1;
+        "WHERE subjobs.state = 'queued' RETURNING array_index";
+    char b1[24], b2[24], b3[24], b4[32];
+    const char *p[] = {dv_db_i64(b1, c->id), dv_db_i64(b2, lo),
+                       dv_db_i64(b3, hi), dv_db_double(b4, c->now)};
+    struct job_event *ev = NULL;
+    PGresult *res = dv_db_exec(db, to_exiting, 3, p, err);
+    int *idx = NULL, n, nev = 0, rc = -1;
 
     if (res == NULL) {
         return -1;
     }
-    state = PQntuples(res) > 0 ? dv_db_get(res, 0, "state") : "queued";
-    if (strcmp(state, "finished") == 0) {
-        dv_err_set(err, DV_ECONFLICT, "subjob_finished",
-                   "Request invalid for finished array subjob");
-        goto out;
-    }
-    if (strcmp(state, "exiting") == 0) {
-        dv_err_set(err, DV_ECONFLICT, "bad_state",
-                   "Request invalid for state of job");
-        goto out;
-    }
-    if (strcmp(state, "running") == 0) {
-        if (dv_db_exec_cmd(db, to_exiting, 2, p, err) < 0 ||
-            db_stop_subjob_allocs(db, c->id, idx, 0, "deleted", ns, err) < 0) {
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (db_stop_subjob_allocs(db, c->id,
+                                  (int)dv_db_get_i64(res, i, "array_index", 0),
+                                  0, "deleted", ns, err) < 0) {
             goto out;
         }
-        rc = 0;
+    }
+    PQclear(res);
+    res = dv_db_exec(db, gone, 4, p, err);
+    if (res == NULL) {
         goto out;
     }
-    if (dv_db_exec_cmd(db, gone, 3, p, err) < 0 ||
-        subjob_done(db, c->id, idx, 0, 0, job_state, priority, c->now, c->now,
-                    ns, ev, nev, err) < 0) {
+    n = PQntuples(res);
+    idx = dv_xcalloc((size_t)n + 1, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        idx[i] = (int)dv_db_get_i64(res, i, "array_index", 0);
+    }
+    if (n > 0 && subjobs_done(db, c->id, idx, n, 0, 0, job_state, priority,
+                              c->now, c->now, ns, &ev, &nev, err) < 0) {
         goto out;
     }
     rc = 0;
 out:
+    free(idx);
+    free(ev);
     PQclear(res);
     return rc;
 }
@@ -383,14 +398,14 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
     static const char range[] =
         "SELECT first_index, last_index, step FROM job_arrays "
         "WHERE job_id = $1";
-    char b1[24];
-    const char *p[] = {dv_db_i64(b1, c->id)};
+    static const char one[] =
+        "SELECT state FROM subjobs WHERE job_id = $1 AND array_index = $2";
+    char b1[24], b2[24];
+    const char *p[] = {dv_db_i64(b1, c->id), dv_db_i64(b2, c->array_lo)};
     PGresult *res;
     struct dv_array a;
     const char *job_state = dv_db_get(job, 0, "state");
     int priority = (int)dv_db_get_i64(job, 0, "priority", 0);
-    struct job_event *ev = NULL;
-    int nev = 0, n = 0, rc = -1;
 
     res = dv_db_exec(db, range, 1, p, err);
     if (res == NULL) {
@@ -398,7 +413,7 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        db_job_not_found(c->server, c->id, err); /* not an array */
+        subjob_not_found(c, err); /* not an array */
         return -1;
     }
     a.first = (int)dv_db_get_i64(res, 0, "first_index", 0);
@@ -406,43 +421,50 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
     a.step = (int)dv_db_get_i64(res, 0, "step", 1);
     a.max_run = 0;
     PQclear(res);
+    /* PBS: a subjob the array does not have, or a range that starts past
+     * its last index, is an unknown job */
+    if ((c->array_part == DV_ARRAY_ONE && !dv_array_has(&a, c->array_lo)) ||
+        (c->array_part == DV_ARRAY_RANGE && c->array_lo > a.last)) {
+        subjob_not_found(c, err);
+        return -1;
+    }
     if (strcmp(job_state, "finished") == 0) {
         dv_err_set(err, DV_ECONFLICT, "job_finished", "Job has finished");
         return -1;
     }
-    for (int64_t i = c->array_lo; i <= c->array_hi; i++) {
-        if (!dv_array_has(&a, i)) {
-            continue;
+    if (c->array_part == DV_ARRAY_ONE) {
+        /* one subjob: finished or exiting ones are errors (a range skips
+         * them) */
+        const char *st;
+        int bad;
+
+        res = dv_db_exec(db, one, 2, p, err);
+        if (res == NULL) {
+            return -1;
         }
-        n++;
-        if (delete_one(db, c, (int)i, job_state, priority, ns, &ev, &nev, err) <
-            0) {
-            if (c->array_part == DV_ARRAY_RANGE && err->kind == DV_ECONFLICT) {
-                dv_err_clear(err); /* a range skips finished and exiting */
-                continue;
-            }
-            goto out;
+        st = PQntuples(res) > 0 ? dv_db_get(res, 0, "state") : "queued";
+        bad = strcmp(st, "finished") == 0  ? 1
+              : strcmp(st, "exiting") == 0 ? 2
+                                           : 0;
+        PQclear(res);
+        if (bad == 1) {
+            dv_err_set(err, DV_ECONFLICT, "subjob_finished",
+                       "Request invalid for finished array subjob");
+            return -1;
+        }
+        if (bad == 2) {
+            dv_err_set(err, DV_ECONFLICT, "bad_state",
+                       "Request invalid for state of job");
+            return -1;
         }
     }
-    /* PBS: a subjob the array does not have, or a range past its last
-     * index, is an unknown job */
-    if ((c->array_part == DV_ARRAY_ONE && n == 0) ||
-        (c->array_part == DV_ARRAY_RANGE && c->array_lo > a.last)) {
-        char jid[300];
-        dv_array_id_format((long long)c->id, (enum dv_array_part)c->array_part,
-                           c->array_lo, c->array_hi, c->server, jid,
-                           sizeof(jid));
-        dv_err_set(err, DV_ENOTFOUND, "job_not_found", "Unknown Job Id %s",
-                   jid);
-        goto out;
+    if (delete_range(db, c, c->array_lo, c->array_hi, job_state, priority, ns,
+                     err) < 0) {
+        return -1;
     }
-    dv_strlcpy(c->new_state, nev > 0 ? "finished" : job_state,
-               sizeof(c->new_state));
+    dv_strlcpy(c->new_state, job_state, sizeof(c->new_state));
     notify_add_job(ns, c->id);
-    rc = 0;
-out:
-    free(ev);
-    return rc;
+    return 0;
 }
 
 /* --- what the API shows --- */

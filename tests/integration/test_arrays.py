@@ -245,6 +245,12 @@ def test_large_array_is_one_row_until_it_runs():
                  " (SELECT max(array_index) FROM subjobs WHERE job_id = %s)"
                  % (n, n, n))
     check(rows == [["4", "4", "4"]], repr(rows))
+    # a range of 50,001 queued subjobs is deleted in one request
+    check(C.run("qdel", ["%s[50000-100000]" % n]).returncode == 0)
+    out = C.run("qstat", ["-f", jid])
+    check("array_indices_remaining = 5-49999\n" in out.stdout, out.stdout)
+    check("array_state_count = Queued:49995 Running:4 Exiting:0 "
+          "Expired:50001 \n" in out.stdout, out.stdout)
     check(C.run("qdel", [jid]).returncode == 0)
     C.wait_state(n, "finished", 30)
 
