@@ -51,7 +51,8 @@ wake_array(struct dv_db *db, int64_t job_id, const char *why, int priority,
         "SELECT a.next_index <= a.last_index OR EXISTS (SELECT 1 FROM "
         "subjobs s WHERE s.job_id = a.job_id AND s.state = 'queued') AS more "
         "FROM job_arrays a JOIN jobs j ON j.id = a.job_id "
-        "WHERE a.job_id = $1 AND j.state IN ('queued', 'running')";
+        "WHERE a.job_id = $1 AND j.state IN ('queued', 'running') "
+        "AND j.hold_types = ''";
     char b1[24];
     const char *p[] = {dv_db_i64(b1, job_id)};
     PGresult *res = dv_db_exec(db, left, 1, p, err);
@@ -467,6 +468,52 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
     return 0;
 }
 
+int
+array_begun(const PGresult *job)
+{
+    return dv_db_get_bool(job, 0, "is_array", 0) &&
+           strcmp(dv_db_get(job, 0, "state"), "running") == 0;
+}
+
+int
+array_hold(struct dv_db *db, struct db_job_change *c, PGresult *job,
+           struct notify_set *ns, struct dv_err *err)
+{
+    static const char set_types[] =
+        "UPDATE jobs SET hold_types = $2, "
+        "modify_index = nextval('modify_index_seq') "
+        "WHERE id = $1 AND state = 'running'";
+    const char *t = dv_db_get(job, 0, "hold_types");
+    unsigned old = 0, now;
+    char types[4], b1[24];
+    const char *p[] = {dv_db_i64(b1, c->id), types};
+
+    if (t != NULL && *t != '\0' && hold_types_parse(t, &old) < 0) {
+        old = 1u;
+    }
+    now = c->op == JOB_OP_HOLD ? old | c->hold_mask : old & ~c->hold_mask;
+    if (now == old) {
+        return 0;
+    }
+    hold_types_format(now, types);
+    if (dv_db_exec_cmd(db, set_types, 2, p, err) < 0) {
+        return -1;
+    }
+    if (now != 0) {
+        /* nothing more is placed; running subjobs go on */
+        if (db_cancel_evals(db, c->id, "array held", err) < 0) {
+            return -1;
+        }
+    } else if (wake_array(db, c->id, "job-release",
+                          (int)dv_db_get_i64(job, 0, "priority", 0), c->now,
+                          ns, err) < 0) {
+        return -1;
+    }
+    dv_strlcpy(c->new_state, "running", sizeof(c->new_state));
+    notify_add_job(ns, c->id);
+    return 0;
+}
+
 /* --- what the API shows --- */
 
 int
@@ -658,9 +705,8 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
         const PGresult *s = r->subjobs;
         json_t *list = json_array();
         int ns = s != NULL ? PQntuples(s) : 0, k = 0;
-        const char *st = json_string_value(json_object_get(o, "state"));
-        const char *queued =
-            st != NULL && strcmp(st, "held") == 0 ? "held" : "queued";
+        const char *ht = json_string_value(json_object_get(o, "hold_types"));
+        const char *queued = ht != NULL && *ht != '\0' ? "held" : "queued";
 
         /* the rows of this job, in index order */
         while (k < ns && dv_db_get_i64(s, k, "job_id", 0) != id) {

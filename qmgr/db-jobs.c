@@ -598,10 +598,14 @@ change_tx(struct dv_db *db, void *arg, struct dv_err *err)
                  : job_delete(db, c, job, &ns, err);
         break;
     case JOB_OP_HOLD:
-        rc = job_hold(db, c, job, &ns, err);
-        break;
     case JOB_OP_RELEASE:
-        rc = job_release(db, c, job, &ns, err);
+        if (array_begun(job)) {
+            rc = array_hold(db, c, job, &ns, err); /* arrays.c */
+        } else if (c->op == JOB_OP_HOLD) {
+            rc = job_hold(db, c, job, &ns, err);
+        } else {
+            rc = job_release(db, c, job, &ns, err);
+        }
         break;
     }
     if (rc < 0) {

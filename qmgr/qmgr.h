@@ -821,6 +821,14 @@ int array_subjob_ended(struct dv_db *db, int64_t job_id, int idx,
  * Exit_status (0, 1 or 2), in the transaction that finished it. */
 int array_ended(struct dv_db *db, int64_t job_id, int exit_status,
                 struct notify_set *ns, struct dv_err *err);
+/* True when the locked job row (state, is_array) is an array that has
+ * begun (B). */
+int array_begun(const PGresult *job);
+/* qhold / qrls of an array that has begun: the hold (c->hold_mask) is on
+ * its queued remainder; running subjobs go on. A released array gets an
+ * evaluation. */
+int array_hold(struct dv_db *db, struct db_job_change *c, PGresult *job,
+               struct notify_set *ns, struct dv_err *err);
 /* Reads the array rows (and subjobs, per r->subjobs_want) of the array
  * jobs in r->jobs; called by db_load_vnodes. Returns 0 or -1. */
 int array_load(struct dv_db *db, struct db_jobs *r, struct dv_err *err);

@@ -41,7 +41,8 @@ db_load_array(struct dv_db *db, struct sched_job *job, struct dv_err *err)
     static const char head[] =
         "SELECT a.max_run, (SELECT count(*) FROM subjobs s "
         "WHERE s.job_id = a.job_id AND s.state IN ('running', 'exiting')) "
-        "AS running FROM job_arrays a WHERE a.job_id = $1";
+        "AS running, (SELECT hold_types <> '' FROM jobs j "
+        "WHERE j.id = a.job_id) AS held FROM job_arrays a WHERE a.job_id = $1";
     /* Requeued subjobs first, then unplaced indexes from the cursor. */
     static const char cands[] =
         "(SELECT array_index AS i FROM subjobs WHERE job_id = $1 "
@@ -54,7 +55,7 @@ db_load_array(struct dv_db *db, struct sched_job *job, struct dv_err *err)
     const char *p[] = {dv_db_i64(b1, job->id), NULL};
     PGresult *res;
     struct sched_array *a;
-    int limit, chunks = 0;
+    int limit, chunks = 0, held;
 
     res = dv_db_exec(db, head, 1, p, err);
     if (res == NULL) {
@@ -70,6 +71,7 @@ db_load_array(struct dv_db *db, struct sched_job *job, struct dv_err *err)
     a = dv_xcalloc(1, sizeof(*a));
     a->max_run = (int)dv_db_get_i64(res, 0, "max_run", 0);
     a->running = (int)dv_db_get_i64(res, 0, "running", 0);
+    held = dv_db_get_bool(res, 0, "held", 0);
     PQclear(res);
     for (int g = 0; g < job->ngroups; g++) {
         chunks += job->groups[g].count;
@@ -82,6 +84,9 @@ db_load_array(struct dv_db *db, struct sched_job *job, struct dv_err *err)
     limit = chunks > 1 ? 1 : ARRAY_PLAN_MAX;
     if (a->max_run > 0 && a->max_run - a->running < limit) {
         limit = a->max_run - a->running;
+    }
+    if (held) {
+        limit = 0; /* qhold of a begun array: its queued remainder waits */
     }
     if (limit <= 0 || (strcmp(job->state, "queued") != 0 &&
                        strcmp(job->state, "running") != 0)) {

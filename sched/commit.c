@@ -273,7 +273,9 @@ array_check_load(struct dv_db *db, const struct plan *plan,
         "AS running, (SELECT coalesce(array_agg(s.array_index), '{}') "
         "FROM subjobs s WHERE s.job_id = a.job_id "
         "AND s.array_index = ANY($2::int[]) AND s.state <> 'queued') "
-        "AS taken FROM job_arrays a WHERE a.job_id = $1";
+        "AS taken, (SELECT hold_types <> '' FROM jobs j "
+        "WHERE j.id = a.job_id) AS held FROM job_arrays a "
+        "WHERE a.job_id = $1";
     struct dv_buf idx;
     char b1[24];
     PGresult *res;
@@ -302,7 +304,10 @@ array_check_load(struct dv_db *db, const struct plan *plan,
         PQclear(res);
         return 0;
     }
-    ac->max_run = (int)dv_db_get_i64(res, 0, "max_run", 0);
+    /* held (qhold of a begun array): nothing may be placed */
+    ac->max_run = dv_db_get_bool(res, 0, "held", 0)
+                      ? -1
+                      : (int)dv_db_get_i64(res, 0, "max_run", 0);
     ac->running = (int)dv_db_get_i64(res, 0, "running", 0);
     t = dv_db_get(res, 0, "taken");
     for (const char *q = t != NULL ? t : ""; *q != '\0'; q++) {

@@ -255,6 +255,33 @@ def test_large_array_is_one_row_until_it_runs():
     C.wait_state(n, "finished", 30)
 
 
+def test_hold_and_release_a_begun_array():
+    """qhold 12[] of an array that has begun holds its queued remainder:
+    the running subjobs end, nothing more starts, the array stays B with
+    its queued subjobs H; qrls lets the rest run."""
+    jid = C.submit(["-J", "1-6", "--", "/bin/sleep", "2"])
+    n = seq(jid)
+    wait_until(lambda: len(subjobs(C, jid)) == 4, 30, what="4 placed")
+    check(C.run("qhold", [jid]).returncode == 0)
+    check(C.job(n)["hold_types"] == "u")
+    wait_until(lambda: [s[0] for s in subjobs(C, jid).values()]
+               == ["finished"] * 4, 30, what="the 4 running ones ended")
+    check(sorted(subjobs(C, jid)) == [1, 2, 3, 4], repr(subjobs(C, jid)))
+    check(array_state(C, jid) == "running")
+    out = C.run("qstat", ["-t", jid])
+    rows = {l.split()[0]: l.split()[4] for l in out.stdout.splitlines()[2:]}
+    check(rows["%s[].%s" % (n, C.server)] == "B", out.stdout)
+    check(rows["%s[5].%s" % (n, C.server)] == "H", out.stdout)
+    check(rows["%s[1].%s" % (n, C.server)] == "X", out.stdout)
+    pend = C.sql("SELECT count(*) FROM evaluations WHERE job_id = %s AND "
+                 "status IN ('pending', 'leased', 'blocked')" % n)
+    check(pend == [["0"]], "a held array has no evaluation: %r" % pend)
+    check(C.run("qrls", [jid]).returncode == 0)
+    j = C.wait_state(n, "finished", 30)
+    check(j["exit_status"] == 0, repr(j["exit_status"]))
+    check(sorted(subjobs(C, jid)) == list(range(1, 7)))
+
+
 def test_lost_subjob_is_requeued_alone():
     """Two one-core nodes run subjobs 1 and 2; node1's daemon dies and
     comes back: its subjob is lost and placed again (run_count 2), the other
@@ -328,6 +355,7 @@ def main():
             test_qsub_rejects_bad_ranges,
             test_qdel_array_subjob_and_range_with_qstat,
             test_large_array_is_one_row_until_it_runs,
+            test_hold_and_release_a_begun_array,
         ])
     rc |= run_tests([test_max_run_caps_concurrency,
                      test_subjob_chunks_are_a_gang,
