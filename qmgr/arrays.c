@@ -505,8 +505,8 @@ array_hold(struct dv_db *db, struct db_job_change *c, PGresult *job,
             return -1;
         }
     } else if (wake_array(db, c->id, "job-release",
-                          (int)dv_db_get_i64(job, 0, "priority", 0), c->now,
-                          ns, err) < 0) {
+                          (int)dv_db_get_i64(job, 0, "priority", 0), c->now, ns,
+                          err) < 0) {
         return -1;
     }
     dv_strlcpy(c->new_state, "running", sizeof(c->new_state));
