@@ -88,16 +88,31 @@ array_subjob_ended(struct dv_db *db, int64_t job_id, int idx, int exit_status,
 }
 
 int
-array_ended(struct dv_db *db, int64_t job_id, int exit_status,
+array_ended(struct dv_db *db, int64_t job_id, int has_exit, int exit_status,
             struct notify_set *ns, struct dv_err *err)
 {
     /* The dependency engine's point of entry: "array job_id ended". */
     (void)db;
     (void)err;
-    log_debug("job %lld[] ended with status %d", (long long)job_id,
-              exit_status);
+    log_debug("job %lld[] ended%s with status %d", (long long)job_id,
+              has_exit ? "" : " (deleted, no exit status)", exit_status);
     notify_add_job(ns, job_id);
     return 0;
+}
+
+/* The subjobs of a finished array that were not finished yet (requeued
+ * ones, or rows of a deleted array) are closed as deleted. */
+static int
+close_subjobs(struct dv_db *db, int64_t job_id, double when, struct dv_err *err)
+{
+    static const char sql[] =
+        "UPDATE subjobs SET state = 'finished', end_time = to_timestamp($2), "
+        "deleted = true, modify_index = nextval('modify_index_seq') "
+        "WHERE job_id = $1 AND state <> 'finished'";
+    char b1[24], b2[32];
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_double(b2, when)};
+
+    return dv_db_exec_cmd(db, sql, 2, p, err) < 0 ? -1 : 0;
 }
 
 /* Finishes the array (its row locked, running or exiting): Exit_status 0
@@ -122,10 +137,6 @@ finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
         "used_walltime), 0) FROM subjobs WHERE job_id = $1), "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state IN ('running', 'exiting', 'queued', 'held')";
-    static const char close_rest[] =
-        "UPDATE subjobs SET state = 'finished', end_time = to_timestamp($2), "
-        "deleted = true, modify_index = nextval('modify_index_seq') "
-        "WHERE job_id = $1 AND state <> 'finished'";
     char b1[24], b2[24], b3[32];
     const char *p1[] = {dv_db_i64(b1, job_id)};
     PGresult *res = dv_db_exec(db, status, 1, p1, err);
@@ -144,16 +155,13 @@ finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
     if (n < 0) {
         return -1;
     }
-    {
-        const char *p[] = {b1, b3};
-        if (dv_db_exec_cmd(db, close_rest, 2, p, err) < 0 ||
-            db_cancel_evals(db, job_id, "job finished", err) < 0) {
-            return -1;
-        }
+    if (close_subjobs(db, job_id, when, err) < 0 ||
+        db_cancel_evals(db, job_id, "job finished", err) < 0) {
+        return -1;
     }
     if (n > 0) {
         db_add_event(ev, nev, job_id, "finished", 1, st);
-        return array_ended(db, job_id, st, ns, err);
+        return array_ended(db, job_id, 1, st, ns, err);
     }
     return 0;
 }
@@ -469,6 +477,16 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
 }
 
 int
+array_deleted(struct dv_db *db, int64_t job_id, double now,
+              struct notify_set *ns, struct dv_err *err)
+{
+    if (close_subjobs(db, job_id, now, err) < 0) {
+        return -1;
+    }
+    return array_ended(db, job_id, 0, 0, ns, err);
+}
+
+int
 array_begun(const PGresult *job)
 {
     return dv_db_get_bool(job, 0, "is_array", 0) &&
@@ -670,6 +688,7 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
     struct dv_array rng;
     struct dv_buf b;
     json_t *arr, *counts;
+    const char *st;
     char jid[300];
     int64_t total, done, running, exiting;
 
@@ -696,6 +715,15 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
     json_object_set_new(arr, "max_run",
                         rng.max_run > 0 ? json_integer(rng.max_run)
                                         : json_null());
+    st = json_string_value(json_object_get(o, "state"));
+    if (st != NULL && strcmp(st, "finished") == 0) {
+        /* a finished array: whatever never ran was deleted with it */
+        done = total;
+        running = exiting = 0;
+        if (!dv_db_is_null(a, row, "remaining")) {
+            json_object_set_new(arr, "indices_remaining", json_string("-"));
+        }
+    }
     counts = json_pack("{s:I, s:I, s:I, s:I}", "queued",
                        (json_int_t)(total - done - running - exiting),
                        "running", (json_int_t)running, "exiting",

@@ -817,10 +817,16 @@ int array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
 int array_subjob_ended(struct dv_db *db, int64_t job_id, int idx,
                        int exit_status, struct notify_set *ns,
                        struct dv_err *err);
-/* Hook: array job_id has just finished (state finished) with its PBS
- * Exit_status (0, 1 or 2), in the transaction that finished it. */
-int array_ended(struct dv_db *db, int64_t job_id, int exit_status,
-                struct notify_set *ns, struct dv_err *err);
+/* Hook: array job_id has just finished (state finished), in the
+ * transaction that finished it: with its PBS Exit_status (0, 1 or 2) when
+ * has_exit, or deleted by qdel 124[] with no exit status (has_exit 0:
+ * before it began, or with nothing running). Called exactly once. */
+int array_ended(struct dv_db *db, int64_t job_id, int has_exit,
+                int exit_status, struct notify_set *ns, struct dv_err *err);
+/* qdel 124[] just finished the array at once (job_delete): closes its
+ * subjob rows and calls array_ended. */
+int array_deleted(struct dv_db *db, int64_t job_id, double now,
+                  struct notify_set *ns, struct dv_err *err);
 /* True when the locked job row (state, is_array) is an array that has
  * begun (B). */
 int array_begun(const PGresult *job);

@@ -96,6 +96,15 @@ def test_qsub_rejects_bad_ranges():
         check(out.returncode == 2, "-J %s: %d" % (bad, out.returncode))
         check(out.stderr.startswith("qsub: illegal -J value\n"), out.stderr)
         check("usage: qsub" in out.stderr, out.stderr)
+    # an array deleted before it began: F, every subjob expired
+    jid = C.submit(["-h", "-J", "1-3", "--", "/bin/true"])
+    check(C.run("qdel", [jid]).returncode == 0)
+    j = C.wait_state(seq(jid), "finished", 10)
+    check(j["exit_status"] is None, repr(j))
+    out = C.run("qstat", ["-x", "-f", jid])
+    check("array_state_count = Queued:0 Running:0 Exiting:0 Expired:3 \n"
+          in out.stdout and "array_indices_remaining = -\n" in out.stdout,
+          out.stdout)
     out = C.qsub(["-J", "1-3", "-r", "n"], script="#!/bin/sh\ntrue\n")
     check(out.returncode == 2, "non-rerunnable array: %d" % out.returncode)
     check(out.stderr.startswith(
