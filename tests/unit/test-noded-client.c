@@ -561,6 +561,18 @@ queue_empty(void)
     return nd.nupdates == 0 && !nd.posting;
 }
 
+/* Allocations 30..33 have all ended here (their last updates queued). */
+static int
+ended_30_33(void)
+{
+    for (long long id = 30; id <= 33; id++) {
+        if (!alloc_state_is(id, ALLOC_DONE)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* A batch refused as invalid is sent again one update at a time, and the
  * update refused alone is dropped; one rejected inside a 200 answer is
  * dropped at once. Neither blocks the others. */
@@ -586,6 +598,8 @@ test_rejected_updates_dropped(void)
     CHECK(run_until(have_update, 10));
     want_id = 30;
     CHECK(run_until(have_update, 10));
+    /* every job ended, so that no update is still to come */
+    CHECK(run_until(ended_30_33, 10));
     CHECK(run_until(queue_empty, 10));
     CHECK(update_of(31, "complete") == NULL);
     CHECK(update_of(33, "complete") == NULL);
