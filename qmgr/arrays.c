@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/array.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
@@ -675,6 +676,13 @@ subjob_json(int64_t id, int idx, const PGresult *res, int row,
                 (json_int_t)dv_db_get_i64(res, row, "used_cput", 0), "walltime",
                 (json_int_t)dv_db_get_i64(res, row, "used_walltime", 0), "mem",
                 (json_int_t)dv_db_get_i64(res, row, "used_mem", 0)));
+    } else if (!dv_db_is_null(res, row, "stime")) {
+        /* running: what is known so far, as for a job */
+        int64_t wall = (int64_t)dv_now() - dv_db_get_i64(res, row, "stime", 0);
+        json_object_set_new(
+            o, "resources_used",
+            json_pack("{s:I, s:I, s:I}", "cput", (json_int_t)0, "walltime",
+                      (json_int_t)(wall > 0 ? wall : 0), "mem", (json_int_t)0));
     }
     return o;
 }
