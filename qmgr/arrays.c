@@ -559,13 +559,22 @@ array_load(struct dv_db *db, struct db_jobs *r, struct dv_err *err)
         "AND s.state <> 'queued')) x GROUP BY grp) runs) END AS remaining "
         "FROM job_arrays a WHERE a.job_id = ANY($1::bigint[]) "
         "ORDER BY a.job_id";
+    /* exec_vnode's parts for one subjob (qstat -f 124[7]): the chunks of
+     * its latest run, placed with its start_time */
     static const char subjobs[] =
-        "SELECT job_id, array_index, state, exit_status, exec_host, comment, "
-        "run_count, floor(extract(epoch FROM start_time))::bigint AS stime, "
-        "floor(extract(epoch FROM end_time))::bigint AS end_time, "
-        "used_cput, used_walltime, used_mem FROM subjobs "
-        "WHERE job_id = ANY($1::bigint[]) AND ($2::int < 0 "
-        "OR array_index = $2) ORDER BY job_id, array_index";
+        "SELECT s.job_id, s.array_index, s.state, s.exit_status, "
+        "s.exec_host, s.comment, s.run_count, "
+        "floor(extract(epoch FROM s.start_time))::bigint AS stime, "
+        "floor(extract(epoch FROM s.end_time))::bigint AS end_time, "
+        "s.used_cput, s.used_walltime, s.used_mem, "
+        "CASE WHEN $2::int >= 0 THEN (SELECT json_agg(json_build_array("
+        "n.name, a.ncpus, a.mem, a.ngpus) ORDER BY a.chunk_index, a.id) "
+        "FROM allocations a JOIN nodes n ON n.id = a.node_id "
+        "WHERE a.job_id = s.job_id AND a.array_index = s.array_index "
+        "AND a.create_time = s.start_time AND a.client_status <> 'lost') "
+        "END AS vnode FROM subjobs s "
+        "WHERE s.job_id = ANY($1::bigint[]) AND ($2::int < 0 "
+        "OR s.array_index = $2) ORDER BY s.job_id, s.array_index";
     struct dv_buf ids;
     int n = PQntuples(r->jobs), full = 0, fcol, rc = -1;
     char b2[24];
@@ -644,6 +653,39 @@ set_str_col(json_t *o, const char *key, const PGresult *res, int row,
     json_object_set_new(o, key, v != NULL ? json_string(v) : json_null());
 }
 
+/* exec_vnode from the parts [[host, ncpus, mem, ngpus], ...] as JSON text
+ * (NULL: not read). */
+static void
+set_exec_vnode(json_t *o, const char *parts_json)
+{
+    json_t *parts = parts_json != NULL ? json_loads(parts_json, 0, NULL) : NULL;
+    struct vnode_part *v;
+    struct dv_buf b;
+    size_t n = json_array_size(parts), i;
+    json_t *e;
+
+    if (n == 0) {
+        json_decref(parts);
+        return;
+    }
+    v = dv_xcalloc(n, sizeof(*v));
+    json_array_foreach (parts, i, e) {
+        v[i].host = json_string_value(json_array_get(e, 0));
+        v[i].ncpus = (int)json_integer_value(json_array_get(e, 1));
+        v[i].mem = (int64_t)json_integer_value(json_array_get(e, 2));
+        v[i].ngpus = (int)json_integer_value(json_array_get(e, 3));
+        if (v[i].host == NULL) {
+            v[i].host = "";
+        }
+    }
+    dv_buf_init(&b);
+    fmt_exec_vnode(v, (int)n, &b);
+    json_object_set_new(o, "exec_vnode", json_string(dv_buf_str(&b)));
+    dv_buf_cleanup(&b);
+    free(v);
+    json_decref(parts);
+}
+
 /* A subjob as the API shows it: from its row, or queued (row < 0; held
  * while the array is held). */
 static json_t *
@@ -664,6 +706,7 @@ subjob_json(int64_t id, int idx, const PGresult *res, int row,
     set_str_col(o, "state", res, row, "state");
     set_int_col(o, "exit_status", res, row, "exit_status");
     set_str_col(o, "exec_host", res, row, "exec_host");
+    set_exec_vnode(o, dv_db_get(res, row, "vnode"));
     set_str_col(o, "comment", res, row, "comment");
     set_int_col(o, "run_count", res, row, "run_count");
     set_int_col(o, "stime", res, row, "stime");

@@ -79,6 +79,7 @@ def test_array_runs_every_index():
     for line in ("Job Id: %s[5].%s" % (n, C.server), "job_state = X",
                  "array_id = %s[].%s" % (n, C.server), "array_index = 5",
                  "Exit_status = 3", "exec_host = node1/",
+                 "exec_vnode = (node1:ncpus=1)",
                  "Output_Path = %s:%s/arr.o%s.5" % (HOST, C.dir, n)):
         check(line in out.stdout, "qstat -f of a subjob lacks %r:\n%s"
               % (line, out.stdout))
