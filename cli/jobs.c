@@ -172,13 +172,13 @@ subjob_from_json(const json_t *o, const json_t *sub, const char *array_id,
                  struct cli_job *j)
 {
     static const char *const keys[] = {
-        "job_id",    "state", "exit_status", "exec_host",      "comment",
-        "run_count", "stime", "end_time",    "resources_used", NULL};
+        "job_id",     "state",          "exit_status", "exec_host",
+        "exec_vnode", "comment",        "run_count",   "stime",
+        "end_time",   "resources_used", NULL};
     json_t *copy = json_copy((json_t *)o);
     int64_t v = 0;
 
     json_object_del(copy, "array");
-    json_object_set_new(copy, "exec_vnode", json_null());
     for (int i = 0; keys[i] != NULL; i++) {
         json_t *x = json_object_get(sub, keys[i]);
         json_object_set(copy, keys[i], x != NULL ? x : json_null());

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/array.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
@@ -51,7 +52,8 @@ wake_array(struct dv_db *db, int64_t job_id, const char *why, int priority,
         "SELECT a.next_index <= a.last_index OR EXISTS (SELECT 1 FROM "
         "subjobs s WHERE s.job_id = a.job_id AND s.state = 'queued') AS more "
         "FROM job_arrays a JOIN jobs j ON j.id = a.job_id "
-        "WHERE a.job_id = $1 AND j.state IN ('queued', 'running')";
+        "WHERE a.job_id = $1 AND j.state IN ('queued', 'running') "
+        "AND j.hold_types = ''";
     char b1[24];
     const char *p[] = {dv_db_i64(b1, job_id)};
     PGresult *res = dv_db_exec(db, left, 1, p, err);
@@ -87,16 +89,31 @@ array_subjob_ended(struct dv_db *db, int64_t job_id, int idx, int exit_status,
 }
 
 int
-array_ended(struct dv_db *db, int64_t job_id, int exit_status,
+array_ended(struct dv_db *db, int64_t job_id, int has_exit, int exit_status,
             struct notify_set *ns, struct dv_err *err)
 {
     /* The dependency engine's point of entry: "array job_id ended". */
     (void)db;
     (void)err;
-    log_debug("job %lld[] ended with status %d", (long long)job_id,
-              exit_status);
+    log_debug("job %lld[] ended%s with status %d", (long long)job_id,
+              has_exit ? "" : " (deleted, no exit status)", exit_status);
     notify_add_job(ns, job_id);
     return 0;
+}
+
+/* The subjobs of a finished array that were not finished yet (requeued
+ * ones, or rows of a deleted array) are closed as deleted. */
+static int
+close_subjobs(struct dv_db *db, int64_t job_id, double when, struct dv_err *err)
+{
+    static const char sql[] =
+        "UPDATE subjobs SET state = 'finished', end_time = to_timestamp($2), "
+        "deleted = true, modify_index = nextval('modify_index_seq') "
+        "WHERE job_id = $1 AND state <> 'finished'";
+    char b1[24], b2[32];
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_double(b2, when)};
+
+    return dv_db_exec_cmd(db, sql, 2, p, err) < 0 ? -1 : 0;
 }
 
 /* Finishes the array (its row locked, running or exiting): Exit_status 0
@@ -121,10 +138,6 @@ finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
         "used_walltime), 0) FROM subjobs WHERE job_id = $1), "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state IN ('running', 'exiting', 'queued', 'held')";
-    static const char close_rest[] =
-        "UPDATE subjobs SET state = 'finished', end_time = to_timestamp($2), "
-        "deleted = true, modify_index = nextval('modify_index_seq') "
-        "WHERE job_id = $1 AND state <> 'finished'";
     char b1[24], b2[24], b3[32];
     const char *p1[] = {dv_db_i64(b1, job_id)};
     PGresult *res = dv_db_exec(db, status, 1, p1, err);
@@ -143,38 +156,36 @@ finish_array(struct dv_db *db, int64_t job_id, double when, const char *how,
     if (n < 0) {
         return -1;
     }
-    {
-        const char *p[] = {b1, b3};
-        if (dv_db_exec_cmd(db, close_rest, 2, p, err) < 0 ||
-            db_cancel_evals(db, job_id, "job finished", err) < 0) {
-            return -1;
-        }
+    if (close_subjobs(db, job_id, when, err) < 0 ||
+        db_cancel_evals(db, job_id, "job finished", err) < 0) {
+        return -1;
     }
     if (n > 0) {
         db_add_event(ev, nev, job_id, "finished", 1, st);
-        return array_ended(db, job_id, st, ns, err);
+        return array_ended(db, job_id, 1, st, ns, err);
     }
     return 0;
 }
 
-/* A subjob finished: counts it, tells the hook, and finishes the array
- * when it was the last (or, for a deleted array, when nothing runs). */
+/* Subjobs idx[0..n-1] finished (with exit_status when has_exit): counts
+ * them, tells the hook of each, and finishes the array when they were the
+ * last (or, for a deleted array, when nothing runs any more). */
 static int
-subjob_done(struct dv_db *db, int64_t job_id, int idx, int has_exit,
-            int exit_status, const char *job_state, int priority, double when,
-            double now, struct notify_set *ns, struct job_event **ev, int *nev,
-            struct dv_err *err)
+subjobs_done(struct dv_db *db, int64_t job_id, const int *idx, int n,
+             int has_exit, int exit_status, const char *job_state, int priority,
+             double when, double now, struct notify_set *ns,
+             struct job_event **ev, int *nev, struct dv_err *err)
 {
     static const char count[] =
-        "UPDATE job_arrays SET done = done + 1, "
+        "UPDATE job_arrays SET done = done + $4, "
         "any_nonzero = any_nonzero OR ($2::boolean AND $3::int > 0), "
         "any_error = any_error OR ($2::boolean AND $3::int < 0), "
         "modify_index = nextval('modify_index_seq') "
         "WHERE job_id = $1 RETURNING done, total";
-    char b1[24], b3[24];
+    char b1[24], b3[24], b4[24];
     const char *p[] = {dv_db_i64(b1, job_id), has_exit ? "true" : "false",
-                       dv_db_i64(b3, exit_status)};
-    PGresult *res = dv_db_exec(db, count, 3, p, err);
+                       dv_db_i64(b3, exit_status), dv_db_i64(b4, n)};
+    PGresult *res = dv_db_exec(db, count, 4, p, err);
     int all;
 
     if (res == NULL) {
@@ -183,9 +194,11 @@ subjob_done(struct dv_db *db, int64_t job_id, int idx, int has_exit,
     all = PQntuples(res) > 0 &&
           dv_db_get_i64(res, 0, "done", 0) >= dv_db_get_i64(res, 0, "total", 1);
     PQclear(res);
-    if (array_subjob_ended(db, job_id, idx, has_exit ? exit_status : 0, ns,
-                           err) < 0) {
-        return -1;
+    for (int i = 0; i < n; i++) {
+        if (array_subjob_ended(db, job_id, idx[i], has_exit ? exit_status : 0,
+                               ns, err) < 0) {
+            return -1;
+        }
     }
     if (all) {
         return finish_array(db, job_id, when, "finished", ns, ev, nev, err);
@@ -301,8 +314,8 @@ array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
         if (dv_db_exec_cmd(db, finish, 9, pf, err) < 0 ||
             db_stop_subjob_allocs(db, e->job_id, idx, e->alloc_id, "job ended",
                                   ns, err) < 0 ||
-            subjob_done(db, e->job_id, idx, 1, exit_status, job_state, priority,
-                        e->when, e->now, ns, ev, nev, err) < 0) {
+            subjobs_done(db, e->job_id, &idx, 1, 1, exit_status, job_state,
+                         priority, e->when, e->now, ns, ev, nev, err) < 0) {
             goto out;
         }
     }
@@ -314,64 +327,76 @@ out:
     return rc;
 }
 
-/* qdel of one subjob: a running one is stopped (it finishes, terminated,
- * when its chunk 0 ends); a queued one is finished at once, deleted. */
-static int
-delete_one(struct dv_db *db, struct db_job_change *c, int idx,
-           const char *job_state, int priority, struct notify_set *ns,
-           struct job_event **ev, int *nev, struct dv_err *err)
+/* "Unknown Job Id 124[7].srv" for the subjobs c names. */
+static void
+subjob_not_found(const struct db_job_change *c, struct dv_err *err)
 {
-    static const char read[] =
-        "SELECT state FROM subjobs WHERE job_id = $1 AND array_index = $2 "
-        "FOR UPDATE";
+    char jid[300];
+
+    dv_array_id_format((long long)c->id, (enum dv_array_part)c->array_part,
+                       c->array_lo, c->array_hi, c->server, jid, sizeof(jid));
+    dv_err_set(err, DV_ENOTFOUND, "job_not_found", "Unknown Job Id %s", jid);
+}
+
+/* qdel of subjobs lo..hi (PBS's req_delete): running ones are stopped
+ * (each finishes, terminated, when its chunk 0 ends); queued ones (no row,
+ * or requeued) are finished at once, deleted, never to run. Set-based, so
+ * that a range of a large array costs a few statements. */
+static int
+delete_range(struct dv_db *db, const struct db_job_change *c, int lo, int hi,
+             const char *job_state, int priority, struct notify_set *ns,
+             struct dv_err *err)
+{
     static const char to_exiting[] =
         "UPDATE subjobs SET state = 'exiting', "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE job_id = $1 AND array_index = $2 AND state = 'running'";
+        "WHERE job_id = $1 AND array_index BETWEEN $2 AND $3 "
+        "AND state = 'running' RETURNING array_index";
     static const char gone[] =
         "INSERT INTO subjobs (job_id, array_index, state, comment, end_time, "
-        "deleted, modify_index) VALUES ($1, $2, 'finished', 'Job deleted', "
-        "to_timestamp($3), true, nextval('modify_index_seq')) "
+        "deleted, modify_index) SELECT $1, g.i, 'finished', 'Job deleted', "
+        "to_timestamp($4), true, nextval('modify_index_seq') "
+        "FROM job_arrays a, generate_series(a.first_index, a.last_index, "
+        "a.step) AS g(i) WHERE a.job_id = $1 AND g.i BETWEEN $2 AND $3 "
         "ON CONFLICT (job_id, array_index) DO UPDATE SET state = 'finished', "
         "comment = 'Job deleted', end_time = EXCLUDED.end_time, "
         "deleted = true, modify_index = EXCLUDED.modify_index "
-        "WHERE subjobs.state = 'queued'";
-    char b1[24], b2[24], b3[32];
-    const char *p[] = {dv_db_i64(b1, c->id), dv_db_i64(b2, idx),
-                       dv_db_double(b3, c->now)};
-    PGresult *res = dv_db_exec(db, read, 2, p, err);
-    const char *state;
-    int rc = -1;
+        "WHERE subjobs.state = 'queued' RETURNING array_index";
+    char b1[24], b2[24], b3[24], b4[32];
+    const char *p[] = {dv_db_i64(b1, c->id), dv_db_i64(b2, lo),
+                       dv_db_i64(b3, hi), dv_db_double(b4, c->now)};
+    struct job_event *ev = NULL;
+    PGresult *res = dv_db_exec(db, to_exiting, 3, p, err);
+    int *idx = NULL, n, nev = 0, rc = -1;
 
     if (res == NULL) {
         return -1;
     }
-    state = PQntuples(res) > 0 ? dv_db_get(res, 0, "state") : "queued";
-    if (strcmp(state, "finished") == 0) {
-        dv_err_set(err, DV_ECONFLICT, "subjob_finished",
-                   "Request invalid for finished array subjob");
-        goto out;
-    }
-    if (strcmp(state, "exiting") == 0) {
-        dv_err_set(err, DV_ECONFLICT, "bad_state",
-                   "Request invalid for state of job");
-        goto out;
-    }
-    if (strcmp(state, "running") == 0) {
-        if (dv_db_exec_cmd(db, to_exiting, 2, p, err) < 0 ||
-            db_stop_subjob_allocs(db, c->id, idx, 0, "deleted", ns, err) < 0) {
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (db_stop_subjob_allocs(db, c->id,
+                                  (int)dv_db_get_i64(res, i, "array_index", 0),
+                                  0, "deleted", ns, err) < 0) {
             goto out;
         }
-        rc = 0;
+    }
+    PQclear(res);
+    res = dv_db_exec(db, gone, 4, p, err);
+    if (res == NULL) {
         goto out;
     }
-    if (dv_db_exec_cmd(db, gone, 3, p, err) < 0 ||
-        subjob_done(db, c->id, idx, 0, 0, job_state, priority, c->now, c->now,
-                    ns, ev, nev, err) < 0) {
+    n = PQntuples(res);
+    idx = dv_xcalloc((size_t)n + 1, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        idx[i] = (int)dv_db_get_i64(res, i, "array_index", 0);
+    }
+    if (n > 0 && subjobs_done(db, c->id, idx, n, 0, 0, job_state, priority,
+                              c->now, c->now, ns, &ev, &nev, err) < 0) {
         goto out;
     }
     rc = 0;
 out:
+    free(idx);
+    free(ev);
     PQclear(res);
     return rc;
 }
@@ -383,14 +408,14 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
     static const char range[] =
         "SELECT first_index, last_index, step FROM job_arrays "
         "WHERE job_id = $1";
-    char b1[24];
-    const char *p[] = {dv_db_i64(b1, c->id)};
+    static const char one[] =
+        "SELECT state FROM subjobs WHERE job_id = $1 AND array_index = $2";
+    char b1[24], b2[24];
+    const char *p[] = {dv_db_i64(b1, c->id), dv_db_i64(b2, c->array_lo)};
     PGresult *res;
     struct dv_array a;
     const char *job_state = dv_db_get(job, 0, "state");
     int priority = (int)dv_db_get_i64(job, 0, "priority", 0);
-    struct job_event *ev = NULL;
-    int nev = 0, n = 0, rc = -1;
 
     res = dv_db_exec(db, range, 1, p, err);
     if (res == NULL) {
@@ -398,7 +423,7 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
-        db_job_not_found(c->server, c->id, err); /* not an array */
+        subjob_not_found(c, err); /* not an array */
         return -1;
     }
     a.first = (int)dv_db_get_i64(res, 0, "first_index", 0);
@@ -406,43 +431,106 @@ array_delete_subjobs(struct dv_db *db, struct db_job_change *c, PGresult *job,
     a.step = (int)dv_db_get_i64(res, 0, "step", 1);
     a.max_run = 0;
     PQclear(res);
+    /* PBS: a subjob the array does not have, or a range that starts past
+     * its last index, is an unknown job */
+    if ((c->array_part == DV_ARRAY_ONE && !dv_array_has(&a, c->array_lo)) ||
+        (c->array_part == DV_ARRAY_RANGE && c->array_lo > a.last)) {
+        subjob_not_found(c, err);
+        return -1;
+    }
     if (strcmp(job_state, "finished") == 0) {
         dv_err_set(err, DV_ECONFLICT, "job_finished", "Job has finished");
         return -1;
     }
-    for (int64_t i = c->array_lo; i <= c->array_hi; i++) {
-        if (!dv_array_has(&a, i)) {
-            continue;
+    if (c->array_part == DV_ARRAY_ONE) {
+        /* one subjob: finished or exiting ones are errors (a range skips
+         * them) */
+        const char *st;
+        int bad;
+
+        res = dv_db_exec(db, one, 2, p, err);
+        if (res == NULL) {
+            return -1;
         }
-        n++;
-        if (delete_one(db, c, (int)i, job_state, priority, ns, &ev, &nev, err) <
-            0) {
-            if (c->array_part == DV_ARRAY_RANGE && err->kind == DV_ECONFLICT) {
-                dv_err_clear(err); /* a range skips finished and exiting */
-                continue;
-            }
-            goto out;
+        st = PQntuples(res) > 0 ? dv_db_get(res, 0, "state") : "queued";
+        bad = strcmp(st, "finished") == 0  ? 1
+              : strcmp(st, "exiting") == 0 ? 2
+                                           : 0;
+        PQclear(res);
+        if (bad == 1) {
+            dv_err_set(err, DV_ECONFLICT, "subjob_finished",
+                       "Request invalid for finished array subjob");
+            return -1;
+        }
+        if (bad == 2) {
+            dv_err_set(err, DV_ECONFLICT, "bad_state",
+                       "Request invalid for state of job");
+            return -1;
         }
     }
-    /* PBS: a subjob the array does not have, or a range past its last
-     * index, is an unknown job */
-    if ((c->array_part == DV_ARRAY_ONE && n == 0) ||
-        (c->array_part == DV_ARRAY_RANGE && c->array_lo > a.last)) {
-        char jid[300];
-        dv_array_id_format((long long)c->id, (enum dv_array_part)c->array_part,
-                           c->array_lo, c->array_hi, c->server, jid,
-                           sizeof(jid));
-        dv_err_set(err, DV_ENOTFOUND, "job_not_found", "Unknown Job Id %s",
-                   jid);
-        goto out;
+    if (delete_range(db, c, c->array_lo, c->array_hi, job_state, priority, ns,
+                     err) < 0) {
+        return -1;
     }
-    dv_strlcpy(c->new_state, nev > 0 ? "finished" : job_state,
-               sizeof(c->new_state));
+    dv_strlcpy(c->new_state, job_state, sizeof(c->new_state));
     notify_add_job(ns, c->id);
-    rc = 0;
-out:
-    free(ev);
-    return rc;
+    return 0;
+}
+
+int
+array_deleted(struct dv_db *db, int64_t job_id, double now,
+              struct notify_set *ns, struct dv_err *err)
+{
+    if (close_subjobs(db, job_id, now, err) < 0) {
+        return -1;
+    }
+    return array_ended(db, job_id, 0, 0, ns, err);
+}
+
+int
+array_begun(const PGresult *job)
+{
+    return dv_db_get_bool(job, 0, "is_array", 0) &&
+           strcmp(dv_db_get(job, 0, "state"), "running") == 0;
+}
+
+int
+array_hold(struct dv_db *db, struct db_job_change *c, PGresult *job,
+           struct notify_set *ns, struct dv_err *err)
+{
+    static const char set_types[] =
+        "UPDATE jobs SET hold_types = $2, "
+        "modify_index = nextval('modify_index_seq') "
+        "WHERE id = $1 AND state = 'running'";
+    const char *t = dv_db_get(job, 0, "hold_types");
+    unsigned old = 0, now;
+    char types[4], b1[24];
+    const char *p[] = {dv_db_i64(b1, c->id), types};
+
+    if (t != NULL && *t != '\0' && hold_types_parse(t, &old) < 0) {
+        old = 1u;
+    }
+    now = c->op == JOB_OP_HOLD ? old | c->hold_mask : old & ~c->hold_mask;
+    if (now == old) {
+        return 0;
+    }
+    hold_types_format(now, types);
+    if (dv_db_exec_cmd(db, set_types, 2, p, err) < 0) {
+        return -1;
+    }
+    if (now != 0) {
+        /* nothing more is placed; running subjobs go on */
+        if (db_cancel_evals(db, c->id, "array held", err) < 0) {
+            return -1;
+        }
+    } else if (wake_array(db, c->id, "job-release",
+                          (int)dv_db_get_i64(job, 0, "priority", 0), c->now, ns,
+                          err) < 0) {
+        return -1;
+    }
+    dv_strlcpy(c->new_state, "running", sizeof(c->new_state));
+    notify_add_job(ns, c->id);
+    return 0;
 }
 
 /* --- what the API shows --- */
@@ -471,13 +559,22 @@ array_load(struct dv_db *db, struct db_jobs *r, struct dv_err *err)
         "AND s.state <> 'queued')) x GROUP BY grp) runs) END AS remaining "
         "FROM job_arrays a WHERE a.job_id = ANY($1::bigint[]) "
         "ORDER BY a.job_id";
+    /* exec_vnode's parts for one subjob (qstat -f 124[7]): the chunks of
+     * its latest run, placed with its start_time */
     static const char subjobs[] =
-        "SELECT job_id, array_index, state, exit_status, exec_host, comment, "
-        "run_count, floor(extract(epoch FROM start_time))::bigint AS stime, "
-        "floor(extract(epoch FROM end_time))::bigint AS end_time, "
-        "used_cput, used_walltime, used_mem FROM subjobs "
-        "WHERE job_id = ANY($1::bigint[]) AND ($2::int < 0 "
-        "OR array_index = $2) ORDER BY job_id, array_index";
+        "SELECT s.job_id, s.array_index, s.state, s.exit_status, "
+        "s.exec_host, s.comment, s.run_count, "
+        "floor(extract(epoch FROM s.start_time))::bigint AS stime, "
+        "floor(extract(epoch FROM s.end_time))::bigint AS end_time, "
+        "s.used_cput, s.used_walltime, s.used_mem, "
+        "CASE WHEN $2::int >= 0 THEN (SELECT json_agg(json_build_array("
+        "n.name, a.ncpus, a.mem, a.ngpus) ORDER BY a.chunk_index, a.id) "
+        "FROM allocations a JOIN nodes n ON n.id = a.node_id "
+        "WHERE a.job_id = s.job_id AND a.array_index = s.array_index "
+        "AND a.create_time = s.start_time AND a.client_status <> 'lost') "
+        "END AS vnode FROM subjobs s "
+        "WHERE s.job_id = ANY($1::bigint[]) AND ($2::int < 0 "
+        "OR s.array_index = $2) ORDER BY s.job_id, s.array_index";
     struct dv_buf ids;
     int n = PQntuples(r->jobs), full = 0, fcol, rc = -1;
     char b2[24];
@@ -556,6 +653,39 @@ set_str_col(json_t *o, const char *key, const PGresult *res, int row,
     json_object_set_new(o, key, v != NULL ? json_string(v) : json_null());
 }
 
+/* exec_vnode from the parts [[host, ncpus, mem, ngpus], ...] as JSON text
+ * (NULL: not read). */
+static void
+set_exec_vnode(json_t *o, const char *parts_json)
+{
+    json_t *parts = parts_json != NULL ? json_loads(parts_json, 0, NULL) : NULL;
+    struct vnode_part *v;
+    struct dv_buf b;
+    size_t n = json_array_size(parts), i;
+    json_t *e;
+
+    if (n == 0) {
+        json_decref(parts);
+        return;
+    }
+    v = dv_xcalloc(n, sizeof(*v));
+    json_array_foreach (parts, i, e) {
+        v[i].host = json_string_value(json_array_get(e, 0));
+        v[i].ncpus = (int)json_integer_value(json_array_get(e, 1));
+        v[i].mem = (int64_t)json_integer_value(json_array_get(e, 2));
+        v[i].ngpus = (int)json_integer_value(json_array_get(e, 3));
+        if (v[i].host == NULL) {
+            v[i].host = "";
+        }
+    }
+    dv_buf_init(&b);
+    fmt_exec_vnode(v, (int)n, &b);
+    json_object_set_new(o, "exec_vnode", json_string(dv_buf_str(&b)));
+    dv_buf_cleanup(&b);
+    free(v);
+    json_decref(parts);
+}
+
 /* A subjob as the API shows it: from its row, or queued (row < 0; held
  * while the array is held). */
 static json_t *
@@ -576,6 +706,7 @@ subjob_json(int64_t id, int idx, const PGresult *res, int row,
     set_str_col(o, "state", res, row, "state");
     set_int_col(o, "exit_status", res, row, "exit_status");
     set_str_col(o, "exec_host", res, row, "exec_host");
+    set_exec_vnode(o, dv_db_get(res, row, "vnode"));
     set_str_col(o, "comment", res, row, "comment");
     set_int_col(o, "run_count", res, row, "run_count");
     set_int_col(o, "stime", res, row, "stime");
@@ -588,6 +719,13 @@ subjob_json(int64_t id, int idx, const PGresult *res, int row,
                 (json_int_t)dv_db_get_i64(res, row, "used_cput", 0), "walltime",
                 (json_int_t)dv_db_get_i64(res, row, "used_walltime", 0), "mem",
                 (json_int_t)dv_db_get_i64(res, row, "used_mem", 0)));
+    } else if (!dv_db_is_null(res, row, "stime")) {
+        /* running: what is known so far, as for a job */
+        int64_t wall = (int64_t)dv_now() - dv_db_get_i64(res, row, "stime", 0);
+        json_object_set_new(
+            o, "resources_used",
+            json_pack("{s:I, s:I, s:I}", "cput", (json_int_t)0, "walltime",
+                      (json_int_t)(wall > 0 ? wall : 0), "mem", (json_int_t)0));
     }
     return o;
 }
@@ -601,6 +739,7 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
     struct dv_array rng;
     struct dv_buf b;
     json_t *arr, *counts;
+    const char *st;
     char jid[300];
     int64_t total, done, running, exiting;
 
@@ -627,6 +766,15 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
     json_object_set_new(arr, "max_run",
                         rng.max_run > 0 ? json_integer(rng.max_run)
                                         : json_null());
+    st = json_string_value(json_object_get(o, "state"));
+    if (st != NULL && strcmp(st, "finished") == 0) {
+        /* a finished array: whatever never ran was deleted with it */
+        done = total;
+        running = exiting = 0;
+        if (!dv_db_is_null(a, row, "remaining")) {
+            json_object_set_new(arr, "indices_remaining", json_string("-"));
+        }
+    }
     counts = json_pack("{s:I, s:I, s:I, s:I}", "queued",
                        (json_int_t)(total - done - running - exiting),
                        "running", (json_int_t)running, "exiting",
@@ -636,9 +784,8 @@ array_json_add(const struct db_jobs *r, int64_t id, const char *server,
         const PGresult *s = r->subjobs;
         json_t *list = json_array();
         int ns = s != NULL ? PQntuples(s) : 0, k = 0;
-        const char *st = json_string_value(json_object_get(o, "state"));
-        const char *queued =
-            st != NULL && strcmp(st, "held") == 0 ? "held" : "queued";
+        const char *ht = json_string_value(json_object_get(o, "hold_types"));
+        const char *queued = ht != NULL && *ht != '\0' ? "held" : "queued";
 
         /* the rows of this job, in index order */
         while (k < ns && dv_db_get_i64(s, k, "job_id", 0) != id) {

@@ -640,15 +640,25 @@ change_tx(struct dv_db *db, void *arg, struct dv_err *err)
     dv_strlcpy(c->old_state, dv_db_get(job, 0, "state"), sizeof(c->old_state));
     switch (c->op) {
     case JOB_OP_DELETE:
-        rc = c->array_part >= DV_ARRAY_ONE
-                 ? array_delete_subjobs(db, c, job, &ns, err)
-                 : job_delete(db, c, job, &ns, err);
+        if (c->array_part >= DV_ARRAY_ONE) {
+            rc = array_delete_subjobs(db, c, job, &ns, err);
+            break;
+        }
+        rc = job_delete(db, c, job, &ns, err);
+        if (rc == 0 && dv_db_get_bool(job, 0, "is_array", 0) &&
+            strcmp(c->new_state, "finished") == 0) {
+            rc = array_deleted(db, c->id, c->now, &ns, err);
+        }
         break;
     case JOB_OP_HOLD:
-        rc = job_hold(db, c, job, &ns, err);
-        break;
     case JOB_OP_RELEASE:
-        rc = job_release(db, c, job, &ns, err);
+        if (array_begun(job)) {
+            rc = array_hold(db, c, job, &ns, err); /* arrays.c */
+        } else if (c->op == JOB_OP_HOLD) {
+            rc = job_hold(db, c, job, &ns, err);
+        } else {
+            rc = job_release(db, c, job, &ns, err);
+        }
         break;
     }
     if (rc < 0) {

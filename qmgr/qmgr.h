@@ -1003,10 +1003,24 @@ int array_alloc_ended(struct dv_db *db, const struct job_end *e, int idx,
 int array_subjob_ended(struct dv_db *db, int64_t job_id, int idx,
                        int exit_status, struct notify_set *ns,
                        struct dv_err *err);
-/* Hook: array job_id has just finished (state finished) with its PBS
- * Exit_status (0, 1 or 2), in the transaction that finished it. */
-int array_ended(struct dv_db *db, int64_t job_id, int exit_status,
-                struct notify_set *ns, struct dv_err *err);
+/* Hook: array job_id has just finished (state finished), in the
+ * transaction that finished it: with its PBS Exit_status (0, 1 or 2) when
+ * has_exit, or deleted by qdel 124[] with no exit status (has_exit 0:
+ * before it began, or with nothing running). Called exactly once. */
+int array_ended(struct dv_db *db, int64_t job_id, int has_exit,
+                int exit_status, struct notify_set *ns, struct dv_err *err);
+/* qdel 124[] just finished the array at once (job_delete): closes its
+ * subjob rows and calls array_ended. */
+int array_deleted(struct dv_db *db, int64_t job_id, double now,
+                  struct notify_set *ns, struct dv_err *err);
+/* True when the locked job row (state, is_array) is an array that has
+ * begun (B). */
+int array_begun(const PGresult *job);
+/* qhold / qrls of an array that has begun: the hold (c->hold_mask) is on
+ * its queued remainder; running subjobs go on. A released array gets an
+ * evaluation. */
+int array_hold(struct dv_db *db, struct db_job_change *c, PGresult *job,
+               struct notify_set *ns, struct dv_err *err);
 /* Reads the array rows (and subjobs, per r->subjobs_want) of the array
  * jobs in r->jobs; called by db_load_vnodes. Returns 0 or -1. */
 int array_load(struct dv_db *db, struct db_jobs *r, struct dv_err *err);

@@ -268,6 +268,37 @@ void sched_array_free(struct sched_array *a);
 struct reconcile_result;
 void reconcile_array(const struct sched_job *job, struct reconcile_result *out);
 
+/* An array's state as the commit sees it under the job's row lock: the
+ * cap (-1: nothing may be placed, the array is held or gone), the subjobs
+ * running now, and which of the plan's subjobs are no longer unplaced
+ * (placed by another worker, or deleted). */
+struct array_check {
+    int max_run;
+    int running;
+    int *taken;
+    int ntaken;
+    int *accepted; /* subjobs this commit places, ascending */
+    int naccepted;
+};
+
+struct plan;
+/* Reads ac for plan's subjobs (the caller holds the job's row lock).
+ * Returns 0 or -1. */
+int array_check_load(struct dv_db *db, const struct plan *plan,
+                     struct array_check *ac, struct dv_err *err);
+/* May a chunk of subjob idx be placed: unplaced, and within %max? */
+int array_admits(const struct array_check *ac, int idx);
+/* A chunk of subjob idx was granted. */
+void array_took(struct array_check *ac, int idx);
+/* Writes the placed subjobs (ac->accepted): their rows running with
+ * exec_host and comment, the array begun, the cursor moved on. accepted
+ * and cpusets are per placement of plan. Returns 0 or -1. */
+int array_commit_write(struct dv_db *db, const struct plan *plan,
+                       const struct array_check *ac, const int *accepted,
+                       char **cpusets, double now, int64_t index,
+                       struct dv_err *err);
+void array_check_cleanup(struct array_check *ac);
+
 /* ---- feasible.c: can this node hold an instance of this group? ---- */
 
 /* Static checks that do not depend on free capacity: ready, datacenter,
@@ -469,6 +500,12 @@ int commit_plan(struct dv_db *db, const char *owner, int64_t eval_id,
                 const struct plan *plan, int finish, double lease,
                 struct commit_result *r, struct dv_err *err);
 void commit_result_cleanup(struct commit_result *r);
+/* PBS's "Job run at ... on (...)" for the accepted placements of plan. */
+struct dv_buf;
+void commit_run_comment(const struct plan *plan, double now,
+                        const int *accepted, struct dv_buf *out);
+/* Appends "s" (quoted) to a PostgreSQL text[] literal being built. */
+void commit_text_elem(struct dv_buf *b, const char *s, int first);
 
 /* ---- db.c: the other statements ---- */
 

@@ -79,6 +79,7 @@ def test_array_runs_every_index():
     for line in ("Job Id: %s[5].%s" % (n, C.server), "job_state = X",
                  "array_id = %s[].%s" % (n, C.server), "array_index = 5",
                  "Exit_status = 3", "exec_host = node1/",
+                 "exec_vnode = (node1:ncpus=1)",
                  "Output_Path = %s:%s/arr.o%s.5" % (HOST, C.dir, n)):
         check(line in out.stdout, "qstat -f of a subjob lacks %r:\n%s"
               % (line, out.stdout))
@@ -96,6 +97,15 @@ def test_qsub_rejects_bad_ranges():
         check(out.returncode == 2, "-J %s: %d" % (bad, out.returncode))
         check(out.stderr.startswith("qsub: illegal -J value\n"), out.stderr)
         check("usage: qsub" in out.stderr, out.stderr)
+    # an array deleted before it began: F, every subjob expired
+    jid = C.submit(["-h", "-J", "1-3", "--", "/bin/true"])
+    check(C.run("qdel", [jid]).returncode == 0)
+    j = C.wait_state(seq(jid), "finished", 10)
+    check(j["exit_status"] is None, repr(j))
+    out = C.run("qstat", ["-x", "-f", jid])
+    check("array_state_count = Queued:0 Running:0 Exiting:0 Expired:3 \n"
+          in out.stdout and "array_indices_remaining = -\n" in out.stdout,
+          out.stdout)
     out = C.qsub(["-J", "1-3", "-r", "n"], script="#!/bin/sh\ntrue\n")
     check(out.returncode == 2, "non-rerunnable array: %d" % out.returncode)
     check(out.stderr.startswith(
@@ -245,8 +255,41 @@ def test_large_array_is_one_row_until_it_runs():
                  " (SELECT max(array_index) FROM subjobs WHERE job_id = %s)"
                  % (n, n, n))
     check(rows == [["4", "4", "4"]], repr(rows))
+    # a range of 50,001 queued subjobs is deleted in one request
+    check(C.run("qdel", ["%s[50000-100000]" % n]).returncode == 0)
+    out = C.run("qstat", ["-f", jid])
+    check("array_indices_remaining = 5-49999\n" in out.stdout, out.stdout)
+    check("array_state_count = Queued:49995 Running:4 Exiting:0 "
+          "Expired:50001 \n" in out.stdout, out.stdout)
     check(C.run("qdel", [jid]).returncode == 0)
     C.wait_state(n, "finished", 30)
+
+
+def test_hold_and_release_a_begun_array():
+    """qhold 12[] of an array that has begun holds its queued remainder:
+    the running subjobs end, nothing more starts, the array stays B with
+    its queued subjobs H; qrls lets the rest run."""
+    jid = C.submit(["-J", "1-6", "--", "/bin/sleep", "2"])
+    n = seq(jid)
+    wait_until(lambda: len(subjobs(C, jid)) == 4, 30, what="4 placed")
+    check(C.run("qhold", [jid]).returncode == 0)
+    check(C.job(n)["hold_types"] == "u")
+    wait_until(lambda: [s[0] for s in subjobs(C, jid).values()]
+               == ["finished"] * 4, 30, what="the 4 running ones ended")
+    check(sorted(subjobs(C, jid)) == [1, 2, 3, 4], repr(subjobs(C, jid)))
+    check(array_state(C, jid) == "running")
+    out = C.run("qstat", ["-t", jid])
+    rows = {l.split()[0]: l.split()[4] for l in out.stdout.splitlines()[2:]}
+    check(rows["%s[].%s" % (n, C.server)] == "B", out.stdout)
+    check(rows["%s[5].%s" % (n, C.server)] == "H", out.stdout)
+    check(rows["%s[1].%s" % (n, C.server)] == "X", out.stdout)
+    pend = C.sql("SELECT count(*) FROM evaluations WHERE job_id = %s AND "
+                 "status IN ('pending', 'leased', 'blocked')" % n)
+    check(pend == [["0"]], "a held array has no evaluation: %r" % pend)
+    check(C.run("qrls", [jid]).returncode == 0)
+    j = C.wait_state(n, "finished", 30)
+    check(j["exit_status"] == 0, repr(j["exit_status"]))
+    check(sorted(subjobs(C, jid)) == list(range(1, 7)))
 
 
 def test_lost_subjob_is_requeued_alone():
@@ -322,6 +365,7 @@ def main():
             test_qsub_rejects_bad_ranges,
             test_qdel_array_subjob_and_range_with_qstat,
             test_large_array_is_one_row_until_it_runs,
+            test_hold_and_release_a_begun_array,
         ])
     rc |= run_tests([test_max_run_caps_concurrency,
                      test_subjob_chunks_are_a_gang,

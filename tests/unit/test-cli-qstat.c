@@ -435,6 +435,67 @@ test_decode(void)
     CHECK_INT(cli_job_from_json(NULL, &j), -1);
 }
 
+/* An array and its subjobs from the API's "array" object: B and X, the
+ * array attributes in PBS's order, the subjob's output path. */
+static void
+test_array(void)
+{
+    static const char text[] =
+        "{\"id\": 12, \"job_id\": \"12[].srv\", \"name\": \"arr\", "
+        "\"owner\": \"alice\", \"queue\": \"workq\", \"state\": "
+        "\"running\", \"hold_types\": \"\", \"exec_host\": null, "
+        "\"spec\": {\"stdout\": \"/w/arr.o12.^array_index^\"}, "
+        "\"array\": {\"indices_submitted\": \"1-5\", \"indices_remaining\": "
+        "\"4,5\", \"state_count\": {\"queued\": 2, \"running\": 1, "
+        "\"exiting\": 0, \"expired\": 2}, \"subjobs\": ["
+        "{\"index\": 1, \"job_id\": \"12[1].srv\", \"state\": \"finished\", "
+        "\"exit_status\": 0, \"exec_host\": \"node1/0*1\"}, "
+        "{\"index\": 3, \"job_id\": \"12[3].srv\", \"state\": \"running\"}, "
+        "{\"index\": 4, \"job_id\": \"12[4].srv\", \"state\": \"queued\"}]}}";
+    json_t *o = json_loads(text, 0, NULL);
+    struct cli_job j;
+    struct qstat_attrs a;
+    struct dv_buf b;
+
+    CHECK_INT(cli_job_from_json(o, &j), 0);
+    json_decref(o);
+    CHECK_INT(j.array, CLI_ARRAY_JOB);
+    CHECK_INT(cli_job_state_letter(&j), 'B');
+    CHECK_INT(j.nsubjobs, 3);
+    CHECK_INT(j.subjobs[0].array, CLI_SUBJOB);
+    CHECK_INT(cli_job_state_letter(&j.subjobs[0]), 'X');
+    CHECK_INT(cli_job_state_letter(&j.subjobs[1]), 'R');
+    CHECK_INT(cli_job_state_letter(&j.subjobs[2]), 'Q');
+    CHECK_STR(j.subjobs[0].job_id, "12[1].srv");
+    CHECK_STR(j.subjobs[0].exec_host, "node1/0*1");
+    CHECK_STR(j.subjobs[0].stdout_path, "/w/arr.o12.1");
+    CHECK_STR(j.subjobs[0].name, "arr");
+
+    memset(&a, 0, sizeof(a));
+    qstat_job_attrs(&j, "srv", &a);
+    dv_buf_init(&b);
+    qstat_full_text(&b, j.job_id, &a, 0);
+    CHECK(strstr(dv_buf_str(&b),
+                 "    array = True\n    array_state_count = "
+                 "Queued:2 Running:1 Exiting:0 Expired:2 \n"
+                 "    array_indices_submitted = 1-5\n"
+                 "    array_indices_remaining = 4,5\n") != NULL);
+    CHECK(strstr(dv_buf_str(&b), "job_state = B") != NULL);
+    qstat_attrs_cleanup(&a);
+    dv_buf_reset(&b);
+    memset(&a, 0, sizeof(a));
+    qstat_job_attrs(&j.subjobs[0], "srv", &a);
+    qstat_full_text(&b, j.subjobs[0].job_id, &a, 0);
+    CHECK(strstr(dv_buf_str(&b), "Job Id: 12[1].srv\n") != NULL);
+    CHECK(strstr(dv_buf_str(&b), "    job_state = X\n") != NULL);
+    CHECK(strstr(dv_buf_str(&b),
+                 "    array_id = 12[].srv\n    array_index = 1\n") != NULL);
+    CHECK(strstr(dv_buf_str(&b), "array = True") == NULL);
+    qstat_attrs_cleanup(&a);
+    dv_buf_cleanup(&b);
+    cli_job_cleanup(&j);
+}
+
 int
 main(void)
 {
@@ -449,5 +510,6 @@ main(void)
     RUN(test_full_site);
     RUN(test_json);
     RUN(test_decode);
+    RUN(test_array);
     return unit_done();
 }

@@ -217,6 +217,46 @@ test_output_path(void)
     s = env_output_path("", "/w", "/home/alice", NULL, 7, 'e');
     CHECK_STR(s, "/home/alice/STDIN.e7");
     free(s);
+    /* subjobs: every ^array_index^ becomes the index */
+    s = dv_xstrdup("/w/a.o12.^array_index^");
+    env_array_path(&s, 7);
+    CHECK_STR(s, "/w/a.o12.7");
+    free(s);
+    s = dv_xstrdup("/w/^array_index^/x.^array_index^.log");
+    env_array_path(&s, 30);
+    CHECK_STR(s, "/w/30/x.30.log");
+    free(s);
+    s = dv_xstrdup("/w/plain.o12");
+    env_array_path(&s, 3);
+    CHECK_STR(s, "/w/plain.o12");
+    free(s);
+}
+
+/* A subjob's environment: PBS_JOBID is the subjob's, PBS_ARRAY_INDEX and
+ * PBS_ARRAY_ID and their DROVER_* twins are set. */
+static void
+test_env_subjob(void)
+{
+    struct dv_job_spec s;
+    struct env_user u;
+    struct env_info in;
+    char **env;
+
+    dv_job_spec_init(&s);
+    fake_user(&u);
+    fake_info(&in, &s, &u);
+    in.job_id_str = "12[7].srv";
+    in.array_index = 7;
+    in.array_id = "12[].srv";
+    env = env_build(&in);
+    CHECK_STR(env_get(env, "PBS_JOBID"), "12[7].srv");
+    CHECK_STR(env_get(env, "PBS_ARRAY_INDEX"), "7");
+    CHECK_STR(env_get(env, "PBS_ARRAY_ID"), "12[].srv");
+    CHECK_STR(env_get(env, "DROVER_ARRAY_INDEX"), "7");
+    CHECK_STR(env_get(env, "DROVER_ARRAY_ID"), "12[].srv");
+    CHECK_STR(env_get(env, "DROVER_JOB_ID"), "12");
+    env_free(env);
+    dv_job_spec_cleanup(&s);
 }
 
 static void
@@ -347,6 +387,7 @@ main(void)
     RUN(test_ompthreads);
     RUN(test_dsh_sanitize);
     RUN(test_output_path);
+    RUN(test_env_subjob);
     RUN(test_exec_candidates);
     RUN(test_user_lookup);
     RUN(test_exit_status);
