@@ -20,7 +20,9 @@ static const struct command commands[] = {
     {"qdel", cmd_qdel, "delete jobs (PBS qdel)"},
     {"qhold", cmd_qhold, "hold jobs (PBS qhold)"},
     {"qrls", cmd_qrls, "release held jobs (PBS qrls)"},
+    {"qmgr", cmd_qmgr, "manage queues (PBS qmgr -c '...')"},
     {"job", cmd_job, "run, inspect and stop JSON jobs (run|status|stop)"},
+    {"queue", cmd_queue, "list, create, change and delete queues"},
     {"node", cmd_node,
      "list, drain and mark nodes (in)eligible "
      "(status|drain|eligibility)"},
@@ -36,7 +38,7 @@ help(FILE *f)
     for (const struct command *c = commands; c->name != NULL; c++) {
         fprintf(f, "  %-8s %s\n", c->name, c->help);
     }
-    fprintf(f, "\nqsub, qstat, qdel, qhold and qrls also run under their "
+    fprintf(f, "\nqsub, qstat, qdel, qhold, qrls and qmgr also run under their "
                "own names\n(links to drover). The server is DROVER_ADDR "
                "(default http://127.0.0.1:4750).\n");
 }

@@ -175,6 +175,35 @@ nodes_route(const char *method, const char *path, char **s, int n,
     return pick(method, allocs, 1, m, path, err);
 }
 
+/* /v1/queues and /v1/queues/:name. */
+static int
+queues_route(const char *method, const char *path, char **s, int n,
+             struct route_match *m, struct dv_err *err)
+{
+    static const struct route_def queues[] = {{"GET", ROUTE_QUEUES_LIST},
+                                              {"POST", ROUTE_QUEUES_CREATE}};
+    static const struct route_def queue[] = {{"GET", ROUTE_QUEUE_GET},
+                                             {"PUT", ROUTE_QUEUE_CHANGE},
+                                             {"PATCH", ROUTE_QUEUE_CHANGE},
+                                             {"DELETE", ROUTE_QUEUE_DELETE}};
+
+    if (n == 2) {
+        return pick(method, queues, 2, m, path, err);
+    }
+    if (n != 3) {
+        return not_found(path, err);
+    }
+    if (!dv_queue_name_valid(s[2])) {
+        dv_err_set(err, DV_EINVAL, "invalid_request",
+                   "invalid queue name: %.64s (1 to 15 of A-Z a-z 0-9 _ -, "
+                   "starting with a letter or digit)",
+                   s[2]);
+        return -1;
+    }
+    dv_strlcpy(m->name, s[2], sizeof(m->name));
+    return pick(method, queue, 4, m, path, err);
+}
+
 int
 route_find(const char *method, const char *path, struct route_match *m,
            struct dv_err *err)
@@ -228,6 +257,9 @@ route_find(const char *method, const char *path, struct route_match *m,
     }
     if (strcmp(s[1], "nodes") == 0) {
         return nodes_route(method, path, s, n, m, err);
+    }
+    if (strcmp(s[1], "queues") == 0) {
+        return queues_route(method, path, s, n, m, err);
     }
     return not_found(path, err);
 }
