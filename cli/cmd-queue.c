@@ -1,12 +1,12 @@
 /*
  * Queue management: the native "drover queue create|set|unset|delete|list"
- * and PBS's "qmgr" (a link to drover) for its common queue directives
- * (qmgr -c '...' or directives on stdin): create, set, unset, delete,
- * list and print queue, list and print server. Both call GET/POST
- * /v1/queues and GET/PATCH/DELETE /v1/queues/:name; changes are root's.
- * Errors are qmgr's (pbs-cli.md section 6): "qmgr obj=<q> svr=default:
- * <server text>" and "qmgr: Error (<errno>) returned from server", exit
- * errno mod 256.
+ * (and "drover queue fairshare": users' decayed usage) and PBS's "qmgr" (a link
+ * to drover) for its common queue directives (qmgr -c '...' or directives on
+ * stdin): create, set, unset, delete, list and print queue, list and print
+ * server. Both call GET/POST /v1/queues and GET/PATCH/DELETE /v1/queues/:name;
+ * changes are root's. Errors are qmgr's (pbs-cli.md section 6): "qmgr obj=<q>
+ * svr=default: <server text>" and "qmgr: Error (<errno>) returned from server",
+ * exit errno mod 256.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,23 +31,17 @@ queue_path(struct dv_buf *b, const char *name)
     }
 }
 
-/* Sends one request. Returns 0 with r->body set, -1 on a server error
- * (r->code, r->message), or a transport failure's exit status (> 0)
+/* Sends one request to path. Returns 0 with r->body set, -1 on a server
+ * error (r->code, r->message), or a transport failure's exit status (> 0)
  * after reporting it. */
 static int
-queue_call(struct cli_client *c, const char *method, const char *name,
-           const json_t *body, struct cli_reply *r)
+api_call(struct cli_client *c, const char *method, const char *path,
+         const json_t *body, struct cli_reply *r)
 {
-    struct dv_buf path;
     struct dv_err err;
-    int rc;
 
-    dv_buf_init(&path);
-    queue_path(&path, name);
     dv_err_clear(&err);
-    rc = cli_client_call(c, method, dv_buf_str(&path), body, NULL, 0, r, &err);
-    dv_buf_cleanup(&path);
-    if (rc < 0) {
+    if (cli_client_call(c, method, path, body, NULL, 0, r, &err) < 0) {
         return cli_client_report_transport(c, &err);
     }
     if (r->status < 200 || r->status >= 300 || r->body == NULL) {
@@ -57,6 +51,21 @@ queue_call(struct cli_client *c, const char *method, const char *name,
         return -1;
     }
     return 0;
+}
+
+/* api_call on /v1/queues or /v1/queues/:name. */
+static int
+queue_call(struct cli_client *c, const char *method, const char *name,
+           const json_t *body, struct cli_reply *r)
+{
+    struct dv_buf path;
+    int rc;
+
+    dv_buf_init(&path);
+    queue_path(&path, name);
+    rc = api_call(c, method, dv_buf_str(&path), body, r);
+    dv_buf_cleanup(&path);
+    return rc;
 }
 
 /* The API body of attribute changes: {"set": {...}, "add": {...},
@@ -190,31 +199,33 @@ show_queues(struct qmgr_run *m, const struct qmgr_directive *d, int print)
 static void
 show_server(struct qmgr_run *m, int print)
 {
-    struct cli_reply r;
+    struct cli_reply r, sr;
     struct dv_buf out;
-    const char *server, *dflt = NULL;
+    const char *server, *dflt;
     long long total = 0;
+    double hl;
     size_t i;
     json_t *q;
     int rc;
 
     dv_buf_init(&out);
+    memset(&sr, 0, sizeof(sr));
     rc = queue_call(m->c, "GET", NULL, NULL, &r);
+    if (rc == 0) {
+        rc = api_call(m->c, "GET", "/v1/server", NULL, &sr);
+    }
     if (rc != 0) {
         if (rc < 0) {
-            server_error(m, "", &r);
+            server_error(m, "", sr.message[0] != '\0' ? &sr : &r);
         } else {
             m->status = rc;
         }
-        cli_reply_cleanup(&r);
-        dv_buf_cleanup(&out);
-        return;
+        goto out;
     }
-    server = json_string_value(json_object_get(r.body, "server"));
+    server = json_string_value(json_object_get(sr.body, "name"));
+    dflt = json_string_value(json_object_get(sr.body, "default_queue"));
+    hl = json_number_value(json_object_get(sr.body, "fairshare_half_life"));
     json_array_foreach (json_object_get(r.body, "queues"), i, q) {
-        if (json_is_true(json_object_get(q, "is_default"))) {
-            dflt = json_string_value(json_object_get(q, "name"));
-        }
         total +=
             (long long)json_integer_value(json_object_get(q, "total_jobs"));
         if (print) {
@@ -230,6 +241,7 @@ show_server(struct qmgr_run *m, int print)
         if (dflt != NULL) {
             dv_buf_printf(&out, "set server default_queue = %s\n", dflt);
         }
+        dv_buf_printf(&out, "set server fairshare_half_life = %.0f\n", hl);
     } else {
         dv_buf_printf(&out, "Server %s\n", server != NULL ? server : "");
         dv_buf_puts(&out, "    server_state = Active\n");
@@ -237,10 +249,42 @@ show_server(struct qmgr_run *m, int print)
             dv_buf_printf(&out, "    default_queue = %s\n", dflt);
         }
         dv_buf_printf(&out, "    total_jobs = %lld\n", total);
+        dv_buf_printf(&out, "    fairshare_half_life = %.0f\n", hl);
         dv_buf_printf(&out, "    pbs_version = %s\n\n", DV_VERSION);
     }
     emit(&out);
+out:
     dv_buf_cleanup(&out);
+    cli_reply_cleanup(&r);
+    cli_reply_cleanup(&sr);
+}
+
+/* set server default_queue = q, fairshare_half_life = D. */
+static void
+change_server(struct qmgr_run *m, const struct qmgr_directive *d)
+{
+    struct cli_reply r;
+    json_t *set = json_object();
+    json_t *body;
+    int rc;
+
+    for (int i = 0; i < d->nattrs; i++) {
+        if (d->attrs[i].op != '=') {
+            json_decref(set);
+            not_supported(m, "");
+            return;
+        }
+        json_object_set_new(set, d->attrs[i].name,
+                            json_string(d->attrs[i].value));
+    }
+    body = json_pack("{s:o}", "set", set);
+    rc = api_call(m->c, "PATCH", "/v1/server", body, &r);
+    if (rc < 0) {
+        server_error(m, "", &r);
+    } else if (rc > 0) {
+        m->status = rc;
+    }
+    json_decref(body);
     cli_reply_cleanup(&r);
 }
 
@@ -279,7 +323,8 @@ static const char qmgr_help[] =
     "General syntax: command [object][@server][,object...] "
     "[attribute op value[,...]]\n"
     "Commands: create, delete, set, unset, list, print, quit\n"
-    "Objects: queue (all commands), server (list, print)\n"
+    "Objects: queue (all commands), server (list, print; set default_queue,\n"
+    "         fairshare_half_life)\n"
     "Operators: = += -=\n"
     "Example: qmgr -c 'set queue workq resources_max.walltime = 24:00:00'\n";
 
@@ -327,6 +372,9 @@ qmgr_run_one(struct qmgr_run *m, const char *text)
     } else if (strcmp(d.obj, "server") == 0 &&
                (strcmp(d.cmd, "list") == 0 || strcmp(d.cmd, "print") == 0)) {
         show_server(m, strcmp(d.cmd, "print") == 0);
+    } else if (strcmp(d.obj, "server") == 0 && strcmp(d.cmd, "set") == 0 &&
+               d.nattrs > 0) {
+        change_server(m, &d);
     } else {
         not_supported(m, d.nnames > 0 ? d.names[0] : "");
     }
@@ -461,6 +509,7 @@ queue_usage(FILE *f)
           "       drover queue set NAME ATTR=VALUE|ATTR+=VALUE|ATTR-=VALUE...\n"
           "       drover queue unset NAME ATTR...\n"
           "       drover queue delete NAME\n"
+          "       drover queue fairshare\n"
           "ATTR: PBS's queue attributes (Priority, enabled, started, "
           "max_running,\nmax_user_run, max_run, resources_default.R, "
           "resources_max.R,\nresources_min.R, acl_user_enable, acl_users, "
@@ -548,6 +597,45 @@ native_table(struct dv_buf *out, const json_t *queues)
     }
 }
 
+/* drover queue fairshare: each user's decayed usage, lowest first (the
+ * order fair share gives equal jobs). */
+static int
+fairshare_show(void)
+{
+    struct cli_client *c;
+    struct cli_reply r;
+    struct dv_err err;
+    size_t i;
+    json_t *u;
+    int rc;
+
+    dv_err_clear(&err);
+    c = cli_client_new("drover queue", &err);
+    if (c == NULL) {
+        fprintf(stderr, "drover queue: %s\n", err.msg);
+        return 1;
+    }
+    rc = api_call(c, "GET", "/v1/server", NULL, &r);
+    if (rc == 0) {
+        printf(
+            "half-life %.0f s\nUSER             USAGE(core-s) "
+            "TOTAL(core-s)\n",
+            json_number_value(json_object_get(r.body, "fairshare_half_life")));
+        json_array_foreach (json_object_get(r.body, "fairshare"), i, u) {
+            printf("%-16s %13.1f %13.1f\n",
+                   json_string_value(json_object_get(u, "user")),
+                   json_number_value(json_object_get(u, "usage")),
+                   json_number_value(json_object_get(u, "core_seconds")));
+        }
+    } else if (rc < 0) {
+        fprintf(stderr, "drover queue: %s\n", r.message);
+        rc = pbs_error_exit_status(r.code);
+    }
+    cli_reply_cleanup(&r);
+    cli_client_free(c);
+    return rc;
+}
+
 int
 cmd_queue(int argc, char **argv)
 {
@@ -566,6 +654,9 @@ cmd_queue(int argc, char **argv)
     if (strcmp(sub, "help") == 0 || strcmp(sub, "-h") == 0) {
         queue_usage(stdout);
         return 0;
+    }
+    if (strcmp(sub, "fairshare") == 0 && argc == 2) {
+        return fairshare_show();
     }
     if (strcmp(sub, "list") != 0 && strcmp(sub, "create") != 0 &&
         strcmp(sub, "set") != 0 && strcmp(sub, "unset") != 0 &&

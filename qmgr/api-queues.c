@@ -1,7 +1,8 @@
 /*
  * The queues' API: GET /v1/queues, GET /v1/queues/:name (anyone),
  * POST /v1/queues, PUT|PATCH /v1/queues/:name, DELETE /v1/queues/:name
- * (root only, identity as everywhere in the API). Bodies:
+ * (root only, identity as everywhere in the API); GET /v1/server and
+ * PATCH|PUT /v1/server (root): the default queue and fair share. Bodies:
  *   {"name": "q", "set": {"attr": "value"}, "add": {"attr": "value"},
  *    "remove": {"attr": "value"}, "unset": ["attr"]}
  * with PBS's attribute names and qmgr's values (lib/queue.h); "add" and
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
@@ -392,5 +394,170 @@ api_queues_delete(struct qreq *qr, const char *name)
     }
     queues_ctx_new(qr, name);
     qr->run = delete_run;
+    qreq_submit(qr);
+}
+
+/* --- /v1/server: the default queue and fair share --- */
+
+struct server_ctx {
+    struct db_server r;
+    struct db_server_change ch;
+    char *default_queue;
+};
+
+static void
+server_ctx_free(void *arg)
+{
+    struct server_ctx *c = arg;
+
+    db_server_clear(&c->r);
+    free(c->default_queue);
+    free(c);
+}
+
+static int
+server_render(struct qreq *qr, struct dv_db *db)
+{
+    struct server_ctx *c = qr->ctx;
+    json_t *o, *users;
+
+    c->r.now = dv_now();
+    if (db_server_read(db, &c->r, &qr->err) < 0) {
+        return -1;
+    }
+    users = json_array();
+    for (int i = 0; i < PQntuples(c->r.usage); i++) {
+        json_array_append_new(
+            users,
+            json_pack("{s:s, s:f, s:f}", "user",
+                      dv_db_get(c->r.usage, i, "owner"), "usage",
+                      strtod(dv_db_get(c->r.usage, i, "usage"), NULL),
+                      "core_seconds",
+                      strtod(dv_db_get(c->r.usage, i, "core_seconds"), NULL)));
+    }
+    o = json_object();
+    json_object_set_new(o, "name",
+                        json_string(PQntuples(c->r.settings) > 0
+                                        ? dv_db_get(c->r.settings, 0, "name")
+                                        : server_name(qr->q)));
+    json_object_set_new(
+        o, "default_queue",
+        PQntuples(c->r.settings) > 0 &&
+                !dv_db_is_null(c->r.settings, 0, "default_queue")
+            ? json_string(dv_db_get(c->r.settings, 0, "default_queue"))
+            : json_null());
+    json_object_set_new(o, "fairshare_half_life",
+                        json_real(PQntuples(c->r.settings) > 0
+                                      ? strtod(dv_db_get(c->r.settings, 0,
+                                                         "fairshare_half_life"),
+                                               NULL)
+                                      : 0));
+    json_object_set_new(o, "fairshare", users);
+    qreq_set_json(qr, 200, o);
+    return 0;
+}
+
+void
+api_server_get(struct qreq *qr)
+{
+    struct server_ctx *c = dv_xcalloc(1, sizeof(*c));
+
+    qr->ctx = c;
+    qr->ctx_free = server_ctx_free;
+    qr->run = server_render;
+    qreq_submit(qr);
+}
+
+static int
+server_change_run(struct qreq *qr, struct dv_db *db)
+{
+    struct server_ctx *c = qr->ctx;
+
+    c->ch.now = dv_now();
+    if (db_server_change(db, &c->ch, &qr->err) < 0) {
+        return -1;
+    }
+    log_notice("server settings changed by %s%s%s%s",
+               qr->user != NULL ? qr->user : "-",
+               c->default_queue != NULL ? ": default queue " : "",
+               c->default_queue != NULL ? c->default_queue : "",
+               c->ch.half_life > 0 ? " (fair-share half-life changed)" : "");
+    return server_render(qr, db);
+}
+
+/* {"set": {"default_queue": "q", "fairshare_half_life": "7:00:00"}} */
+static int
+decode_server(struct server_ctx *c, const json_t *j, struct dv_err *err)
+{
+    const json_t *set = json_object_get(j, "set");
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(j) || json_object_size(j) != 1 ||
+        !json_is_object(set)) {
+        dv_err_set(err, DV_EINVAL, "invalid_request",
+                   "the body must be {\"set\": {attribute: value}}");
+        return -1;
+    }
+    json_object_foreach ((json_t *)set, key, v) {
+        const char *s = json_string_value(v);
+        int64_t secs;
+        if (s == NULL) {
+            dv_err_set(err, DV_EINVAL, "invalid_request",
+                       "set.%.64s: a string value is expected", key);
+            return -1;
+        }
+        if (strcmp(key, "default_queue") == 0) {
+            if (!dv_queue_name_valid(s)) {
+                dv_err_set(err, DV_EINVAL, "unknown_queue", "Unknown queue");
+                return -1;
+            }
+            free(c->default_queue);
+            c->default_queue = dv_xstrdup(s);
+            c->ch.default_queue = c->default_queue;
+        } else if (strcmp(key, "fairshare_half_life") == 0) {
+            if (dv_parse_walltime(s, &secs) < 0 || secs <= 0) {
+                dv_err_set(err, DV_EINVAL, "bad_attribute_value",
+                           "Illegal attribute or resource value "
+                           "fairshare_half_life");
+                return -1;
+            }
+            c->ch.half_life = (double)secs;
+        } else {
+            dv_err_set(err, DV_EINVAL, "unknown_attribute",
+                       "Undefined attribute %.64s", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void
+api_server_change(struct qreq *qr)
+{
+    struct server_ctx *c;
+    struct dv_err err;
+    json_t *j;
+
+    if (require_root(qr) < 0) {
+        return;
+    }
+    j = qreq_body_json(qr, 0, NULL);
+    if (j == NULL) {
+        return;
+    }
+    c = dv_xcalloc(1, sizeof(*c));
+    qr->ctx = c;
+    qr->ctx_free = server_ctx_free;
+    dv_err_clear(&err);
+    if (decode_server(c, j, &err) < 0) {
+        json_decref(j);
+        qr->failed = 1;
+        qr->err = err;
+        qreq_finish(qr);
+        return;
+    }
+    json_decref(j);
+    qr->run = server_change_run;
     qreq_submit(qr);
 }

@@ -323,3 +323,113 @@ db_queue_delete(struct dv_db *db, const char *name, struct dv_err *err)
     return dv_db_tx(db, DV_DB_READ_COMMITTED, delete_tx, NULL, (void *)name,
                     QMGR_TX_ATTEMPTS, err);
 }
+
+/* --- server-wide settings: the default queue, fair share --- */
+
+void
+db_server_clear(struct db_server *out)
+{
+    PQclear(out->settings);
+    PQclear(out->usage);
+    out->settings = NULL;
+    out->usage = NULL;
+}
+
+static int
+server_read_tx(struct dv_db *db, void *arg, struct dv_err *err)
+{
+    static const char settings[] =
+        "SELECT c.name, c.fairshare_half_life, "
+        "(SELECT name FROM queues WHERE is_default) AS default_queue "
+        "FROM cluster c";
+    /* Decayed usage now: 2^(usage_log2 - now / half_life). */
+    static const char usage[] =
+        "SELECT u.owner, u.core_seconds, "
+        "power(2.0::float8, greatest(-1000, least(1000, u.usage_log2 - "
+        "$1::float8 / c.fairshare_half_life))) AS usage "
+        "FROM user_usage u, cluster c ORDER BY u.usage_log2, u.owner";
+    struct db_server *out = arg;
+    char b1[32];
+    const char *p[] = {dv_db_double(b1, out->now)};
+
+    db_server_clear(out);
+    out->settings = dv_db_exec(db, settings, 0, NULL, err);
+    if (out->settings == NULL) {
+        return -1;
+    }
+    out->usage = dv_db_exec(db, usage, 1, p, err);
+    return out->usage == NULL ? -1 : 0;
+}
+
+int
+db_server_read(struct dv_db *db, struct db_server *out, struct dv_err *err)
+{
+    return dv_db_tx(db, DV_DB_REPEATABLE_READ, server_read_tx, NULL, out,
+                    QMGR_TX_ATTEMPTS, err);
+}
+
+static int
+server_change_tx(struct dv_db *db, void *arg, struct dv_err *err)
+{
+    static const char lock[] = "SELECT name FROM cluster FOR UPDATE";
+    static const char exists[] = "SELECT 1 FROM queues WHERE name = $1 "
+                                 "FOR KEY SHARE";
+    static const char clear_default[] =
+        "UPDATE queues SET is_default = false, "
+        "modify_index = nextval('modify_index_seq') "
+        "WHERE is_default AND name <> $1";
+    static const char set_default[] =
+        "UPDATE queues SET is_default = true, "
+        "modify_index = nextval('modify_index_seq') "
+        "WHERE name = $1 AND NOT is_default";
+    /* The stored usage is relative to the half-life: rescale it so that
+     * every user's decayed usage now stays what it was. */
+    static const char half_life[] =
+        "WITH old AS (SELECT fairshare_half_life AS h FROM cluster), "
+        "u AS (UPDATE user_usage SET usage_log2 = usage_log2 "
+        "- $2::float8 / old.h + $2::float8 / $1::float8 FROM old) "
+        "UPDATE cluster SET fairshare_half_life = $1::float8";
+    struct db_server_change *c = arg;
+    PGresult *res;
+
+    res = dv_db_exec(db, lock, 0, NULL, err);
+    if (res == NULL) {
+        return -1;
+    }
+    PQclear(res);
+    if (c->default_queue != NULL) {
+        const char *p[] = {c->default_queue};
+        int n;
+        res = dv_db_exec(db, exists, 1, p, err);
+        if (res == NULL) {
+            return -1;
+        }
+        n = PQntuples(res);
+        PQclear(res);
+        if (n == 0) {
+            dv_err_set(err, DV_ENOTFOUND, "unknown_queue", "Unknown queue");
+            return -1;
+        }
+        if (dv_db_exec_cmd(db, clear_default, 1, p, err) < 0 ||
+            dv_db_exec_cmd(db, set_default, 1, p, err) < 0) {
+            return -1;
+        }
+    }
+    if (c->half_life > 0) {
+        char b1[32], b2[32];
+        const char *p[] = {dv_db_double(b1, c->half_life),
+                           dv_db_double(b2, c->now)};
+        if (dv_db_exec_cmd(db, half_life, 2, p, err) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+db_server_change(struct dv_db *db, struct db_server_change *c,
+                 struct dv_err *err)
+{
+    return dv_db_tx(db, DV_DB_READ_COMMITTED, server_change_tx, NULL, c,
+                    QMGR_TX_ATTEMPTS, err);
+}

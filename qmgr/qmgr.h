@@ -265,6 +265,8 @@ enum route_id {
     ROUTE_QUEUE_GET,
     ROUTE_QUEUE_CHANGE,
     ROUTE_QUEUE_DELETE,
+    ROUTE_SERVER_GET,
+    ROUTE_SERVER_CHANGE,
 };
 
 struct route_match {
@@ -834,6 +836,10 @@ void api_queues_list(struct qreq *qr, const char *name);
 void api_queues_create(struct qreq *qr);
 void api_queues_change(struct qreq *qr, const char *name);
 void api_queues_delete(struct qreq *qr, const char *name);
+/* GET /v1/server (anyone), PATCH|PUT /v1/server (root): the default queue
+ * and fair share. */
+void api_server_get(struct qreq *qr);
+void api_server_change(struct qreq *qr);
 
 /* db-queues.c */
 
@@ -879,6 +885,29 @@ void db_queue_from_row(const PGresult *res, int row, struct dv_queue *q);
  * the caller's transaction. Returns 1, 0 when there is none, or -1. */
 int db_queue_for_submit(struct dv_db *db, const char *name,
                         struct dv_queue *q, struct dv_err *err);
+
+/* The server-wide settings that belong to queues: the default queue and
+ * fair share (its half-life and each user's decayed usage now). */
+struct db_server {
+    double now;
+    PGresult *settings; /* name, fairshare_half_life, default_queue */
+    PGresult *usage;    /* owner, core_seconds, usage (decayed, now) */
+};
+
+int db_server_read(struct dv_db *db, struct db_server *out,
+                   struct dv_err *err);
+void db_server_clear(struct db_server *out);
+
+struct db_server_change {
+    const char *default_queue; /* NULL: unchanged */
+    double half_life;          /* seconds; 0: unchanged */
+    double now;
+};
+
+/* Sets the default queue (404 unknown_queue) and the fair-share
+ * half-life (stored usage rescaled so that nobody's usage changes). */
+int db_server_change(struct dv_db *db, struct db_server_change *c,
+                     struct dv_err *err);
 
 /* api-status.c */
 

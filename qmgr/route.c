@@ -209,6 +209,9 @@ route_find(const char *method, const char *path, struct route_match *m,
            struct dv_err *err)
 {
     static const struct route_def status[] = {{"GET", ROUTE_STATUS}};
+    static const struct route_def server[] = {{"GET", ROUTE_SERVER_GET},
+                                              {"PUT", ROUTE_SERVER_CHANGE},
+                                              {"PATCH", ROUTE_SERVER_CHANGE}};
     static const struct route_def jobs[] = {{"GET", ROUTE_JOBS_LIST},
                                             {"POST", ROUTE_JOBS_SUBMIT}};
     static const struct route_def job[] = {{"GET", ROUTE_JOB_GET},
@@ -228,6 +231,9 @@ route_find(const char *method, const char *path, struct route_match *m,
     }
     if (strcmp(s[1], "status") == 0 && n == 2) {
         return pick(method, status, 1, m, path, err);
+    }
+    if (strcmp(s[1], "server") == 0 && n == 2) {
+        return pick(method, server, 3, m, path, err);
     }
     if (strcmp(s[1], "jobs") == 0) {
         if (n == 2) {

@@ -419,6 +419,12 @@ server_handler_cb(struct dv_http_request *req, void *arg)
     case ROUTE_QUEUE_DELETE:
         api_queues_delete(qr, m.name);
         break;
+    case ROUTE_SERVER_GET:
+        api_server_get(qr);
+        break;
+    case ROUTE_SERVER_CHANGE:
+        api_server_change(qr);
+        break;
     }
 }
 

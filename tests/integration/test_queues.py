@@ -158,6 +158,23 @@ def test_qstat_queues():
     qmgr_ok(C, "delete queue qq")
 
 
+def test_server_default_queue():
+    qmgr_ok(C, "create queue dq enabled=True,started=True")
+    qmgr_ok(C, "set server default_queue = dq")
+    out = qmgr_ok(C, "list server")
+    check("    default_queue = dq\n" in out, out)
+    jid = C.submit(["--", "/bin/true"])
+    check(C.job(jid)["queue"] == "dq", C.job(jid))
+    C.wait_state(jid, "finished")
+    out = qmgr(C, "set server default_queue = nosuch")
+    check(out.returncode == 170, "%d %s" % (out.returncode, out.stderr))
+    qmgr_ok(C, "set server default_queue = workq")
+    out = qmgr_ok(C, "print server")
+    check("set server default_queue = workq\n" in out, out)
+    check("create queue dq\n" in out, out)
+    qmgr_ok(C, "delete queue dq")
+
+
 # --- submission ---
 
 
@@ -174,7 +191,7 @@ def test_limits_defaults_acl():
     check(out.returncode == 188, out.stderr)
     # the default walltime is the job's
     jid = C.submit(["-q", "lim", "--", "/bin/true"])
-    out = C.run("qstat", ["-f", jid])
+    out = C.run("qstat", ["-x", "-f", jid])
     check("    Resource_List.walltime = 00:10:00\n" in out.stdout, out.stdout)
     C.wait_state(jid, "finished")
     # ACL
@@ -305,7 +322,7 @@ def test_queue_priority_and_fair_share():
         # fair share: equal jobs of two users alternate on one core (a
         # short half-life so that the order does not hang on how long
         # each second-long job measured)
-        c.sql("UPDATE cluster SET fairshare_half_life = 2")
+        qmgr_ok(c, "set server fairshare_half_life = 2")
         c.sql("DELETE FROM user_usage")
         first = c.submit(["--", "/bin/sleep", "1"])
         c.wait_state(first, "running")
@@ -320,8 +337,12 @@ def test_queue_priority_and_fair_share():
         owners = [r[0] for r in rows]
         want = ["root", TEST_USER] * 3
         check(owners == want, "run order %r, want %r" % (owners, want))
-        usage = c.sql("SELECT owner FROM user_usage ORDER BY owner")
-        check(usage == [[TEST_USER], ["root"]], usage)
+        st, body = c.api("GET", "/v1/server")
+        check(st == 200 and body["fairshare_half_life"] == 2, body)
+        users = sorted(u["user"] for u in body["fairshare"])
+        check(users == sorted([TEST_USER, "root"]), body)
+        out = c.run("drover", ["queue", "fairshare"])
+        check(out.returncode == 0 and TEST_USER in out.stdout, out.stdout)
 
 
 def main():
@@ -329,7 +350,8 @@ def main():
     with cluster("queues") as c:
         C = c
         rc = run_tests([test_qmgr_create_set_list_delete, test_qmgr_errors,
-                        test_qstat_queues, test_limits_defaults_acl,
+                        test_qstat_queues, test_server_default_queue,
+                        test_limits_defaults_acl,
                         test_stopped_queue_holds_work])
     rc |= run_tests([test_running_limits_two_schedulers,
                      test_queue_priority_and_fair_share])

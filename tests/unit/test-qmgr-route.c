@@ -153,6 +153,12 @@ test_queue_routes(void)
     CHECK_STR(err.code, "invalid_request");
     CHECK_INT(match("GET", "/v1/queues/workq/jobs", &m, &err), -1);
     CHECK_STR(err.code, "not_found");
+    CHECK_INT(match("GET", "/v1/server", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_SERVER_GET);
+    CHECK_INT(match("PATCH", "/v1/server", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_SERVER_CHANGE);
+    CHECK_INT(match("DELETE", "/v1/server", &m, &err), -1);
+    CHECK_STR(m.allow, "GET, PUT, PATCH");
 }
 
 static void
