@@ -228,6 +228,8 @@ BEGIN
             SELECT b.id FROM evaluations b
             WHERE b.status = 'blocked' AND b.wait_queue = qname
             AND (wake_all OR b.wait_owner IS NOT DISTINCT FROM waiter)
+            AND EXISTS (SELECT 1 FROM jobs j
+                WHERE j.id = b.job_id AND j.state = 'queued')
             AND NOT EXISTS (SELECT 1 FROM evaluations o
                 WHERE o.job_id = b.job_id AND o.status IN ('pending', 'leased'))
             ORDER BY b.queue_priority DESC, b.priority DESC, b.fairshare, b.id
