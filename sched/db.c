@@ -93,8 +93,11 @@ db_lease_evals(struct dv_db *db, const char *owner, double deadline,
         "AND NOT EXISTS (SELECT 1 FROM evaluations l "
         "WHERE l.job_id = e.job_id AND l.status = 'leased') "
         "ORDER BY " SCHED_EVAL_ORDER " LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-        "RETURNING id, job_id, priority, queue_priority, fairshare, "
-        "triggered_by";
+        "RETURNING id, job_id, priority, queue_priority, "
+        /* the owner's usage now: a stamp may predate a job's end */
+        "coalesce((SELECT u.usage_log2 FROM jobs j JOIN user_usage u "
+        "ON u.owner = j.owner WHERE j.id = evaluations.job_id), "
+        "'-Infinity') AS fairshare, triggered_by";
     char dl[32], lim[24], nowb[32];
     const char *params[] = {owner, dv_db_double(dl, deadline),
                             dv_db_i64(lim, batch), dv_db_double(nowb, dv_now())};
@@ -120,7 +123,9 @@ db_lease_evals(struct dv_db *db, const char *owner, double deadline,
     }
     *n = rows;
     PQclear(res);
-    /* RETURNING has no order: plan in the order of work. */
+    /* RETURNING has no order: plan in the order of work, with every
+     * owner's usage as it is now (an evaluation that was pending while
+     * one of its owner's jobs ended carries an older stamp). */
     qsort(*evals, (size_t)rows, sizeof(**evals), eval_cmp);
     return 0;
 }

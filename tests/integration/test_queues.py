@@ -300,7 +300,7 @@ def test_queue_priority_and_fair_share():
         qmgr_ok(c, "create queue lo enabled=True,started=True,Priority=1")
         qmgr_ok(c, "create queue hi enabled=True,started=True,Priority=100")
         # queue priority: the hi jobs run before the lo ones submitted first
-        blocker = c.submit(["--", "/bin/sleep", "1"])
+        blocker = c.submit(["--", "/bin/sleep", "3"])
         c.wait_state(blocker, "running")
         lo = [c.submit(["-q", "lo", "--", "/bin/true"]) for _ in range(2)]
         hi = [c.submit(["-q", "hi", "--", "/bin/true"]) for _ in range(2)]
@@ -310,7 +310,7 @@ def test_queue_priority_and_fair_share():
         check(order == [j.split(".")[0] for j in hi + lo],
               "start order %r, hi %r lo %r" % (order, hi, lo))
         # job priority orders within a queue
-        blocker = c.submit(["--", "/bin/sleep", "1"])
+        blocker = c.submit(["--", "/bin/sleep", "3"])
         c.wait_state(blocker, "running")
         low = c.submit(["-p", "-5", "--", "/bin/true"])
         high = c.submit(["-p", "5", "--", "/bin/true"])
@@ -319,21 +319,22 @@ def test_queue_priority_and_fair_share():
         check(start_order(c, [low, high]) ==
               [high.split(".")[0], low.split(".")[0]], "-p ignored")
         c.wait_state(blocker, "finished", 60)
-        # fair share: equal jobs of two users alternate on one core (a
-        # short half-life so that the order does not hang on how long
-        # each second-long job measured)
+        # fair share: equal jobs of two users alternate on one core. The
+        # jobs wait in a stopped queue, all of one user's first, and start
+        # together; a short half-life so that the order does not hang on
+        # how long each two-second job measured.
         qmgr_ok(c, "set server fairshare_half_life = 2")
         c.sql("DELETE FROM user_usage")
-        first = c.submit(["--", "/bin/sleep", "1"])
-        c.wait_state(first, "running")
-        a = [c.submit(["--", "/bin/sleep", "1"]) for _ in range(2)]
-        b = [c.submit(["--", "/bin/sleep", "1"], user=TEST_USER, cwd=d)
-             for _ in range(3)]
+        qmgr_ok(c, "create queue fs enabled=True,started=False")
+        a = [c.submit(["-q", "fs", "--", "/bin/sleep", "2"]) for _ in range(3)]
+        b = [c.submit(["-q", "fs", "--", "/bin/sleep", "2"], user=TEST_USER,
+                      cwd=d) for _ in range(3)]
+        qmgr_ok(c, "set queue fs started = True")
         for jid in a + b:
             c.wait_state(jid, "finished", 120)
         rows = c.sql("SELECT owner FROM jobs WHERE id IN (%s) "
                      "ORDER BY start_time, id"
-                     % ",".join(j.split(".")[0] for j in [first] + a + b))
+                     % ",".join(j.split(".")[0] for j in a + b))
         owners = [r[0] for r in rows]
         want = ["root", TEST_USER] * 3
         check(owners == want, "run order %r, want %r" % (owners, want))
