@@ -109,6 +109,7 @@ void queue_print_text(struct dv_buf *out, const json_t *q);
 void qstat_queue_header(struct dv_buf *out);
 void qstat_queue_row(struct dv_buf *out, const json_t *q);
 void qstat_queue_full(struct dv_buf *out, const json_t *q);
+void qstat_queue_dsv(struct dv_buf *out, const json_t *q, const char *delim);
 json_t *qstat_queue_json(const json_t *q);
 
 int cmd_queue(int argc, char **argv);
@@ -289,6 +290,9 @@ void qstat_full_text(struct dv_buf *out, const char *job_id,
                      const struct qstat_attrs *a, int one_line);
 void qstat_full_dsv(struct dv_buf *out, const char *job_id,
                     const struct qstat_attrs *a, const char *delim);
+/* The same line for another kind of object: "<label>: <id><delim>...". */
+void qstat_full_dsv_as(struct dv_buf *out, const char *label, const char *id,
+                       const struct qstat_attrs *a, const char *delim);
 /* A job's attributes as a JSON object; returns a new reference. */
 json_t *qstat_attrs_json(const struct qstat_attrs *a);
 int cli_json_is_number(const char *s);

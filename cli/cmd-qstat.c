@@ -32,8 +32,8 @@ struct qstat {
     const char *delim;
     int header; /* the next display may print the header */
     int any_failed;
-    json_t *json_jobs; /* "Jobs", once a job was shown */
-    int queues;        /* -Q: queue status */
+    json_t *json_jobs;   /* "Jobs", once a job was shown */
+    int queues;          /* -Q: queue status */
     json_t *json_queues; /* -Qf -F json: "Queue" */
     struct dv_buf out;
 };
@@ -322,6 +322,8 @@ show_queue(struct qstat *q, const json_t *queue)
         json_object_set_new(q->json_queues,
                             json_string_value(json_object_get(queue, "name")),
                             qstat_queue_json(queue));
+    } else if (q->format == FMT_DSV) {
+        qstat_queue_dsv(&q->out, queue, q->delim);
     } else {
         qstat_queue_full(&q->out, queue);
     }
@@ -361,8 +363,7 @@ show_queues(struct qstat *q, const struct cli_getopt *g)
         } else {
             size_t k;
             json_t *queue;
-            json_array_foreach(json_object_get(r.body, "queues"), k, queue)
-            {
+            json_array_foreach (json_object_get(r.body, "queues"), k, queue) {
                 show_queue(q, queue);
             }
         }

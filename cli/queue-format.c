@@ -252,6 +252,32 @@ qstat_queue_full(struct dv_buf *out, const json_t *q)
 }
 
 static void
+dsv_one(void *arg, const char *name, const char *value)
+{
+    struct qstat_attrs *a = arg;
+    const char *dot = strchr(name, '.');
+
+    if (dot != NULL) {
+        char *base = dv_xstrndup(name, (size_t)(dot - name));
+        qstat_attrs_add(a, base, dot + 1, value);
+        free(base);
+    } else {
+        qstat_attrs_add(a, name, NULL, value);
+    }
+}
+
+void
+qstat_queue_dsv(struct dv_buf *out, const json_t *q, const char *delim)
+{
+    struct qstat_attrs a;
+
+    memset(&a, 0, sizeof(a));
+    each_attr(q, dsv_one, &a);
+    qstat_full_dsv_as(out, "Queue", qname(q), &a, delim);
+    qstat_attrs_cleanup(&a);
+}
+
+static void
 json_one(void *arg, const char *name, const char *value)
 {
     json_t *o = arg;

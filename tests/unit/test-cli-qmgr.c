@@ -192,6 +192,14 @@ test_formats(void)
                   "    Priority = 10\n    total_jobs = 5\n",
                   strlen("Queue: workq\n    queue_type = Execution\n"
                          "    Priority = 10\n    total_jobs = 5\n")) == 0);
+    dv_buf_reset(&b);
+    qstat_queue_dsv(&b, q, "|");
+    CHECK(strncmp(dv_buf_str(&b),
+                  "Queue: workq|queue_type=Execution|Priority=10|"
+                  "total_jobs=5|",
+                  strlen("Queue: workq|queue_type=Execution|Priority=10|"
+                         "total_jobs=5|")) == 0);
+    CHECK(strstr(dv_buf_str(&b), "|resources_max.walltime=01:00:00|") != NULL);
     j = qstat_queue_json(q);
     CHECK_STR(json_string_value(json_object_get(
                   json_object_get(j, "resources_max"), "walltime")),
