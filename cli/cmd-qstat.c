@@ -32,7 +32,8 @@ struct qstat {
     const char *delim;
     int header; /* the next display may print the header */
     int any_failed;
-    json_t *json_jobs;   /* "Jobs", once a job was shown */
+    json_t *json_jobs; /* "Jobs", once a job was shown */
+
     int queues;          /* -Q: queue status */
     json_t *json_queues; /* -Qf -F json: "Queue" */
     struct dv_buf out;
