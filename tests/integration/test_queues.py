@@ -129,6 +129,18 @@ def test_qmgr_errors():
     check(C.run("qdel", [jid]).returncode == 0)
     C.wait_state(jid, "finished")
     qmgr_ok(C, "delete queue busy")
+    # directives on stdin, ";" and comments; the last failure's status
+    out = C.run("qmgr", [], input="create queue s1 # a comment\n"
+                "set queue s1 enabled = True; set queue s1 nosuch = 1\n"
+                "list queue s1\ndelete queue s1\n")
+    check(out.returncode == 154 and "Queue s1\n" in out.stdout
+          and "    enabled = True\n" in out.stdout, out.stdout + out.stderr)
+    check("Undefined attribute nosuch" in out.stderr, out.stderr)
+    out = C.run("qmgr", ["-a"], input="set queue nosuch enabled = T\n"
+                "create queue s2\n")
+    check(out.returncode == 170, "%d %s" % (out.returncode, out.stderr))
+    st, _ = C.api("GET", "/v1/queues/s2")
+    check(st == 404, "qmgr -a went on after an error")
 
 
 def test_qstat_queues():
