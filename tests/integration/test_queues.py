@@ -260,9 +260,11 @@ def test_running_limits_two_schedulers():
     with cluster("queuelimits", nodes=2, scheds=2,
                  sched_args=["--workers", "2", "--batch", "4"]) as c:
         d = user_dir(c)
-        qmgr_ok(c, "create queue capped enabled=True,started=True,"
+        # The jobs wait in a stopped queue and start together: without the
+        # limits all 8 cores would run at once.
+        qmgr_ok(c, "create queue capped enabled=True,started=False,"
                 "max_running=3")
-        qmgr_ok(c, "create queue peruser enabled=True,started=True")
+        qmgr_ok(c, "create queue peruser enabled=True,started=False")
         qmgr_ok(c, "set queue peruser max_run = '[u:PBS_GENERIC=2]'")
         for queue, users, cap in (("capped", ["root"], {"total": 3}),
                                   ("peruser", ["root", TEST_USER],
@@ -274,12 +276,13 @@ def test_running_limits_two_schedulers():
             t.start()
             try:
                 ids = []
-                for i in range(10):
+                for i in range(16):
                     user = users[i % len(users)]
                     ids.append(c.submit(
-                        ["-q", queue, "--", "/bin/sleep", "0.4"],
+                        ["-q", queue, "--", "/bin/sleep", "1"],
                         user=None if user == "root" else user,
                         cwd=d))
+                qmgr_ok(c, "set queue %s started = True" % queue)
                 for jid in ids:
                     j = c.wait_state(jid, "finished", 120)
                     check(j["exit_status"] == 0, "%s: %r" % (jid, j))
