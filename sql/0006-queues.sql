@@ -277,15 +277,31 @@ LANGUAGE plpgsql AS $$
 DECLARE
     qname text;
     who text;
+    q record;
+    n bigint;
 BEGIN
-    SELECT j.queue, j.owner INTO qname, who FROM jobs j
-        JOIN queues q ON q.name = j.queue
-        WHERE j.id = job AND (q.max_running IS NOT NULL
-            OR q.max_run_all IS NOT NULL OR q.max_user_run IS NOT NULL
-            OR q.max_run_user IS NOT NULL);
-    IF qname IS NOT NULL THEN
-        PERFORM drover_queue_wake(qname, NULL, false);
-        PERFORM drover_queue_wake(qname, who, false);
+    SELECT j.queue, j.owner INTO qname, who FROM jobs j WHERE j.id = job;
+    SELECT started, least(max_running, max_run_all) AS qmax,
+           least(max_user_run, max_run_user) AS umax
+        INTO q FROM queues WHERE name = qname;
+    IF NOT FOUND OR NOT q.started
+       OR (q.qmax IS NULL AND q.umax IS NULL) THEN
+        RETURN;
+    END IF;
+    -- Only a slot that is free is handed on (no churn at the limit).
+    SELECT count(*) INTO n FROM jobs
+        WHERE queue = qname AND state IN ('running', 'exiting');
+    IF q.qmax IS NOT NULL AND n >= q.qmax THEN
+        RETURN;
+    END IF;
+    PERFORM drover_queue_wake(qname, NULL, false);
+    IF q.umax IS NOT NULL THEN
+        SELECT count(*) INTO n FROM jobs
+            WHERE queue = qname AND owner = who
+            AND state IN ('running', 'exiting');
+        IF n < q.umax THEN
+            PERFORM drover_queue_wake(qname, who, false);
+        END IF;
     END IF;
 END
 $$;
