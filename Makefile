@@ -44,7 +44,7 @@ PROG_DIRS := cli qmgr sched noded
 prog_name  = $(if $(filter cli,$(1)),drover,drover-$(1))
 PROG_ARCH  = $(foreach d,$(PROG_DIRS),$(OUT)/lib$(d).a)
 PROGRAMS   := $(foreach d,$(PROG_DIRS),$(BINDIR)/$(call prog_name,$(d)))
-PBS_LINKS  := qsub qstat qdel qhold qrls qalter qsig qrerun qmove pbsnodes pbsdsh
+PBS_LINKS  := qsub qstat qdel qhold qrls qalter qsig qrerun qmove pbsnodes pbsdsh qmgr
 LINKS      := $(addprefix $(BINDIR)/,$(PBS_LINKS))
 
 UNIT_SRC  := $(wildcard tests/unit/test-*.c)

@@ -76,6 +76,47 @@ void cli_strv_free(char **v, int n);
  * and returns 1; returns 0 otherwise. */
 int cli_print_version_if_asked(int argc, char **argv);
 
+/* qmgr-parse.c: qmgr's directives (pbs-cli.md section 6). */
+struct qmgr_attr {
+    char *name;  /* "resources_max.walltime" */
+    int op;      /* '=', '+' (+=), '-' (-=), 0 (none: unset, list) */
+    char *value; /* quotes removed; NULL without op */
+};
+
+struct qmgr_directive {
+    int empty;     /* nothing but blanks */
+    char cmd[16];  /* the full command: "create", "set", "list", ... */
+    char obj[16];  /* "queue", "server", ... ("" for help, quit, exit) */
+    char **names;  /* object names, "@server" parts dropped */
+    int nnames;
+    int all; /* "@default" (or any "@server") was named */
+    struct qmgr_attr *attrs;
+    int nattrs;
+};
+
+/* Parses one directive. Returns 0, or the exit status of PBS's parse
+ * errors with its message appended to msg: 1 illegal operation, 2 no or
+ * illegal object type, 3 syntax error. */
+int qmgr_parse(const char *text, struct qmgr_directive *d,
+               struct dv_buf *msg);
+void qmgr_directive_cleanup(struct qmgr_directive *d);
+/* Splits input into directives (";", newlines, "#" comments, "\"
+ * continuations). Returns a new array of new strings. */
+char **qmgr_split(const char *input, int *n);
+
+/* queue-format.c: queues as qmgr and qstat -Q print them, from the API's
+ * queue objects (docs/api.md, "Queues"). */
+void queue_list_text(struct dv_buf *out, const json_t *q);
+void queue_print_text(struct dv_buf *out, const json_t *q);
+void qstat_queue_header(struct dv_buf *out);
+void qstat_queue_row(struct dv_buf *out, const json_t *q);
+void qstat_queue_full(struct dv_buf *out, const json_t *q);
+void qstat_queue_dsv(struct dv_buf *out, const json_t *q, const char *delim);
+json_t *qstat_queue_json(const json_t *q);
+
+int cmd_queue(int argc, char **argv);
+int cmd_qmgr(int argc, char **argv);
+
 struct pbs_error {
     const char *code; /* API code: "job_not_found" */
     const char *text; /* PBS server text: "Unknown Job Id" */
@@ -318,6 +359,9 @@ void qstat_full_text(struct dv_buf *out, const char *job_id,
                      const struct qstat_attrs *a, int one_line);
 void qstat_full_dsv(struct dv_buf *out, const char *job_id,
                     const struct qstat_attrs *a, const char *delim);
+/* The same line for another kind of object: "<label>: <id><delim>...". */
+void qstat_full_dsv_as(struct dv_buf *out, const char *label, const char *id,
+                       const struct qstat_attrs *a, const char *delim);
 /* A job's attributes as a JSON object; returns a new reference. */
 json_t *qstat_attrs_json(const struct qstat_attrs *a);
 int cli_json_is_number(const char *s);

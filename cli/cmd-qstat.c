@@ -35,6 +35,9 @@ struct qstat {
     int header; /* the next display may print the header */
     int any_failed;
     json_t *json_jobs; /* "Jobs", once a job was shown */
+
+    int queues;          /* -Q: queue status */
+    json_t *json_queues; /* -Qf -F json: "Queue" */
     struct dv_buf out;
 };
 
@@ -344,10 +347,86 @@ print_json(struct qstat *q)
         json_object_set_new(root, "Jobs", q->json_jobs);
         q->json_jobs = NULL;
     }
+    if (q->json_queues != NULL) {
+        json_object_set_new(root, "Queue", q->json_queues);
+        q->json_queues = NULL;
+    }
     cli_json_print(&q->out, root);
     dv_buf_putc(&q->out, '\n');
     flush_out(q);
     json_decref(root);
+}
+
+/* Shows one queue (an API queue object) in the chosen layout. */
+static void
+show_queue(struct qstat *q, const json_t *queue)
+{
+    if (!q->full) {
+        if (q->header) {
+            qstat_queue_header(&q->out);
+            q->header = 0;
+        }
+        qstat_queue_row(&q->out, queue);
+    } else if (q->format == FMT_JSON) {
+        if (q->json_queues == NULL) {
+            q->json_queues = json_object();
+        }
+        json_object_set_new(q->json_queues,
+                            json_string_value(json_object_get(queue, "name")),
+                            qstat_queue_json(queue));
+    } else if (q->format == FMT_DSV) {
+        qstat_queue_dsv(&q->out, queue, q->delim);
+    } else {
+        qstat_queue_full(&q->out, queue);
+    }
+}
+
+/* qstat -Q [-f [-F json]] [destination...]: GET /v1/queues[/:name].
+ * Returns the exit status. */
+static int
+show_queues(struct qstat *q, const struct cli_getopt *g)
+{
+    int status = 0;
+
+    for (int i = 0; i < (g->noperands > 0 ? g->noperands : 1); i++) {
+        struct cli_reply r;
+        struct dv_buf path;
+        struct dv_err err;
+        const char *op = g->noperands > 0 ? g->operands[i] : NULL;
+        size_t n = op != NULL ? strcspn(op, "@") : 0;
+
+        dv_buf_init(&path);
+        dv_buf_puts(&path, "/v1/queues");
+        if (op != NULL && n > 0) {
+            char *name = dv_xstrndup(op, n);
+            dv_buf_putc(&path, '/');
+            cli_urlencode(&path, name);
+            free(name);
+        }
+        dv_err_clear(&err);
+        if (cli_client_call(q->c, "GET", dv_buf_str(&path), NULL, NULL, 0, &r,
+                            &err) < 0) {
+            status = cli_client_report_transport(q->c, &err);
+        } else if (r.status != 200 || r.body == NULL) {
+            fprintf(stderr, "qstat: %s %s\n", r.message, op != NULL ? op : "");
+            status = pbs_error_exit_status(r.code);
+        } else if (op != NULL && n > 0) {
+            show_queue(q, r.body);
+        } else {
+            size_t k;
+            json_t *queue;
+            json_array_foreach (json_object_get(r.body, "queues"), k, queue) {
+                show_queue(q, queue);
+            }
+        }
+        cli_reply_cleanup(&r);
+        dv_buf_cleanup(&path);
+        flush_out(q);
+    }
+    if (q->format == FMT_JSON && q->full) {
+        print_json(q);
+    }
+    return status;
 }
 
 int
@@ -456,10 +535,12 @@ cmd_qstat(int argc, char **argv)
                 errflg++;
             }
             break;
+        case 'Q':
+            q.queues = 1;
+            break;
         case 'p':
         case 'T':
         case 'q':
-        case 'Q':
         case 'B':
         case 'W':
             dv_buf_printf(&errs, "qstat: option -%c is not supported yet\n", c);
@@ -481,6 +562,9 @@ cmd_qstat(int argc, char **argv)
     }
     if ((q.alt_opt & QSTAT_ALT_ONELINE) &&
         !(q.alt_opt & (QSTAT_ALT_NODES | QSTAT_ALT_COMMENT))) {
+        conflict++;
+    }
+    if (q.queues && (q.alt || excl != 0 || q.history)) {
         conflict++;
     }
     for (int i = 0; i < conflict; i++) {
@@ -506,6 +590,10 @@ cmd_qstat(int argc, char **argv)
         goto out;
     }
     q.header = 1;
+    if (q.queues) {
+        status = show_queues(&q, &g);
+        goto out;
+    }
     if (g.noperands == 0) {
         show_list(&q, NULL);
     }
@@ -535,6 +623,7 @@ cmd_qstat(int argc, char **argv)
 out:
     cli_getopt_cleanup(&g);
     json_decref(q.json_jobs);
+    json_decref(q.json_queues);
     cli_client_free(q.c);
     free(q.users);
     dv_buf_cleanup(&q.out);

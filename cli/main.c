@@ -26,7 +26,9 @@ static const struct command commands[] = {
     {"qmove", cmd_qmove, "move waiting jobs to another queue (PBS qmove)"},
     {"pbsnodes", cmd_pbsnodes, "list nodes, mark them offline (PBS pbsnodes)"},
     {"pbsdsh", cmd_pbsdsh, "run a command on a job's nodes (PBS pbsdsh)"},
+    {"qmgr", cmd_qmgr, "manage queues (PBS qmgr -c '...')"},
     {"job", cmd_job, "run, inspect and stop JSON jobs (run|status|stop)"},
+    {"queue", cmd_queue, "list, create, change and delete queues"},
     {"node", cmd_node,
      "list, drain and mark nodes (in)eligible "
      "(status|drain|eligibility)"},

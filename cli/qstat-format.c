@@ -733,7 +733,14 @@ void
 qstat_full_dsv(struct dv_buf *out, const char *job_id,
                const struct qstat_attrs *a, const char *delim)
 {
-    dv_buf_printf(out, "Job Id: %s%s", job_id, delim);
+    qstat_full_dsv_as(out, "Job Id", job_id, a, delim);
+}
+
+void
+qstat_full_dsv_as(struct dv_buf *out, const char *label, const char *id,
+                  const struct qstat_attrs *a, const char *delim)
+{
+    dv_buf_printf(out, "%s: %s%s", label, id, delim);
     for (int i = 0; i < a->n; i++) {
         if (a->a[i].resc != NULL) {
             dv_buf_printf(out, "%s.%s=", a->a[i].name, a->a[i].resc);

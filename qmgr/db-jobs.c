@@ -44,14 +44,54 @@ nothing_to_run(const struct dv_job_spec *spec)
            strcmp(spec->type, "system") != 0;
 }
 
+/* The job's queue (lib/queue.h): it must exist and be enabled, let the
+ * owner in, fill its resource defaults and hold the job within its
+ * limits. Sets s->queue_used. */
+static int
+submit_queue(struct dv_db *db, struct db_submit *s, struct dv_err *err)
+{
+    struct dv_job_spec *spec = s->spec;
+    struct dv_queue q;
+    int found, changed, rc = -1;
+
+    dv_queue_init(&q);
+    found = db_queue_for_submit(db, spec->queue, &q, err);
+    if (found < 0) {
+        goto out;
+    }
+    if (found == 0) {
+        if (spec->queue == NULL) {
+            dv_err_set(err, DV_EINVAL, "no_default_queue",
+                       "No default queue specified");
+        } else {
+            dv_err_set(err, DV_EINVAL, "unknown_queue", "Unknown queue");
+        }
+        goto out;
+    }
+    if (!q.enabled) {
+        dv_err_set(err, DV_ECONFLICT, "queue_disabled", "Queue is not enabled");
+        goto out;
+    }
+    if (!dv_queue_acl_allows(&q, spec->owner, spec->group)) {
+        dv_err_set(err, DV_EFORBIDDEN, "queue_denied",
+                   "Access to queue is denied");
+        goto out;
+    }
+    if (dv_queue_apply_defaults(&q, spec, &changed, err) < 0 ||
+        dv_queue_check_limits(&q, &spec->req, err) < 0) {
+        goto out;
+    }
+    s->queue_used = dv_xstrdup(q.name);
+    rc = 0;
+out:
+    dv_queue_cleanup(&q);
+    return rc;
+}
+
 static int
 submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
 {
     static const char next_id[] = "SELECT nextval('job_id_seq') AS id";
-    static const char default_queue[] =
-        "SELECT name, enabled FROM queues WHERE is_default";
-    static const char named_queue[] =
-        "SELECT name, enabled FROM queues WHERE name = $1";
     static const char insert_job[] =
         "INSERT INTO jobs (id, name, owner, queue, type, priority, state, "
         "hold_types, rerunnable, spec, ncpus, mem, ngpus, nodect, walltime, "
@@ -71,7 +111,7 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "comment = 'Job finished: nothing to run (every group has count 0)', "
         "modify_index = nextval('modify_index_seq') WHERE id = $1";
     struct db_submit *s = arg;
-    const struct dv_job_spec *spec = s->spec;
+    struct dv_job_spec *spec = s->spec;
     struct notify_set ns = {0};
     struct db_custom custom = {0};
     PGresult *res = NULL;
@@ -98,28 +138,12 @@ submit_tx(struct dv_db *db, void *arg, struct dv_err *err)
     }
     id = dv_db_get_i64(res, 0, "id", 0);
     PQclear(res);
-
-    if (spec->queue != NULL) {
-        const char *p[] = {spec->queue};
-        res = dv_db_exec(db, named_queue, 1, p, err);
-    } else {
-        res = dv_db_exec(db, default_queue, 0, NULL, err);
-    }
-    if (res == NULL) {
-        goto out;
-    }
-    if (PQntuples(res) == 0) {
-        dv_err_set(err, DV_EINVAL, "unknown_queue", "Unknown queue");
-        goto out;
-    }
-    if (!dv_db_get_bool(res, 0, "enabled", 0)) {
-        dv_err_set(err, DV_ECONFLICT, "queue_disabled", "Queue is not enabled");
-        goto out;
-    }
-    s->queue_used = dv_xstrdup(dv_db_get(res, 0, "name"));
-    PQclear(res);
     res = NULL;
     if (db_custom_check(db, spec, &custom, err) < 0) {
+        goto out;
+    }
+
+    if (submit_queue(db, s, err) < 0) {
         goto out;
     }
 

@@ -21,6 +21,7 @@
 #include "lib/http-server.h"
 #include "lib/job.h"
 #include "lib/mem.h"
+#include "lib/queue.h"
 
 /* Longest wait of a blocking query, and the default when only index is
  * given (seconds). */
@@ -277,12 +278,19 @@ enum route_id {
     ROUTE_RESOURCES_LIST,
     ROUTE_RESOURCES_CREATE,
     ROUTE_RESOURCE_DELETE,
+    ROUTE_QUEUES_LIST,
+    ROUTE_QUEUES_CREATE,
+    ROUTE_QUEUE_GET,
+    ROUTE_QUEUE_CHANGE,
+    ROUTE_QUEUE_DELETE,
+    ROUTE_SERVER_GET,
+    ROUTE_SERVER_CHANGE,
 };
 
 struct route_match {
     enum route_id id;
     int64_t num;    /* the job or node id of the path; 0: a node name */
-    char name[256]; /* the node name of the path ("" when by id) */
+    char name[256]; /* the node or queue name of the path ("" when by id) */
     char allow[32]; /* 405: the methods the path takes ("GET, POST") */
 };
 
@@ -441,7 +449,8 @@ struct db_jobs {
 void db_jobs_clear(struct db_jobs *r);
 
 struct db_submit {
-    const struct dv_job_spec *spec; /* normalised, owner set */
+    struct dv_job_spec *spec; /* normalised, owner set; the queue's
+                                 resource defaults are added to it */
     const char *key;                /* idempotency key (never NULL) */
     double now;
     struct db_jobs out;
@@ -452,7 +461,8 @@ struct db_submit {
 
 /* Stores a new job (and its evaluation when not held) or finds the one
  * submitted before with the same key. Errors: unknown_queue,
- * queue_disabled, database ones. */
+ * no_default_queue, queue_disabled, queue_denied (ACL), over_limits
+ * (resources_max/min), the normaliser's, database ones. */
 int db_job_submit(struct dv_db *db, struct db_submit *s, struct dv_err *err);
 
 struct db_job_list {
@@ -1147,6 +1157,86 @@ int api_nodes_allowed(struct qreq *qr);
  * ready nodes heartbeat (every TTL/3) at most --max-heartbeat-rate times
  * a second in all. */
 double api_nodes_ttl(struct qmgr *q);
+
+/* api-queues.c: GET/POST /v1/queues, GET/PUT/PATCH/DELETE
+ * /v1/queues/:name (changes: root only). */
+
+void api_queues_list(struct qreq *qr, const char *name);
+void api_queues_create(struct qreq *qr);
+void api_queues_change(struct qreq *qr, const char *name);
+void api_queues_delete(struct qreq *qr, const char *name);
+/* GET /v1/server (anyone), PATCH|PUT /v1/server (root): the default queue
+ * and fair share. */
+void api_server_get(struct qreq *qr);
+void api_server_change(struct qreq *qr);
+
+/* db-queues.c */
+
+/* One change of a queue: set (op) or unset an attribute (borrowed). */
+struct queue_op {
+    const char *attr;
+    enum dv_queue_op op;
+    const char *value;
+    int unset;
+};
+
+struct db_queue_change {
+    const char *name;
+    int create; /* insert it first (queue_exists when it is there) */
+    const struct queue_op *ops;
+    int nops;
+    int woken; /* evaluations woken (waiting for the queue) */
+};
+
+/* Creates or changes a queue under its lock (lib/queue.h errors, 404
+ * unknown_queue, 409 queue_exists); a change wakes every evaluation
+ * waiting for the queue. */
+int db_queue_change(struct dv_db *db, struct db_queue_change *c,
+                    struct dv_err *err);
+/* Deletes a queue: 404 unknown_queue, 409 queue_busy while it has jobs
+ * that are not finished. */
+int db_queue_delete(struct dv_db *db, const char *name, struct dv_err *err);
+
+struct db_queues {
+    const char *name; /* NULL: every queue */
+    PGresult *queues; /* QUEUE_COLUMNS rows */
+    PGresult *counts; /* queue, state, n: active jobs */
+};
+
+/* Reads the queues (or the named one: 404 unknown_queue) and their job
+ * counts in one snapshot. */
+int db_queues_read(struct dv_db *db, struct db_queues *out,
+                   struct dv_err *err);
+void db_queues_clear(struct db_queues *out);
+/* The queue of a row of db_queues_read or db_queue_for_submit. */
+void db_queue_from_row(const PGresult *res, int row, struct dv_queue *q);
+/* The named queue (NULL: the default one), locked against deletion for
+ * the caller's transaction. Returns 1, 0 when there is none, or -1. */
+int db_queue_for_submit(struct dv_db *db, const char *name,
+                        struct dv_queue *q, struct dv_err *err);
+
+/* The server-wide settings that belong to queues: the default queue and
+ * fair share (its half-life and each user's decayed usage now). */
+struct db_server {
+    double now;
+    PGresult *settings; /* name, fairshare_half_life, default_queue */
+    PGresult *usage;    /* owner, core_seconds, usage (decayed, now) */
+};
+
+int db_server_read(struct dv_db *db, struct db_server *out,
+                   struct dv_err *err);
+void db_server_clear(struct db_server *out);
+
+struct db_server_change {
+    const char *default_queue; /* NULL: unchanged */
+    double half_life;          /* seconds; 0: unchanged */
+    double now;
+};
+
+/* Sets the default queue (404 unknown_queue) and the fair-share
+ * half-life (stored usage rescaled so that nobody's usage changes). */
+int db_server_change(struct dv_db *db, struct db_server_change *c,
+                     struct dv_err *err);
 
 /* api-status.c */
 

@@ -206,11 +206,43 @@ resources_route(const char *method, const char *path, char **s, int n,
     return pick(method, one, 1, m, path, err);
 }
 
+/* /v1/queues and /v1/queues/:name. */
+static int
+queues_route(const char *method, const char *path, char **s, int n,
+             struct route_match *m, struct dv_err *err)
+{
+    static const struct route_def queues[] = {{"GET", ROUTE_QUEUES_LIST},
+                                              {"POST", ROUTE_QUEUES_CREATE}};
+    static const struct route_def queue[] = {{"GET", ROUTE_QUEUE_GET},
+                                             {"PUT", ROUTE_QUEUE_CHANGE},
+                                             {"PATCH", ROUTE_QUEUE_CHANGE},
+                                             {"DELETE", ROUTE_QUEUE_DELETE}};
+
+    if (n == 2) {
+        return pick(method, queues, 2, m, path, err);
+    }
+    if (n != 3) {
+        return not_found(path, err);
+    }
+    if (!dv_queue_name_valid(s[2])) {
+        dv_err_set(err, DV_EINVAL, "invalid_request",
+                   "invalid queue name: %.64s (1 to 15 of A-Z a-z 0-9 _ -, "
+                   "starting with a letter or digit)",
+                   s[2]);
+        return -1;
+    }
+    dv_strlcpy(m->name, s[2], sizeof(m->name));
+    return pick(method, queue, 4, m, path, err);
+}
+
 int
 route_find(const char *method, const char *path, struct route_match *m,
            struct dv_err *err)
 {
     static const struct route_def status[] = {{"GET", ROUTE_STATUS}};
+    static const struct route_def server[] = {{"GET", ROUTE_SERVER_GET},
+                                              {"PUT", ROUTE_SERVER_CHANGE},
+                                              {"PATCH", ROUTE_SERVER_CHANGE}};
     static const struct route_def jobs[] = {{"GET", ROUTE_JOBS_LIST},
                                             {"POST", ROUTE_JOBS_SUBMIT}};
     static const struct route_def job[] = {{"GET", ROUTE_JOB_GET},
@@ -239,6 +271,9 @@ route_find(const char *method, const char *path, struct route_match *m,
     }
     if (strcmp(s[1], "status") == 0 && n == 2) {
         return pick(method, status, 1, m, path, err);
+    }
+    if (strcmp(s[1], "server") == 0 && n == 2) {
+        return pick(method, server, 3, m, path, err);
     }
     if (strcmp(s[1], "jobs") == 0) {
         if (n == 2) {
@@ -283,6 +318,9 @@ route_find(const char *method, const char *path, struct route_match *m,
     }
     if (strcmp(s[1], "resources") == 0) {
         return resources_route(method, path, s, n, m, err);
+    }
+    if (strcmp(s[1], "queues") == 0) {
+        return queues_route(method, path, s, n, m, err);
     }
     return not_found(path, err);
 }

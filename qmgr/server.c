@@ -434,6 +434,27 @@ server_handler_cb(struct dv_http_request *req, void *arg)
     case ROUTE_RESOURCE_DELETE:
         api_resources_delete(qr, m.name);
         break;
+    case ROUTE_QUEUES_LIST:
+        api_queues_list(qr, NULL);
+        break;
+    case ROUTE_QUEUES_CREATE:
+        api_queues_create(qr);
+        break;
+    case ROUTE_QUEUE_GET:
+        api_queues_list(qr, m.name);
+        break;
+    case ROUTE_QUEUE_CHANGE:
+        api_queues_change(qr, m.name);
+        break;
+    case ROUTE_QUEUE_DELETE:
+        api_queues_delete(qr, m.name);
+        break;
+    case ROUTE_SERVER_GET:
+        api_server_get(qr);
+        break;
+    case ROUTE_SERVER_CHANGE:
+        api_server_change(qr);
+        break;
     }
 }
 

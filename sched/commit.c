@@ -21,6 +21,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/resources.h"
+#include "lib/strutil.h"
 #include "sched/sched.h"
 
 struct commit_tx {
@@ -283,6 +284,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "WHERE job_id = $1 AND desired_status = 'run' AND end_time IS NULL";
     static const char lock_job[] =
         "SELECT state FROM jobs WHERE id = $1 FOR UPDATE";
+    /* A job about to start: its queue's started flag and running-job
+     * limits, counted under the queue's lock (sql/0006-queues.sql). */
+    static const char admit[] =
+        "SELECT drover_queue_admit($1, $2, $3) AS why";
     static const char next_index[] = "SELECT nextval('modify_index_seq') AS v";
     static const char reserved[] =
         "SELECT node_id, sum(cores) AS c, sum(mem) AS m, sum(gpus) AS g "
@@ -336,7 +341,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     const struct plan *plan = c->plan;
     const struct sched_job *job = plan->job;
     struct commit_result *r = c->r;
-    int nids = 0, *accepted = NULL, rc = -1;
+    int nids = 0, *accepted = NULL, rc = -1, starting;
     int64_t *ids = NULL, index = 0;
     struct locked *lk = NULL;
     char **cpusets = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(char *));
@@ -412,6 +417,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         rc = 0;
         goto out;
     }
+    starting = strcmp(dv_db_get(res, 0, "state"), "queued") == 0;
     PQclear(res);
     res = NULL;
     {
@@ -429,6 +435,22 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     }
     if (job->array != NULL && array_check_load(db, plan, &ac, err) < 0) {
         goto out;
+    }
+    if (starting && plan->nplacements > 0) {
+        const char *p[] = {dv_db_i64(b1, job->id), dv_db_i64(b2, c->eval_id),
+                           c->owner};
+        res = dv_db_exec(db, admit, 3, p, err);
+        if (res == NULL) {
+            goto out;
+        }
+        if (!dv_db_is_null(res, 0, "why")) {
+            r->outcome = COMMIT_QUEUE_WAIT;
+            dv_strlcpy(r->why, dv_db_get(res, 0, "why"), sizeof(r->why));
+            rc = 0;
+            goto out;
+        }
+        PQclear(res);
+        res = NULL;
     }
     if (!job->pbs) {
         const char *p[] = {dv_db_i64(b1, job->id)};

@@ -8,6 +8,7 @@
  * can never fall between a planner's read and its "blocked".
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,21 @@
 
 #define BLOCK_LOCK_KEY "4750001"
 
+/* A float8 column as text ("-Infinity" included); -inf when NULL. */
+static double
+db_get_float8(const PGresult *res, int row, const char *col)
+{
+    const char *v = dv_db_get(res, row, col);
+    char *end = NULL;
+    double d;
+
+    if (v == NULL) {
+        return -HUGE_VAL;
+    }
+    d = strtod(v, &end);
+    return end == v ? -HUGE_VAL : d;
+}
+
 static void
 int_array(struct dv_buf *b, const int64_t *v, int n)
 {
@@ -30,15 +46,25 @@ int_array(struct dv_buf *b, const int64_t *v, int n)
     dv_buf_putc(b, '}');
 }
 
-static int
-eval_cmp(const void *a, const void *b)
+int
+sched_eval_order_cmp(const struct sched_eval *x, const struct sched_eval *y)
 {
-    const struct sched_eval *x = a, *y = b;
-
+    if (x->queue_priority != y->queue_priority) {
+        return x->queue_priority > y->queue_priority ? -1 : 1;
+    }
     if (x->priority != y->priority) {
         return x->priority > y->priority ? -1 : 1;
     }
+    if (x->fairshare != y->fairshare) {
+        return x->fairshare < y->fairshare ? -1 : 1;
+    }
     return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int
+eval_cmp(const void *a, const void *b)
+{
+    return sched_eval_order_cmp(a, b);
 }
 
 void
@@ -66,8 +92,12 @@ db_lease_evals(struct dv_db *db, const char *owner, double deadline,
         "wait_until <= to_timestamp($4)) "
         "AND NOT EXISTS (SELECT 1 FROM evaluations l "
         "WHERE l.job_id = e.job_id AND l.status = 'leased') "
-        "ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-        "RETURNING id, job_id, priority, triggered_by";
+        "ORDER BY " SCHED_EVAL_ORDER " LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+        "RETURNING id, job_id, priority, queue_priority, "
+        /* the owner's usage now: a stamp may predate a job's end */
+        "coalesce((SELECT u.usage_log2 FROM jobs j JOIN user_usage u "
+        "ON u.owner = j.owner WHERE j.id = evaluations.job_id), "
+        "'-Infinity') AS fairshare, triggered_by";
     char dl[32], lim[24], nowb[32];
     const char *params[] = {owner, dv_db_double(dl, deadline),
                             dv_db_i64(lim, batch), dv_db_double(nowb, dv_now())};
@@ -85,12 +115,17 @@ db_lease_evals(struct dv_db *db, const char *owner, double deadline,
         (*evals)[i].id = dv_db_get_i64(res, i, "id", 0);
         (*evals)[i].job_id = dv_db_get_i64(res, i, "job_id", 0);
         (*evals)[i].priority = (int)dv_db_get_i64(res, i, "priority", 0);
+        (*evals)[i].queue_priority =
+            (int)dv_db_get_i64(res, i, "queue_priority", 0);
+        (*evals)[i].fairshare = db_get_float8(res, i, "fairshare");
         (*evals)[i].triggered_by =
             dv_xstrdup(dv_db_get(res, i, "triggered_by"));
     }
     *n = rows;
     PQclear(res);
-    /* RETURNING has no order: plan higher priority first. */
+    /* RETURNING has no order: plan in the order of work, with every
+     * owner's usage as it is now (an evaluation that was pending while
+     * one of its owner's jobs ended carries an older stamp). */
     qsort(*evals, (size_t)rows, sizeof(**evals), eval_cmp);
     return 0;
 }
@@ -314,12 +349,15 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "UPDATE jobs SET comment = $2, "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id = $1 AND state = 'queued' AND comment IS DISTINCT FROM $2";
+    /* A job of a limited queue that waits for capacity hands the slot it
+     * may have been woken for to the next job waiting for one. */
+    static const char pass_on[] = "SELECT drover_queue_pass_on($1)";
     struct block_tx *b = arg;
     const struct plan *plan = b->plan;
     struct dv_buf ids, cis, fs;
     char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24];
     PGresult *res;
-    int moved, rc = -1;
+    int moved, blocked, rc = -1;
     int64_t top;
 
     b->woken = 0;
@@ -375,10 +413,18 @@ block_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     }
     b->woken = PQntuples(res) == 1 &&
                strcmp(dv_db_get(res, 0, "status"), "pending") == 0;
+    blocked = PQntuples(res) == 1 &&
+              strcmp(dv_db_get(res, 0, "status"), "blocked") == 0;
     PQclear(res);
     {
         const char *p[] = {dv_db_i64(b1, b->job_id), dv_db_i64(b6, b->eval_id)};
         if (dv_db_exec_cmd(db, supersede, 2, p, err) < 0) {
+            goto out;
+        }
+    }
+    if (blocked) {
+        const char *p[] = {dv_db_i64(b1, b->job_id)};
+        if (dv_db_exec_cmd(db, pass_on, 1, p, err) < 0) {
             goto out;
         }
     }
@@ -601,7 +647,8 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "WITH woken AS (UPDATE evaluations SET status = 'pending', "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id IN (SELECT DISTINCT ON (job_id) id FROM evaluations b "
-        "WHERE status = 'blocked' AND NOT EXISTS (SELECT 1 FROM evaluations o "
+        "WHERE status = 'blocked' AND b.wait_queue IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM evaluations o "
         "WHERE o.job_id = b.job_id AND o.status IN ('pending', 'leased')) "
         "AND CASE WHEN b.never THEN EXISTS (SELECT 1 FROM nodes n "
         "WHERE n.shape_index > b.blocked_index) "

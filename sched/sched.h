@@ -479,6 +479,9 @@ enum commit_outcome {
     COMMIT_DONE = 0,   /* what fitted was written (maybe nothing) */
     COMMIT_JOB_GONE,   /* the job no longer wants placing */
     COMMIT_LEASE_LOST, /* the evaluation is no longer ours: nothing written */
+    COMMIT_QUEUE_WAIT, /* the job's queue is stopped or at a running-job
+                        * limit: nothing placed, the evaluation blocked
+                        * waiting for a slot (sql/0006-queues.sql) */
 };
 
 struct commit_result {
@@ -490,6 +493,7 @@ struct commit_result {
     struct node_after *after; /* the locked nodes as committed */
     int nafter;
     double seconds;
+    char why[160]; /* COMMIT_QUEUE_WAIT: the job's new comment */
 };
 
 /* Commits plan (and its stops) in one transaction: node rows locked in id
@@ -512,9 +516,21 @@ void commit_text_elem(struct dv_buf *b, const char *s, int first);
 struct sched_eval {
     int64_t id;
     int64_t job_id;
-    int priority;
+    int priority;       /* the job's (-p) */
+    int queue_priority; /* its queue's */
+    double fairshare;   /* log2 of its owner's decayed usage (-inf: none) */
     char *triggered_by;
 };
+
+/* The order of work, one definition for every planner (leasing here,
+ * backfill's reservations): queue priority, then job priority, then fair
+ * share (lower decayed usage first), then age. SCHED_EVAL_ORDER is the
+ * same order over evaluations' columns, served by the partial index
+ * evaluations_pending_order (sql/0006-queues.sql, which stamps the columns
+ * whenever an evaluation becomes pending). */
+#define SCHED_EVAL_ORDER "queue_priority DESC, priority DESC, fairshare, id"
+int sched_eval_order_cmp(const struct sched_eval *a,
+                         const struct sched_eval *b);
 
 int db_lease_evals(struct dv_db *db, const char *owner, double deadline,
                    int batch, struct sched_eval **evals, int *n,

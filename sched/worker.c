@@ -247,6 +247,11 @@ worker_process(struct sched_worker *w, struct dv_db *db,
                 log_warn("evaluation %lld: lease lost to another scheduler; "
                          "its plan was dropped",
                          (long long)ev->id);
+            } else if (cr.outcome == COMMIT_QUEUE_WAIT) {
+                /* blocked by the commit until a slot of its queue frees */
+                atomic_fetch_add(&sh->metrics.blocked, 1);
+                log_info("job %lld waits for its queue: %s",
+                         (long long)job.id, cr.why);
             } else if (plan.nunplaced > 0 || job.array != NULL) {
                 /* the commit finishes it only when it placed everything
                  * (never for arrays) */

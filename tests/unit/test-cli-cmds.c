@@ -104,7 +104,8 @@ test_qstat_usage(void)
     CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "-f", "-F", "json", "-w"), 2);
     CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "-D", ",", "-f", "-F", "dsv"), 2);
     CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "-1"), 2);
-    CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "-Q"), 2);
+    CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "-Q", "-a"), 2); /* conflicting */
+    CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "-B"), 2);
     CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "1x"), 1);
     CHECK_INT(RUN_CMD(cmd_qstat, "qstat", "12"), 111);
 }

@@ -201,6 +201,41 @@ test_bad_ids(void)
         match("PUT", "/v1/nodes/99999999999999999999/heartbeat", &m, &err), -1);
 }
 
+static void
+test_queue_routes(void)
+{
+    struct route_match m;
+    struct dv_err err;
+
+    CHECK_INT(match("GET", "/v1/queues", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_QUEUES_LIST);
+    CHECK_INT(match("POST", "/v1/queues/", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_QUEUES_CREATE);
+    CHECK_INT(match("GET", "/v1/queues/workq", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_QUEUE_GET);
+    CHECK_STR(m.name, "workq");
+    CHECK_INT(match("PUT", "/v1/queues/workq", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_QUEUE_CHANGE);
+    CHECK_INT(match("PATCH", "/v1/queues/workq", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_QUEUE_CHANGE);
+    CHECK_INT(match("DELETE", "/v1/queues/workq", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_QUEUE_DELETE);
+    CHECK_INT(match("POST", "/v1/queues/workq", &m, &err), -1);
+    CHECK_STR(m.allow, "GET, PUT, PATCH, DELETE");
+    CHECK_INT(match("DELETE", "/v1/queues", &m, &err), -1);
+    CHECK_STR(m.allow, "GET, POST");
+    CHECK_INT(match("GET", "/v1/queues/a%20b", &m, &err), -1);
+    CHECK_STR(err.code, "invalid_request");
+    CHECK_INT(match("GET", "/v1/queues/workq/jobs", &m, &err), -1);
+    CHECK_STR(err.code, "not_found");
+    CHECK_INT(match("GET", "/v1/server", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_SERVER_GET);
+    CHECK_INT(match("PATCH", "/v1/server", &m, &err), 0);
+    CHECK_INT(m.id, ROUTE_SERVER_CHANGE);
+    CHECK_INT(match("DELETE", "/v1/server", &m, &err), -1);
+    CHECK_STR(m.allow, "GET, PUT, PATCH");
+}
+
 int
 main(void)
 {
@@ -210,5 +245,6 @@ main(void)
     RUN(test_resource_routes);
     RUN(test_bad_method);
     RUN(test_bad_ids);
+    RUN(test_queue_routes);
     return unit_done();
 }
