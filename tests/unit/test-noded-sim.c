@@ -291,7 +291,12 @@ test_runtime(void)
     /* Nothing (or nonsense) said: the walltime, else until stopped. */
     s = json_pack("{s:{s:s}}", "meta", "drover.sim_runtime", "soon");
     CHECK(sim_runtime(s, 7, &over) == 7 && !over);
-    CHECK(sim_runtime(s, 0, &over) == 0);
+    CHECK(sim_runtime(s, 0, &over) == -1);
+    json_decref(s);
+    /* An explicit 0 is "at once", not "until stopped". */
+    s = json_pack("{s:[s]}", "env", "DROVER_SIM_RUNTIME=0");
+    CHECK(sim_runtime(s, 0, &over) == 0 && !over);
+    CHECK(sim_runtime(s, 60, &over) == 0 && !over);
     json_decref(s);
 }
 
