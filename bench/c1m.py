@@ -45,7 +45,7 @@ class Bench(cluster.Cluster):
         t0 = time.time()
         self.wait_nodes(a.nodes)
         log("%d nodes ready in %.1fs" % (a.nodes, time.time() - t0))
-        self.start_sched(workers=a.workers)
+        self.start_sched(workers=a.workers, batch=4)
 
     def cpu(self):
         c = super().cpu()
@@ -123,11 +123,8 @@ class Bench(cluster.Cluster):
             raise SystemExit("c1m: the scheduler counted %d placements but "
                              "the database holds %d" % (total, placed))
         if a.pg_stats:
-            log("top statements by total time while placing:\n" + self.psql(
-                "SELECT round(total_exec_time::numeric / 1000, 1) || ' s  ' "
-                "|| calls || ' calls  ' || left(regexp_replace(query, "
-                "'\\s+', ' ', 'g'), 110) FROM pg_stat_statements "
-                "ORDER BY total_exec_time DESC LIMIT 12"))
+            log("top statements by total time while placing:\n" +
+                self.top_statements())
         log("CPU seconds while placing: " + ", ".join(
             "%s %.1f" % (k, cpu1[k] - cpu0[k]) for k in sorted(cpu1)))
         conflicts = (self.metric("drover_sched_plan_conflicts_total") -

@@ -139,6 +139,15 @@ class Cluster:
                              input=stdin)
         return out.stdout.strip()
 
+    def top_statements(self, n=12):
+        """PostgreSQL's costliest statements (needs start_pg(pg_stats=True)),
+        as text lines: total seconds, calls, the statement's start."""
+        return self.psql(
+            "SELECT round(total_exec_time::numeric / 1000, 1) || ' s  ' "
+            "|| calls || ' calls  ' || left(regexp_replace(query, "
+            "'\\s+', ' ', 'g'), 110) FROM pg_stat_statements "
+            "ORDER BY total_exec_time DESC LIMIT %d" % n)
+
     def pg_cpu(self):
         """CPU seconds of the postmaster and all its backends (live ones;
         a backend that exited took its figure with it)."""
@@ -195,12 +204,15 @@ class Cluster:
             "SELECT count(*) FROM nodes WHERE status = 'ready'")) >= n,
             timeout, "%d nodes to register" % n)
 
-    def start_sched(self, workers=1, batch=4, extra=()):
-        self.sched = self.spawn("sched", [
-            os.path.join(self.bin, "drover-sched"), "--database",
-            self.conninfo, "--workers", str(workers), "--batch", str(batch),
-            "--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
-            "--log-level", "warn"] + list(extra))
+    def start_sched(self, workers=1, batch=None, extra=()):
+        """batch None: the scheduler's default (--batch 16)."""
+        argv = [os.path.join(self.bin, "drover-sched"), "--database",
+                self.conninfo, "--workers", str(workers),
+                "--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
+                "--log-level", "warn"]
+        if batch is not None:
+            argv += ["--batch", str(batch)]
+        self.sched = self.spawn("sched", argv + list(extra))
         return self.sched
 
     def wait_sched(self):

@@ -52,7 +52,8 @@ class Tput(cluster.Cluster):
 
     def start_cluster(self, node_args):
         a = self.args
-        self.start_pg(extra_opts="-c track_commit_timestamp=on")
+        self.start_pg(pg_stats=a.pg_stats,
+                      extra_opts="-c track_commit_timestamp=on")
         self.migrate("tput")
         self.start_qmgr(workers=a.qmgr_workers)
         self.start_noded("node1", node_args)
@@ -153,6 +154,8 @@ class Tput(cluster.Cluster):
         """Runs one phase; submit() submits, returns None or why the phase
         is unavailable."""
         log("phase %s: %d jobs" % (name, n))
+        if self.args.pg_stats:
+            self.psql("SELECT pg_stat_statements_reset()")
         cpu0, cc0 = self.cpu(), cluster.children_cpu()
         t0 = time.time()
         why = submit()
@@ -174,6 +177,9 @@ class Tput(cluster.Cluster):
                                         3) for k in cpu1},
         }
         res["cpu_ms_per_job"]["qsub"] = round((cc1 - cc0) * 1000 / n, 3)
+        if self.args.pg_stats:
+            log("phase %s: top statements by total time:\n%s"
+                % (name, self.top_statements()))
         log("phase %s: %s" % (name, json.dumps(res)))
         return res
 
@@ -302,6 +308,8 @@ def main():
     ap.add_argument("--bin", default="bin")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-slurm", action="store_true")
+    ap.add_argument("--pg-stats", action="store_true",
+                    help="print PostgreSQL's costliest statements per phase")
     args = ap.parse_args()
     args.phases = [p for p in args.phases.split(",") if p]
     result = {"jobs": args.jobs, "phases": args.phases,
