@@ -115,7 +115,8 @@ class Tput(cluster.Cluster):
                               "--", "/bin/true"], env=self.env, cwd=self.dir,
                              capture_output=True, text=True)
         if out.returncode != 0:
-            return out.stderr.strip() or "exit %d" % out.returncode
+            lines = out.stderr.strip().splitlines()
+            return lines[0] if lines else "exit %d" % out.returncode
         return None
 
     def api_loops(self, name, n, conns):
