@@ -51,7 +51,7 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-build unit integration demo install clean bench \
-        bench-c1m format check-banned
+        bench-c1m bench-throughput bench-qstat format check-banned
 all: $(PROGRAMS) $(LINKS)
 
 deps:
@@ -120,13 +120,27 @@ demo: deps
 # 2 and 4 scheduler workers (C1M_WORKERS, C1M_ARGS to change).
 C1M_WORKERS ?= 1 2 4
 C1M_ARGS ?=
-bench: bench-c1m
+bench: bench-c1m bench-throughput bench-qstat
 
 bench-c1m: deps
 	$(MAKE) all
 	@for w in $(C1M_WORKERS); do \
 	    python3 bench/c1m.py --workers $$w $(C1M_ARGS) || exit 1; \
 	done
+
+# make bench-throughput: 2,000 trivial jobs through qsub (one loop, 8
+# loops, one array) on one real noded, then on simulated nodes, and the
+# Slurm peer (../shared/peers/slurm) side by side; TPUT_ARGS to change.
+TPUT_ARGS ?=
+bench-throughput: deps
+	$(MAKE) all
+	python3 bench/throughput.py $(TPUT_ARGS)
+
+# make bench-qstat: qstat latency at 100,000 queued jobs (QSTAT_ARGS).
+QSTAT_ARGS ?=
+bench-qstat: deps
+	$(MAKE) all
+	python3 bench/qstat_scale.py $(QSTAT_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

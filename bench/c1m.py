@@ -20,204 +20,37 @@ one_job_p50_ms, one_job_p99_ms.
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+import cluster
 
-
-def log(msg):
-    print("c1m: %s" % msg, file=sys.stderr, flush=True)
+log = cluster.logger("c1m")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def as_postgres(argv):
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--"] + argv
-    return argv
-
-
-class Bench:
+class Bench(cluster.Cluster):
     def __init__(self, args):
+        super().__init__("c1m", bin=args.bin)
         self.args = args
-        self.bin = os.path.join(TOP, args.bin)
-        self.dir = tempfile.mkdtemp(prefix="drover-c1m-", dir="/tmp")
-        os.chmod(self.dir, 0o755)
-        self.procs = []
-        self.port = free_port()
-        self.addr = "http://127.0.0.1:%d" % self.port
-        self.metrics_port = free_port()
-        self.pg_port = None
-        self.conninfo = None
-
-    # --- PostgreSQL, durable ---
-
-    def start_pg(self):
-        data = os.path.join(self.dir, "pg")
-        sock = os.path.join(self.dir, "sock")
-        os.makedirs(sock)
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-            shutil.chown(sock, "postgres")
-        subprocess.run(as_postgres([os.path.join(PGBIN, "initdb"), "-D", data,
-                                    "-U", "postgres", "--auth=trust",
-                                    "--no-sync", "-E", "UTF8"]),
-                       check=True, capture_output=True, cwd="/")
-        self.pg_port = free_port()
-        opts = ("-c listen_addresses=127.0.0.1 -p %d -k %s "
-                "-c max_connections=300 -c shared_buffers=1GB "
-                "-c max_wal_size=8GB -c checkpoint_timeout=30min "
-                "-c wal_buffers=64MB -c autovacuum_naptime=10s"
-                % (self.pg_port, sock))
-        if self.args.pg_stats:
-            opts += (" -c shared_preload_libraries=pg_stat_statements"
-                     " -c pg_stat_statements.track=all")
-        subprocess.run(as_postgres([os.path.join(PGBIN, "pg_ctl"), "start",
-                                    "-D", data, "-w", "-t", "60", "-l",
-                                    os.path.join(self.dir, "pg.log"),
-                                    "-o", opts]),
-                       check=True, capture_output=True, cwd="/")
-        subprocess.run([os.path.join(PGBIN, "createdb"), "-h", sock, "-p",
-                        str(self.pg_port), "-U", "postgres", "drover"],
-                       check=True, capture_output=True)
-        self.conninfo = ("host=%s port=%d dbname=drover user=postgres"
-                         % (sock, self.pg_port))
-        if self.args.pg_stats:
-            self.psql("CREATE EXTENSION pg_stat_statements")
-
-    def stop_pg(self):
-        subprocess.run(as_postgres([os.path.join(PGBIN, "pg_ctl"), "stop",
-                                    "-D", os.path.join(self.dir, "pg"),
-                                    "-m", "fast"]),
-                       capture_output=True, cwd="/")
-
-    def psql(self, query):
-        out = subprocess.run([os.path.join(PGBIN, "psql"), self.conninfo,
-                              "-XAtq", "-c", query], capture_output=True,
-                             text=True, check=True)
-        return out.stdout.strip()
-
-    # --- daemons ---
-
-    def spawn(self, name, argv):
-        logf = open(os.path.join(self.dir, name + ".log"), "ab")
-        p = subprocess.Popen(argv, stdout=logf, stderr=logf,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        logf.close()
-        self.procs.append((name, p))
-        return p
 
     def start_cluster(self):
         a = self.args
-        subprocess.run([os.path.join(self.bin, "drover-qmgr"), "migrate",
-                        "--database", self.conninfo, "--server-name", "c1m"],
-                       check=True)
-        self.qmgr = self.spawn("qmgr", [
-            os.path.join(self.bin, "drover-qmgr"), "--database",
-            self.conninfo, "--listen", "127.0.0.1:%d" % self.port,
-            "--workers", str(a.qmgr_workers), "--node-ttl", "120s",
-            "--log-level", "warn"])
-        self.wait(lambda: self.api("GET", "/v1/status")[0] == 200, 30,
-                  "qmgr")
-        self.noded = self.spawn("noded", [
-            os.path.join(self.bin, "drover-noded"), "--server", self.addr,
-            "--name", "sim", "--data-dir", os.path.join(self.dir, "noded"),
+        self.migrate("c1m")
+        self.start_qmgr(workers=a.qmgr_workers)
+        self.start_noded("sim", [
             "--simulate", str(a.nodes), "--simulate-topology", a.topology,
-            "--memory", a.node_memory, "--log-level", "warn",
+            "--memory", a.node_memory,
             "--simulate-running=%s" % ("true" if a.sim_running else "false")])
         log("waiting for %d simulated nodes" % a.nodes)
         t0 = time.time()
-        self.wait(lambda: int(self.psql(
-            "SELECT count(*) FROM nodes WHERE status = 'ready'")) >= a.nodes,
-            600, "nodes to register")
+        self.wait_nodes(a.nodes)
         log("%d nodes ready in %.1fs" % (a.nodes, time.time() - t0))
-        self.sched = self.spawn("sched", [
-            os.path.join(self.bin, "drover-sched"), "--database",
-            self.conninfo, "--workers", str(a.workers), "--batch", "4",
-            "--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
-            "--log-level", "warn"])
-
-    def wait_sched(self):
-        """The scheduler serves /metrics once its snapshot is loaded."""
-        self.wait(lambda: self.metric("drover_sched_evaluations_total") >= 0,
-                  120, "the scheduler")
+        self.start_sched(workers=a.workers, batch=4)
 
     def cpu(self):
-        """CPU seconds used so far by each component (PostgreSQL: the
-        postmaster and all its backends)."""
-        tick = os.sysconf("SC_CLK_TCK")
-
-        def used(pid):
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    parts = f.read().rsplit(")", 1)[1].split()
-                return (int(parts[11]) + int(parts[12])) / tick
-            except OSError:
-                return 0.0
-
-        with open(os.path.join(self.dir, "pg", "postmaster.pid")) as f:
-            postmaster = int(f.readline())
-        pg = used(postmaster)
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open("/proc/%s/stat" % d) as f:
-                        parts = f.read().rsplit(")", 1)[1].split()
-                    if int(parts[1]) == postmaster:
-                        pg += used(int(d))
-                except OSError:
-                    pass
-        return {"postgres": pg, "sched": used(self.sched.pid),
-                "qmgr": used(self.qmgr.pid), "noded": used(self.noded.pid)}
-
-    def stop_cluster(self):
-        for name, p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.wait()
-        self.stop_pg()
-
-    def wait(self, fn, timeout, what):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                if fn():
-                    return
-            except (OSError, subprocess.CalledProcessError, ValueError):
-                pass
-            time.sleep(0.2)
-        raise SystemExit("c1m: timed out waiting for %s; logs in %s"
-                         % (what, self.dir))
-
-    def api(self, method, path, body=None, timeout=60):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.addr + path, data=data,
-                                     method=method)
-        req.add_header("Content-Type", "application/json")
-        req.add_header("X-Drover-User", os.environ.get("USER", "root"))
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        c = super().cpu()
+        c["noded"] = c.pop("sim")
+        return c
 
     # --- the runs ---
 
@@ -257,21 +90,6 @@ class Bench:
             raise SystemExit("c1m: submission failed: %r" % (errors[0],))
         return ids
 
-    def metric(self, name):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
-                                    % self.metrics_port, timeout=10) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + "{"):
-                    return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
-    def rss_mb(self, pid):
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-        return 0.0
-
     def run_c1m(self):
         a = self.args
         base = int(self.psql("SELECT count(*) FROM allocations"))
@@ -305,11 +123,8 @@ class Bench:
             raise SystemExit("c1m: the scheduler counted %d placements but "
                              "the database holds %d" % (total, placed))
         if a.pg_stats:
-            log("top statements by total time while placing:\n" + self.psql(
-                "SELECT round(total_exec_time::numeric / 1000, 1) || ' s  ' "
-                "|| calls || ' calls  ' || left(regexp_replace(query, "
-                "'\\s+', ' ', 'g'), 110) FROM pg_stat_statements "
-                "ORDER BY total_exec_time DESC LIMIT 12"))
+            log("top statements by total time while placing:\n" +
+                self.top_statements())
         log("CPU seconds while placing: " + ", ".join(
             "%s %.1f" % (k, cpu1[k] - cpu0[k]) for k in sorted(cpu1)))
         conflicts = (self.metric("drover_sched_plan_conflicts_total") -
@@ -369,7 +184,7 @@ def main():
     result = {"nodes": args.nodes, "jobs": args.jobs, "tasks": args.tasks,
               "workers": args.workers}
     try:
-        b.start_pg()
+        b.start_pg(pg_stats=args.pg_stats)
         b.start_cluster()
         b.wait_sched()
         if args.one_job_runs > 0:
@@ -377,11 +192,8 @@ def main():
         b.conflicts_before = b.metric("drover_sched_plan_conflicts_total")
         result.update(b.run_c1m())
     finally:
-        b.stop_cluster()
-        if not args.keep:
-            shutil.rmtree(b.dir, ignore_errors=True)
-        else:
-            log("kept %s" % b.dir)
+        b.stop()
+        b.destroy(keep=args.keep)
     print(json.dumps(result), flush=True)
 
 

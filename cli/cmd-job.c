@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,8 @@ random_key(char *buf, size_t size)
     unsigned char raw[16];
     static const char hex[] = "0123456789abcdef";
 
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) &&
+        RAND_bytes(raw, sizeof(raw)) != 1) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);

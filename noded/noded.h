@@ -657,7 +657,8 @@ int sim_known(struct noded *nd, long long id);
 void sim_node_done(struct noded *nd);
 /* How long an allocation of job spec runs (Drover seconds): the job's
  * meta "drover.sim_runtime" (or a PBS job's DROVER_SIM_RUNTIME variable),
- * else walltime; 0: until stopped. *over is set when the runtime is cut
+ * else walltime; -1: until stopped (an explicit 0 ends the allocation at
+ * the next tick of the wheel). *over is set when the runtime is cut
  * by the walltime (the allocation then fails with -29). Pure. */
 double sim_runtime(const json_t *spec, int64_t walltime, int *over);
 

@@ -159,7 +159,7 @@ sim_runtime(const json_t *spec, int64_t walltime, int *over)
         }
     }
     if (rt < 0) {
-        return walltime > 0 ? (double)walltime : 0;
+        return walltime > 0 ? (double)walltime : -1;
     }
     if (walltime > 0 && rt > (double)walltime) {
         *over = 1;
@@ -408,7 +408,7 @@ sim_start_alloc(struct sim_node *sn, const struct alloc_desc *d)
     struct sim_alloc *sa = sim_alloc_new(sn, d->id);
     int native = d->job != NULL && native_spec_is(d->job);
     struct status_update *u;
-    double rt = 0;
+    double rt = -1;
     int over = 0;
 
     s->started++;
@@ -416,7 +416,7 @@ sim_start_alloc(struct sim_node *sn, const struct alloc_desc *d)
     if (native || d->chunk_index == 0) {
         rt = d->job != NULL    ? sim_runtime(d->job, d->walltime, &over)
              : d->walltime > 0 ? (double)d->walltime
-                               : 0;
+                               : -1;
     }
     sa->over = (unsigned char)over;
     if (s->cfg->simulate_running) {
@@ -424,7 +424,7 @@ sim_start_alloc(struct sim_node *sn, const struct alloc_desc *d)
         sa->run_u = u;
         client_queue_update(sn->nd, u);
     }
-    if (rt > 0) {
+    if (rt >= 0) {
         wheel_insert(s, sa, dv_clock_real_span(rt));
     }
 }

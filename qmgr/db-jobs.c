@@ -301,6 +301,9 @@ list_tx(struct dv_db *db, void *arg, struct dv_err *err)
      * prepared) still uses the right index. Active jobs: one ordered scan
      * of the partial index jobs_active (state, id) per wanted state, merged,
      * so that neither finished history nor an owner's old jobs are walked.
+     * One owner's active jobs: jobs_owner_active (owner, id), partial on
+     * state <> 'finished' (the literal predicate lets a generic plan use
+     * it), so that qstat -u stays cheap however many jobs others queue.
      * With finished jobs: jobs_owner (owner, id), or the primary key.
      */
 /* clang-format off */
@@ -318,6 +321,12 @@ list_tx(struct dv_db *db, void *arg, struct dv_err *err)
         " UNION ALL " ACTIVE_ARM("waiting") ") AS s ORDER BY id LIMIT $6)) ORDER BY j.id";
 /* clang-format on */
 #undef ACTIVE_ARM
+    static const char active_owner[] =
+        "SELECT " DB_JOB_COLUMNS
+        ", CASE WHEN $5::boolean THEN j.spec END AS spec "
+        "FROM jobs j WHERE j.owner = $3 AND j.state <> 'finished' "
+        "AND j.id > $1 AND j.state = ANY($2::text[]) "
+        "AND ($4::text IS NULL OR j.queue = $4) ORDER BY j.id LIMIT $6";
     static const char by_owner[] =
         "SELECT " DB_JOB_COLUMNS
         ", CASE WHEN $5::boolean THEN j.spec END AS spec "
@@ -341,7 +350,8 @@ list_tx(struct dv_db *db, void *arg, struct dv_err *err)
     dv_db_i64(limit, (int64_t)f->limit + 1);
     if (!(f->states & (1u << DV_JOB_FINISHED))) {
         const char *p[] = {after, states, f->owner, f->queue, full, limit};
-        t->out->jobs = dv_db_exec(db, active, 6, p, err);
+        t->out->jobs = dv_db_exec(db, f->owner != NULL ? active_owner : active,
+                                  6, p, err);
     } else if (f->owner != NULL) {
         const char *p[] = {f->owner, after, states, f->queue, full, limit};
         t->out->jobs = dv_db_exec(db, by_owner, 6, p, err);

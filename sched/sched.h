@@ -625,6 +625,12 @@ struct sched_worker {
 };
 
 void *worker_main(void *arg);
+/* Whether a batch's lease, due at deadline, must be renewed before one more
+ * evaluation of the batch is handled at now: when less than half of the
+ * lease is left. A lease that has not expired cannot have been taken over
+ * (only expired ones are reaped), and the commit checks it again under the
+ * job's lock, so a fresh one needs no write. Pure. */
+int worker_lease_stale(double deadline, double now, double lease);
 /* Handles one leased evaluation. */
 void worker_process(struct sched_worker *w, struct dv_db *db,
                     const struct sched_eval *ev);

@@ -363,6 +363,12 @@ is_stopping(struct sched_shared *shared)
     return s;
 }
 
+int
+worker_lease_stale(double deadline, double now, double lease)
+{
+    return deadline - now < lease / 2;
+}
+
 void *
 worker_main(void *arg)
 {
@@ -376,6 +382,7 @@ worker_main(void *arg)
         struct sched_eval *evals = NULL;
         struct dv_err err;
         uint64_t seen;
+        double deadline;
         int n = 0;
 
         pthread_mutex_lock(&shared->lock);
@@ -384,8 +391,9 @@ worker_main(void *arg)
         if (is_stopping(shared)) {
             break;
         }
-        if (db_lease_evals(db, w->owner, dv_now() + cfg->lease,
-                           (int)cfg->batch, &evals, &n, &err) < 0) {
+        deadline = dv_now() + cfg->lease;
+        if (db_lease_evals(db, w->owner, deadline, (int)cfg->batch, &evals,
+                           &n, &err) < 0) {
             log_warn("worker %d: could not lease evaluations: %s", w->index,
                      err.msg);
             db_evals_free(evals, n);
@@ -410,9 +418,12 @@ worker_main(void *arg)
                 }
                 continue;
             }
-            /* The batch shares one deadline: renew it before each one, and
-             * skip those taken over by another scheduler meanwhile. */
-            if (db_renew_lease(db, w->owner, evals[i].id,
+            /* The batch shares one deadline: once half of it is gone,
+             * renew each before handling it, and skip those taken over by
+             * another scheduler meanwhile (a write per evaluation saved
+             * while the lease is fresh: docs/internals/sched.md). */
+            if (worker_lease_stale(deadline, dv_now(), cfg->lease) &&
+                db_renew_lease(db, w->owner, evals[i].id,
                                dv_now() + cfg->lease, &err) != 1) {
                 continue;
             }

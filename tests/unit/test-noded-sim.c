@@ -291,7 +291,12 @@ test_runtime(void)
     /* Nothing (or nonsense) said: the walltime, else until stopped. */
     s = json_pack("{s:{s:s}}", "meta", "drover.sim_runtime", "soon");
     CHECK(sim_runtime(s, 7, &over) == 7 && !over);
-    CHECK(sim_runtime(s, 0, &over) == 0);
+    CHECK(sim_runtime(s, 0, &over) == -1);
+    json_decref(s);
+    /* An explicit 0 is "at once", not "until stopped". */
+    s = json_pack("{s:[s]}", "env", "DROVER_SIM_RUNTIME=0");
+    CHECK(sim_runtime(s, 0, &over) == 0 && !over);
+    CHECK(sim_runtime(s, 60, &over) == 0 && !over);
     json_decref(s);
 }
 
@@ -406,6 +411,19 @@ test_simulation(void)
     CHECK(update_of(100, "running") != NULL);
     CHECK_INT(json_integer_value(
                   json_object_get(update_of(100, "complete"), "exit_status")),
+              0);
+    /* A runtime of 0 ends at the wheel's next tick (benchmarks of trivial
+     * jobs), not "until stopped". */
+    json_object_set_new(fk.jobs, "9",
+                        json_pack("{s:s, s:[s], s:[s]}", "name", "z", "argv",
+                                  "true", "env", "DROVER_SIM_RUNTIME=0"));
+    add(1, 150, 9, 0, "run");
+    publish(1);
+    want_id = 150;
+    want_status = "complete";
+    CHECK(run_until(have_update, 5));
+    CHECK_INT(json_integer_value(
+                  json_object_get(update_of(150, "complete"), "exit_status")),
               0);
     /* A PBS job without a walltime runs until deleted: 271 for its
      * script, complete for its other chunk. */

@@ -664,6 +664,18 @@ test_preempt_choose(void)
     snapshot_cleanup(&snap);
 }
 
+/* A batch's lease is renewed before an evaluation only once half of it is
+ * gone (a write per evaluation saved while it is fresh). */
+static void
+test_lease_stale(void)
+{
+    /* leased at 1000 for 30 s: due at 1030 */
+    CHECK(!worker_lease_stale(1030, 1000, 30));
+    CHECK(!worker_lease_stale(1030, 1014.9, 30));
+    CHECK(worker_lease_stale(1030, 1015.1, 30));
+    CHECK(worker_lease_stale(1030, 1031, 30));
+}
+
 int
 main(void)
 {
@@ -679,5 +691,6 @@ main(void)
     RUN(test_gang_never_is_per_group);
     RUN(test_place_sampling);
     RUN(test_preempt_choose);
+    RUN(test_lease_stale);
     return unit_done();
 }
