@@ -243,6 +243,7 @@ struct sched_job {
     int ngroups;
     int can_preempt; /* the job's queue allows preemption */
     struct sched_array *array; /* NULL: not an array job */
+    char *alter_time;          /* jobs.alter_time as loaded (qalter, qmove) */
 };
 
 /* Parses a stored spec's "placement" object. Returns 0, or -1 with err set
@@ -448,6 +449,7 @@ enum commit_outcome {
     COMMIT_DONE = 0,   /* what fitted was written (maybe nothing) */
     COMMIT_JOB_GONE,   /* the job no longer wants placing */
     COMMIT_LEASE_LOST, /* the evaluation is no longer ours: nothing written */
+    COMMIT_ALTERED,    /* qalter/qmove since the plan: nothing written */
 };
 
 struct commit_result {
