@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/depend.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
 #include "qmgr/qmgr.h"
@@ -328,6 +329,112 @@ alter_running(struct db_job_admin *a, struct dv_err *err)
     return 0;
 }
 
+/*
+ * qalter -W depend on a waiting job (queued, held or W): the job's edges
+ * are replaced, as PBS replaces the whole depend attribute. Its old edges,
+ * on count and system hold go; the new list goes through db_depend_submit
+ * (the same validation and target locks as a submission, taken after the
+ * job's own row); the job is then held (H, hold type s) while anything is
+ * left to wait for, else released: queued with an evaluation, or W while
+ * its execution time is ahead. Only after types: before types and on:N
+ * register on other jobs at submission (PBS's qalter has no way to undo a
+ * registration either). A dependency that can never be met is refused
+ * (bad_depend) rather than deleting the job, and the transaction rolls
+ * back.
+ */
+static int
+alter_depend(struct dv_db *db, struct db_job_admin *a, struct dv_job_spec *spec,
+             struct notify_set *ns, struct dv_err *err)
+{
+    static const char drop_edges[] =
+        "DELETE FROM job_depends WHERE dependent = $1";
+    static const char reset[] =
+        "UPDATE jobs SET hold_types = replace(hold_types, 's', ''), "
+        "depend_on = 0, depend = NULL, spec = spec - 'depend', "
+        "comment = CASE WHEN strpos(hold_types, 's') > 0 THEN NULL "
+        "ELSE comment END, modify_index = nextval('modify_index_seq') "
+        "WHERE id = $1";
+    static const char after[] =
+        "SELECT state, hold_types, execution_time > to_timestamp($2) AS ahead, "
+        "extract(epoch FROM execution_time)::float8 AS xtime "
+        "FROM jobs WHERE id = $1";
+    static const char release[] =
+        "UPDATE jobs SET state = $2, queue_time = to_timestamp($3), "
+        "modify_index = nextval('modify_index_seq') "
+        "WHERE id = $1 AND state = 'held' AND hold_types = ''";
+    struct dv_depend d = {0};
+    char b1[24], b2[32];
+    const char *p[] = {dv_db_i64(b1, a->id), dv_db_double(b2, a->now)};
+    PGresult *res = NULL;
+    const char *state;
+    int rc = -1;
+
+    if (spec->depend != NULL) {
+        if (dv_depend_parse(spec->depend, &d, err) < 0) {
+            return -1;
+        }
+        for (int i = 0; i < d.nedges && d.on == 0; i++) {
+            if (dv_depend_is_before(d.edges[i].type)) {
+                d.on = -1;
+            }
+        }
+        if (d.on != 0) {
+            dv_err_set(err, DV_EINVAL, "bad_depend",
+                       "Invalid Job Dependency: qalter takes after types "
+                       "only (before types and on:<count> register at "
+                       "submission)");
+            goto out;
+        }
+    }
+    if (dv_db_exec_cmd(db, drop_edges, 1, p, err) < 0 ||
+        dv_db_exec_cmd(db, reset, 1, p, err) < 0) {
+        goto out;
+    }
+    if (spec->depend != NULL &&
+        db_depend_submit(db, a->id, spec, a->now, ns, err) < 0) {
+        goto out;
+    }
+    res = dv_db_exec(db, after, 2, p, err);
+    if (res == NULL) {
+        goto out;
+    }
+    state = dv_db_get(res, 0, "state");
+    if (strcmp(state, "finished") == 0) {
+        dv_err_set(err, DV_EINVAL, "bad_depend",
+                   "Invalid Job Dependency: a target has ended and the "
+                   "dependency can never be met");
+        goto out;
+    }
+    if (db_cancel_evals(db, a->id, "job updated", err) < 0) {
+        goto out;
+    }
+    if (strcmp(state, "held") == 0 &&
+        *dv_db_get(res, 0, "hold_types") == '\0') {
+        /* nothing left to wait for: W while the time is ahead, else Q */
+        int ahead = dv_db_get_bool(res, 0, "ahead", 0);
+        const char *pr[] = {b1, ahead ? "waiting" : "queued", b2};
+
+        if (dv_db_exec_cmd(db, release, 3, pr, err) < 0 ||
+            (ahead && db_notify_waiting(
+                          db, dv_db_get_double(res, 0, "xtime", 0), err) < 0)) {
+            goto out;
+        }
+        state = ahead ? "waiting" : "queued";
+    }
+    if (strcmp(state, "queued") == 0) {
+        if (db_insert_eval(db, a->id, "job-update", spec->priority, a->now,
+                           err) < 0) {
+            goto out;
+        }
+        ns->evals = 1;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    dv_depend_cleanup(&d);
+    return rc;
+}
+
 static int
 job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
           struct notify_set *ns, struct dv_err *err)
@@ -339,11 +446,11 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
         "spec = $5::jsonb, ncpus = $6, mem = $7, ngpus = $8, nodect = $9, "
         "walltime = $10, depend = $11, alter_time = to_timestamp($12), "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id = $1 AND state IN ('queued', 'held', 'running')";
+        "WHERE id = $1 AND state IN ('queued', 'held', 'waiting', 'running')";
     static const char hold[] =
         "UPDATE jobs SET state = 'held', hold_types = $2, "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id = $1 AND state IN ('queued', 'held')";
+        "WHERE id = $1 AND state IN ('queued', 'held', 'waiting')";
     /* A running job's new walltime reaches its node with the allocations
      * (the long poll reads jobs.walltime). */
     static const char lock_nodes[] =
@@ -359,6 +466,7 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
         " RETURNING node_id";
     const char *state = dv_db_get(job, 0, "state");
     int running = strcmp(state, "running") == 0;
+    int w = strcmp(state, "waiting") == 0; /* W (qsub -a) */
     struct dv_job_spec spec;
     json_t *j = NULL, *stored = NULL;
     char *text = NULL;
@@ -368,7 +476,7 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
     int rc = -1;
 
     dv_job_spec_init(&spec);
-    if (!waiting(state) && !running) {
+    if (!waiting(state) && !running && !w) {
         return bad_state(state, err);
     }
     if (dv_db_get_bool(job, 0, "native", 0)) {
@@ -439,8 +547,12 @@ job_alter(struct dv_db *db, struct db_job_admin *a, PGresult *job,
              db_cancel_evals(db, a->id, "job held", err) < 0)) {
             goto out;
         }
-    } else if (!running &&
+    } else if (!running && a->alter.depend == NULL &&
                reevaluate(db, a, state, spec.priority, ns, err) < 0) {
+        goto out;
+    }
+    if (!running && a->alter.depend != NULL &&
+        alter_depend(db, a, &spec, ns, err) < 0) {
         goto out;
     }
     if (running) {

@@ -282,8 +282,13 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char live_slots[] =
         "SELECT group_index, instance, node_id FROM allocations "
         "WHERE job_id = $1 AND desired_status = 'run' AND end_time IS NULL";
+    /* altered: qalter or qmove changed the queued job after the plan's
+     * load (the plan asks for the old request; the change queued a new
+     * evaluation, which plans with the new one) */
     static const char lock_job[] =
-        "SELECT state FROM jobs WHERE id = $1 FOR UPDATE";
+        "SELECT state, state = 'queued' AND $2::timestamptz IS NOT NULL AND "
+        "coalesce(alter_time, 'epoch') <> $2::timestamptz AS altered "
+        "FROM jobs WHERE id = $1 FOR UPDATE";
     /* A job about to start: its queue's started flag and running-job
      * limits, counted under the queue's lock (sql/0006-queues.sql). */
     static const char admit[] =
@@ -398,19 +403,24 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     }
     PQclear(res);
     {
-        const char *p[] = {dv_db_i64(b1, job->id)};
-        res = dv_db_exec(db, lock_job, 1, p, err);
+        const char *p[] = {dv_db_i64(b1, job->id), job->alter_time};
+        res = dv_db_exec(db, lock_job, 2, p, err);
     }
     if (res == NULL) {
         goto out;
     }
     if (PQntuples(res) == 0 ||
-        !job_wants_placing(job, dv_db_get(res, 0, "state"))) {
+        !job_wants_placing(job, dv_db_get(res, 0, "state")) ||
+        dv_db_get_bool(res, 0, "altered", 0)) {
+        int altered =
+            PQntuples(res) > 0 && dv_db_get_bool(res, 0, "altered", 0);
+
         PQclear(res);
         res = NULL;
-        r->outcome = COMMIT_JOB_GONE;
+        r->outcome = altered ? COMMIT_ALTERED : COMMIT_JOB_GONE;
         if (c->finish && db_finish_eval(db, c->owner, c->eval_id, "complete",
-                                        "job no longer needs placing",
+                                        altered ? "job altered since planned"
+                                                : "job no longer needs placing",
                                         err) < 0) {
             goto out;
         }

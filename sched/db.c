@@ -170,7 +170,8 @@ db_load_job(struct dv_db *db, int64_t id, struct sched_job *job,
         "split_part(j.spec->'resource_list'->>'place', ':', 1) AS place, "
         "(j.spec ? 'script' OR j.spec ? 'argv') AS pbs, "
         "j.spec ? 'array' AS is_array, "
-        "coalesce(q.preemption, false) AS preemption "
+        "coalesce(q.preemption, false) AS preemption, "
+        "coalesce(j.alter_time, 'epoch') AS alter_time "
         "FROM jobs j LEFT JOIN queues q ON q.name = j.queue WHERE j.id = $1";
     char idbuf[24];
     const char *params[] = {dv_db_i64(idbuf, id)};
@@ -193,6 +194,7 @@ db_load_job(struct dv_db *db, int64_t id, struct sched_job *job,
     job->priority = (int)dv_db_get_i64(res, 0, "priority", 0);
     job->pbs = dv_db_get_bool(res, 0, "pbs", 0);
     job->can_preempt = dv_db_get_bool(res, 0, "preemption", 0);
+    job->alter_time = dv_xstrdup(dv_db_get(res, 0, "alter_time"));
     if (dv_db_is_null(res, 0, "placement")) {
         legacy = placement_from_chunks(dv_db_get(res, 0, "chunks"),
                                        dv_db_get(res, 0, "place"));

@@ -243,6 +243,7 @@ struct sched_job {
     int ngroups;
     int can_preempt; /* the job's queue allows preemption */
     struct sched_array *array; /* NULL: not an array job */
+    char *alter_time;          /* jobs.alter_time as loaded (qalter, qmove) */
 };
 
 /* Parses a stored spec's "placement" object. Returns 0, or -1 with err set
@@ -482,6 +483,7 @@ enum commit_outcome {
     COMMIT_QUEUE_WAIT, /* the job's queue is stopped or at a running-job
                         * limit: nothing placed, the evaluation blocked
                         * waiting for a slot (sql/0006-queues.sql) */
+    COMMIT_ALTERED,    /* qalter/qmove since the plan: nothing written */
 };
 
 struct commit_result {

@@ -45,6 +45,7 @@ sched_job_cleanup(struct sched_job *job)
     free(job->name);
     free(job->type);
     free(job->state);
+    free(job->alter_time);
     for (int i = 0; i < job->ndatacenters; i++) {
         free(job->datacenters[i]);
     }

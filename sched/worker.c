@@ -252,6 +252,12 @@ worker_process(struct sched_worker *w, struct dv_db *db,
                 atomic_fetch_add(&sh->metrics.blocked, 1);
                 log_info("job %lld waits for its queue: %s",
                          (long long)job.id, cr.why);
+            } else if (cr.outcome == COMMIT_ALTERED) {
+                /* qalter/qmove queued a new evaluation with the change */
+                log_info("job %lld: altered since planned; plan dropped",
+                         (long long)job.id);
+                db_finish_eval(db, w->owner, ev->id, "complete",
+                               "job altered since planned", &err);
             } else if (plan.nunplaced > 0 || job.array != NULL) {
                 /* the commit finishes it only when it placed everything
                  * (never for arrays) */
