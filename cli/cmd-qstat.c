@@ -109,7 +109,7 @@ display(struct qstat *q, struct cli_job *jobs, int n, const char *server)
 
         if (q->alt) {
             if (header) {
-                qstat_alt_header(&q->out, server, q->wide);
+                qstat_alt_header_opt(&q->out, server, q->wide, q->alt_opt);
                 header = 0;
             }
             qstat_alt_row(&q->out, j, q->alt_opt);
@@ -400,9 +400,12 @@ cmd_qstat(int argc, char **argv)
                 errflg++;
             }
             break;
+        case 'T':
+            q.alt = 1;
+            q.alt_opt |= QSTAT_ALT_EST;
+            break;
         case 'J':
         case 'p':
-        case 'T':
         case 'q':
         case 'Q':
         case 'B':

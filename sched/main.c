@@ -51,6 +51,11 @@ static const struct dv_conf_opt sched_opts[] = {
         "debug, info, notice, warn, error"),
     OPT("log-file", DV_CONF_STRING, NULL, 0, 0, 0, log_file,
         "append logs here instead of stderr"),
+    OPT("backfill-depth", DV_CONF_INT, "1", 0, 1000, 0, backfill_depth,
+        "waiting jobs that get reservations (PBS backfill_depth; 0: none)"),
+    OPT("backfill", DV_CONF_BOOL, "true", 0, 0, 0, backfill,
+        "lower-ranked jobs may start around reservations (false: strict "
+        "order)"),
 };
 #define NOPTS (sizeof(sched_opts) / sizeof(sched_opts[0]))
 

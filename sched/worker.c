@@ -142,6 +142,83 @@ try_preempt(struct sched_worker *w, struct dv_db *db,
     return 1;
 }
 
+/* How long past its start a backfill reservation outlives the evaluation
+ * that made it (each evaluation of the job makes it again). */
+#define BACKFILL_HOLD_SECONDS 300.0
+
+/* EASY backfill: a batch job that cannot start now, ranked among the top
+ * --backfill-depth waiting jobs, gets a reservation from the earliest time
+ * its unplaced instances fit (backfill.c) on the nodes they would take;
+ * with --backfill=false the top job holds every node instead (strict
+ * order). Ranking and pushing other holders out happen in db_reserve,
+ * under its lock. */
+static void
+try_reserve(struct sched_worker *w, struct dv_db *db,
+            const struct sched_job *job, const struct plan *plan)
+{
+    struct sched_shared *sh = w->shared;
+    const struct sched_config *cfg = sh->cfg;
+    struct bf_running *run = NULL;
+    struct bf_slot *slots = NULL;
+    int *groups = NULL, nrun = 0, nslots = 0, made = 0;
+    double now = dv_now(), start;
+    struct dv_err err;
+
+    if (cfg->backfill_depth <= 0 || plan->never || plan->nunplaced == 0 ||
+        strcmp(job->type, "batch") != 0) {
+        return;
+    }
+    groups = dv_xcalloc((size_t)plan->nunplaced + 1, sizeof(int));
+    for (int i = 0; i < plan->nunplaced; i++) {
+        groups[i] = plan->rec->wants[plan->unplaced[i]].group;
+    }
+    if (db_load_running(db, plan->feasible_ids, plan->nfeasible, &run, &nrun,
+                        &err) < 0) {
+        log_warn("job %lld: could not read running work for backfill: %s",
+                 (long long)job->id, err.msg);
+        goto out;
+    }
+    pthread_rwlock_rdlock(&sh->snap.lock);
+    start = backfill_earliest(&sh->snap, job, groups, plan->nunplaced, run,
+                              nrun, now, &slots, &nslots);
+    if (start >= 0 && !cfg->backfill) {
+        /* Strict order: the top job holds every node. */
+        free(slots);
+        nslots = 0;
+        slots = dv_xcalloc((size_t)sh->snap.n + 1, sizeof(*slots));
+        for (int k = 0; k < sh->snap.n; k++) {
+            const struct snap_node *n = sh->snap.nodes[k];
+            slots[nslots].node_id = n->id;
+            slots[nslots].a.cores = n->total_cores;
+            slots[nslots].a.mem = n->total_mem;
+            slots[nslots].a.gpus = n->total_gpus;
+            nslots++;
+        }
+    }
+    pthread_rwlock_unlock(&sh->snap.lock);
+    if (start < 0) {
+        nslots = 0; /* never fits as things stand: hold nothing */
+    }
+    if (db_reserve(db, job->id, job->priority, start,
+                   (start > now ? start : now) + BACKFILL_HOLD_SECONDS, slots,
+                   nslots, cfg->backfill ? "backfill" : "fifo",
+                   (int)cfg->backfill_depth, &made, &err) < 0) {
+        log_warn("job %lld: could not reserve: %s", (long long)job->id,
+                 err.msg);
+        goto out;
+    }
+    if (made) {
+        char when[64];
+        dv_clock_iso(start, when, sizeof(when));
+        log_info("job %lld: top job, reserved from %s on %d node%s",
+                 (long long)job->id, when, nslots, nslots == 1 ? "" : "s");
+    }
+out:
+    free(groups);
+    free(run);
+    free(slots);
+}
+
 void
 worker_process(struct sched_worker *w, struct dv_db *db,
                const struct sched_eval *ev)
@@ -277,6 +354,7 @@ worker_process(struct sched_worker *w, struct dv_db *db,
             reconcile_cleanup(&rec);
             goto out;
         }
+        try_reserve(w, db, &job, &plan);
         if (db_block_eval(db, w->owner, ev->id, job.id, &plan, &woken, &err) <
             0) {
             log_error("evaluation %lld: could not block: %s",
