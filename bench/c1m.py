@@ -130,7 +130,7 @@ class Bench:
             os.path.join(self.bin, "drover-qmgr"), "--database",
             self.conninfo, "--listen", "127.0.0.1:%d" % self.port,
             "--workers", str(a.qmgr_workers), "--node-ttl", "120s",
-            "--log-level", "warn"])
+            "--log-level", "warn"] + list(getattr(a, "qmgr_args", [])))
         self.wait(lambda: self.api("GET", "/v1/status")[0] == 200, 30,
                   "qmgr")
         self.noded = self.spawn("noded", [
@@ -149,7 +149,7 @@ class Bench:
             os.path.join(self.bin, "drover-sched"), "--database",
             self.conninfo, "--workers", str(a.workers), "--batch", "4",
             "--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
-            "--log-level", "warn"])
+            "--log-level", "warn"] + list(getattr(a, "sched_args", [])))
 
     def wait_sched(self):
         """The scheduler serves /metrics once its snapshot is loaded."""

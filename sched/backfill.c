@@ -26,6 +26,9 @@
 #include "lib/mem.h"
 #include "sched/sched.h"
 
+/* Candidate start times tried at most (an even sample beyond). */
+#define BACKFILL_MAX_TIMES 256
+
 enum resv_kind
 sched_resv_kind(const char *text)
 {
@@ -125,8 +128,9 @@ backfill_allows(const struct snap_resv *resv, int nresv,
 }
 
 /* What node n has left at time t for a job ranked (job_id, priority):
- * its totals minus the running work still there at t and the reservations
- * binding the job that have begun by t (held from their start on). */
+ * its totals minus the running work still there at t (run: the node's
+ * own allocations) and the reservations binding the job that have begun
+ * by t (held from their start on). */
 static struct bf_amount
 left_at(const struct snap_node *n, const struct bf_running *run, int nrun,
         int64_t job_id, int priority, double now, double t)
@@ -134,7 +138,7 @@ left_at(const struct snap_node *n, const struct bf_running *run, int nrun,
     struct bf_amount a = {n->total_cores, n->total_mem, n->total_gpus};
 
     for (int i = 0; i < nrun; i++) {
-        if (run[i].node_id == n->id && run[i].end > t) {
+        if (run[i].end > t) {
             amount_add(&a, -run[i].cores, -run[i].mem, -run[i].gpus);
         }
     }
@@ -169,6 +173,14 @@ left_over(const struct snap_node *n, const struct bf_running *run, int nrun,
         least.gpus = a.gpus < least.gpus ? a.gpus : least.gpus;
     }
     return least;
+}
+
+static int
+run_cmp(const void *a, const void *b)
+{
+    const struct bf_running *x = a, *y = b;
+
+    return x->node_id < y->node_id ? -1 : x->node_id > y->node_id;
 }
 
 static int
@@ -279,6 +291,9 @@ backfill_earliest(const struct snapshot *snap, const struct sched_job *job,
     double span = job->walltime > 0 ? job->walltime : INFINITY;
     char **ok = dv_xcalloc((size_t)job->ngroups + 1, sizeof(char *));
     struct bf_amount *left = dv_xcalloc((size_t)snap->n + 1, sizeof(*left));
+    struct bf_running *byn = dv_xcalloc((size_t)nrun + 1, sizeof(*byn));
+    int *first = dv_xcalloc((size_t)snap->n + 1, sizeof(int));
+    int *count = dv_xcalloc((size_t)snap->n + 1, sizeof(int));
 
     *slots = NULL;
     *nslots = 0;
@@ -288,8 +303,23 @@ backfill_earliest(const struct snapshot *snap, const struct sched_job *job,
             ok[g][k] = feasible_static(job, &job->groups[g], snap->nodes[k]);
         }
     }
+    /* The running work grouped by node (both sorted by id). */
+    memcpy(byn, run, sizeof(*run) * (size_t)nrun);
+    qsort(byn, (size_t)nrun, sizeof(*byn), run_cmp);
+    for (int k = 0, i = 0; k < snap->n; k++) {
+        while (i < nrun && byn[i].node_id < snap->nodes[k]->id) {
+            i++;
+        }
+        first[k] = i;
+        while (i < nrun && byn[i].node_id == snap->nodes[k]->id) {
+            i++;
+        }
+        count[k] = i - first[k];
+    }
     /* Candidate starts: now and every estimated end of running work
-     * (capacity only grows at those instants). */
+     * (capacity only grows at those instants); on a big cluster an even
+     * sample of them, the last always kept (a later start found this way
+     * is still one where the job fits). */
     times[ntimes++] = now;
     for (int i = 0; i < nrun; i++) {
         if (isfinite(run[i].end) && run[i].end > now) {
@@ -297,6 +327,15 @@ backfill_earliest(const struct snapshot *snap, const struct sched_job *job,
         }
     }
     qsort(times, (size_t)ntimes, sizeof(double), dbl_cmp);
+    if (ntimes > BACKFILL_MAX_TIMES) {
+        int step = (ntimes + BACKFILL_MAX_TIMES - 1) / BACKFILL_MAX_TIMES;
+        int kept = 0;
+        for (int t = 0; t < ntimes; t += step) {
+            times[kept++] = times[t];
+        }
+        times[kept++] = times[ntimes - 1];
+        ntimes = kept;
+    }
     for (int t = 0; t < ntimes && found < 0; t++) {
         if (t > 0 && times[t] == times[t - 1]) {
             continue;
@@ -309,8 +348,9 @@ backfill_earliest(const struct snapshot *snap, const struct sched_job *job,
                 left[k].gpus = -1;
                 continue;
             }
-            left[k] = left_over(n, run, nrun, job->id, job->priority, now,
-                                times[t], times[t] + span);
+            left[k] = left_over(n, byn + first[k], count[k], job->id,
+                                job->priority, now, times[t],
+                                times[t] + span);
         }
         free(*slots);
         *slots = NULL;
@@ -330,5 +370,8 @@ backfill_earliest(const struct snapshot *snap, const struct sched_job *job,
     free(ok);
     free(left);
     free(times);
+    free(byn);
+    free(first);
+    free(count);
     return found;
 }

@@ -340,6 +340,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     if (res == NULL) {
         goto out;
     }
+    r->released = PQntuples(res) > 0;
     ids = locked_ids(plan, res, &nids);
     PQclear(res);
     res = NULL;
@@ -427,7 +428,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         if (l == NULL) {
             continue;
         }
-        l->resv = dv_xrealloc(l->resv, sizeof(*l->resv) * (size_t)(l->nresv + 1));
+        l->resv = dv_xrealloc(l->resv,
+                              sizeof(*l->resv) * (size_t)(l->nresv + 1));
         rv = &l->resv[l->nresv++];
         snap_resv_read(res, i, rv);
     }

@@ -20,6 +20,10 @@
 #include "sched/sched.h"
 
 #define BLOCK_LOCK_KEY "4750001"
+/* Blocked evaluations woken at most by one capacity change (the
+ * best-ranked first): a thousand waiting jobs re-planned for every job
+ * that ends would swamp the schedulers. */
+#define UNBLOCK_LIMIT "32"
 
 static void
 int_array(struct dv_buf *b, const int64_t *v, int n)
@@ -582,6 +586,8 @@ db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
 /* --- waking --- */
 
 struct unblock_tx {
+    int strict;
+    int depth;
     int woken;
 };
 
@@ -594,40 +600,107 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
      * its smallest instance, wakes it (one per job, never next to one
      * already pending or leased). */
     static const char wake[] =
-        "WITH woken AS (UPDATE evaluations SET status = 'pending', "
+        /* strict order ($1): only the best-ranked waiting job may start,
+         * so only it wakes (the others would plan and block again) */
+        "WITH top AS (SELECT job_id FROM evaluations WHERE status IN "
+        "('blocked', 'pending', 'leased') AND NOT never "
+        "ORDER BY priority DESC, job_id LIMIT 1), "
+        "free AS (SELECT coalesce(sum(free_cores), 0) AS c FROM nodes "
+        "WHERE status = 'ready' AND eligible AND NOT drain), "
+        "woken AS (UPDATE evaluations SET status = 'pending', "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id IN (SELECT DISTINCT ON (job_id) id FROM evaluations b "
+        "WHERE id IN (SELECT id FROM (SELECT DISTINCT ON (job_id) id, "
+        "job_id, priority FROM evaluations b "
         "WHERE status = 'blocked' AND NOT EXISTS (SELECT 1 FROM evaluations o "
         "WHERE o.job_id = b.job_id AND o.status IN ('pending', 'leased')) "
+        /* strict order: nothing ranked below a fifo holder can start, so
+         * capacity does not wake it (the holder's release does) */
+        "AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.kind = 'fifo' "
+        "AND r.job_id <> b.job_id AND (r.priority > b.priority OR "
+        "(r.priority = b.priority AND r.job_id < b.job_id))) "
+        "AND (NOT $1::boolean OR b.never OR b.job_id IN (SELECT job_id "
+        "FROM top)) "
+        /* a PBS job is placed whole: not before the cluster has its
+         * cores free somewhere */
+        "AND (b.never OR NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+        "j.id = b.job_id AND j.pbs AND j.ncpus > (SELECT c FROM free))) "
         "AND CASE WHEN b.never THEN EXISTS (SELECT 1 FROM nodes n "
         "WHERE n.shape_index > b.blocked_index) "
         "ELSE EXISTS (SELECT 1 FROM nodes n WHERE n.capacity_index > "
         "b.blocked_index AND n.status = 'ready' AND n.eligible AND "
         "NOT n.drain AND n.free_cores >= b.need_cores AND "
-        "n.free_mem >= b.need_mem AND n.free_gpus >= b.need_gpus) END "
-        "ORDER BY job_id, id DESC) RETURNING id) "
+        "n.free_mem >= b.need_mem AND n.free_gpus >= b.need_gpus "
+        /* a hint, not the check: not a node whose backfill reservation
+         * the job would run into and not fit beside (backfill.c decides
+         * exactly when it is planned) */
+        "AND NOT EXISTS (SELECT 1 FROM reservations r JOIN jobs bj "
+        "ON bj.id = b.job_id WHERE r.node_id = n.id AND r.kind = 'backfill' "
+        "AND r.job_id <> b.job_id AND (r.priority > b.priority OR "
+        "(r.priority = b.priority AND r.job_id < b.job_id)) AND "
+        "(bj.walltime <= 0 OR r.start_time IS NULL OR r.start_time < "
+        "to_timestamp($2) + make_interval(secs => bj.walltime)) AND "
+        "n.free_cores - r.cores < b.need_cores)) END "
+        "ORDER BY job_id, id DESC) c "
+        /* the best-ranked first, a bounded number at a time: the rest
+         * still satisfy this at the next capacity change or tick */
+        "ORDER BY priority DESC, job_id LIMIT " UNBLOCK_LIMIT ") "
+        "RETURNING id) "
+        "SELECT count(*) AS n, CASE WHEN count(*) > 0 THEN "
+        "pg_notify('evals', '') END FROM woken";
+    /* The top --backfill-depth waiting batch jobs without a reservation
+     * are evaluated again whatever capacity did: a holder that started or
+     * left hands its place on at once, so the top job always holds one. */
+    static const char top[] =
+        "WITH w AS (SELECT DISTINCT ON (e.job_id) e.id, e.job_id, e.status, "
+        "e.priority FROM evaluations e JOIN jobs j ON j.id = e.job_id "
+        "AND j.type = 'batch' AND j.pbs "
+        "WHERE e.status IN ('blocked', 'pending', 'leased') AND NOT e.never "
+        "ORDER BY e.job_id, e.id DESC), "
+        "best AS (SELECT * FROM w ORDER BY priority DESC, job_id LIMIT $1), "
+        "woken AS (UPDATE evaluations SET status = 'pending', "
+        "modify_index = nextval('modify_index_seq') WHERE id IN "
+        "(SELECT id FROM best b WHERE b.status = 'blocked' AND NOT EXISTS "
+        "(SELECT 1 FROM evaluations o WHERE o.job_id = b.job_id "
+        "AND o.status IN ('pending', 'leased')) AND NOT EXISTS "
+        "(SELECT 1 FROM reservations r WHERE r.job_id = b.job_id "
+        "AND r.kind <> 'preemption')) RETURNING id) "
         "SELECT count(*) AS n, CASE WHEN count(*) > 0 THEN "
         "pg_notify('evals', '') END FROM woken";
     struct unblock_tx *u = arg;
     PGresult *res;
+    char b1[24];
 
     u->woken = 0;
     if (dv_db_exec_cmd(db, lock, 0, NULL, err) < 0) {
         return -1;
     }
-    res = dv_db_exec(db, wake, 0, NULL, err);
+    {
+        char b2[32];
+        const char *p[] = {u->strict ? "true" : "false",
+                           dv_db_double(b2, dv_now())};
+        res = dv_db_exec(db, wake, 2, p, err);
+    }
     if (res == NULL) {
         return -1;
     }
     u->woken = (int)dv_db_get_i64(res, 0, "n", 0);
     PQclear(res);
+    if (u->depth > 0) {
+        const char *p[] = {dv_db_i64(b1, u->depth)};
+        res = dv_db_exec(db, top, 1, p, err);
+        if (res == NULL) {
+            return -1;
+        }
+        u->woken += (int)dv_db_get_i64(res, 0, "n", 0);
+        PQclear(res);
+    }
     return 0;
 }
 
 int
-db_unblock(struct dv_db *db, struct dv_err *err)
+db_unblock(struct dv_db *db, int strict, int depth, struct dv_err *err)
 {
-    struct unblock_tx u = {0};
+    struct unblock_tx u = {.strict = strict, .depth = depth};
 
     if (dv_db_tx(db, DV_DB_READ_COMMITTED, unblock_tx_fn, NULL, &u, 0, err) <
         0) {
@@ -683,14 +756,17 @@ db_wake_nodes(struct dv_db *db, const int64_t *ids, int n, struct dv_err *err)
 }
 
 int
-db_holds_reservation(struct dv_db *db, int64_t job_id, struct dv_err *err)
+db_holds_reservation(struct dv_db *db, int64_t job_id, int backfill,
+                     struct dv_err *err)
 {
     static const char sql[] =
         "SELECT 1 FROM reservations WHERE job_id = $1 "
-        "AND kind = 'preemption' AND expire_time > to_timestamp($2) LIMIT 1";
+        "AND (kind <> 'preemption') = $3::boolean "
+        "AND expire_time > to_timestamp($2) LIMIT 1";
     char b1[24], b2[32];
-    const char *p[] = {dv_db_i64(b1, job_id), dv_db_double(b2, dv_now())};
-    PGresult *res = dv_db_exec(db, sql, 2, p, err);
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_double(b2, dv_now()),
+                       backfill ? "true" : "false"};
+    PGresult *res = dv_db_exec(db, sql, 3, p, err);
     int found;
 
     if (res == NULL) {
@@ -827,11 +903,14 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
 {
     static const char lock[] =
         "SELECT pg_advisory_xact_lock(" BACKFILL_LOCK_KEY ")";
-    /* Top jobs already holding reservations, best ranked first. */
+    /* Waiting jobs ranked above this one (up to the depth). */
+    static const char above_sql[] =
+        "SELECT drover_ranked_above($1, $2, $3) AS n";
+    /* Holders that are no longer among the top waiting jobs. */
     static const char holders[] =
-        "SELECT job_id, max(priority) AS priority FROM reservations "
-        "WHERE kind <> 'preemption' AND job_id <> $1 "
-        "GROUP BY job_id ORDER BY max(priority) DESC, job_id";
+        "SELECT job_id FROM (SELECT job_id, max(priority) AS p "
+        "FROM reservations WHERE kind <> 'preemption' AND job_id <> $1 "
+        "GROUP BY job_id) h WHERE drover_ranked_above(h.job_id, h.p, $2) >= $2";
     static const char own[] =
         "SELECT node_id, cores, mem, gpus, kind, "
         "coalesce(extract(epoch FROM start_time), 0) AS start "
@@ -873,19 +952,16 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         goto out;
     }
     {
-        const char *p[] = {dv_db_i64(b1, t->job_id)};
-        res = dv_db_exec(db, holders, 1, p, err);
+        const char *p[] = {dv_db_i64(b1, t->job_id), dv_db_i64(b2, t->priority),
+                           dv_db_i64(b3, t->depth)};
+        res = dv_db_exec(db, above_sql, 3, p, err);
     }
     if (res == NULL) {
         goto out;
     }
-    for (int i = 0; i < PQntuples(res); i++) {
-        int pr = (int)dv_db_get_i64(res, i, "priority", 0);
-        int64_t id = dv_db_get_i64(res, i, "job_id", 0);
-        if (pr > t->priority || (pr == t->priority && id < t->job_id)) {
-            above++;
-        }
-    }
+    above = (int)dv_db_get_i64(res, 0, "n", 0);
+    PQclear(res);
+    res = NULL;
     if (above < t->depth && t->nslots > 0) {
         int same;
         {
@@ -963,20 +1039,18 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     }
 others:
     /* Holders now ranked beyond the depth give their place up. */
+    {
+        const char *p[] = {dv_db_i64(b1, t->job_id), dv_db_i64(b2, t->depth)};
+        res = dv_db_exec(db, holders, 2, p, err);
+    }
+    if (res == NULL) {
+        goto out;
+    }
     for (int i = 0; i < PQntuples(res); i++) {
-        int pr = (int)dv_db_get_i64(res, i, "priority", 0);
-        int64_t id = dv_db_get_i64(res, i, "job_id", 0);
-        int is_above = pr > t->priority || (pr == t->priority && id < t->job_id);
-        int rank = i + (t->made && !is_above ? 1 : 0);
-        if (rank < t->depth) {
-            continue;
-        }
-        {
-            const char *p[] = {dv_db_i64(b1, id)};
-            if (dv_db_exec_cmd(db, drop_job, 1, p, err) < 0 ||
-                dv_db_exec_cmd(db, clear_estimate, 1, p, err) < 0) {
-                goto out;
-            }
+        const char *p[] = {dv_db_get(res, i, "job_id")};
+        if (dv_db_exec_cmd(db, drop_job, 1, p, err) < 0 ||
+            dv_db_exec_cmd(db, clear_estimate, 1, p, err) < 0) {
+            goto out;
         }
     }
     rc = 0;
@@ -1013,3 +1087,23 @@ db_reserve(struct dv_db *db, int64_t job_id, int priority, double start,
     *made = t.made;
     return 0;
 }
+
+int
+db_ranked_above(struct dv_db *db, int64_t job_id, int priority, int depth,
+                struct dv_err *err)
+{
+    static const char sql[] = "SELECT drover_ranked_above($1, $2, $3) AS n";
+    char b1[24], b2[24], b3[24];
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, priority),
+                       dv_db_i64(b3, depth)};
+    PGresult *res = dv_db_exec(db, sql, 3, p, err);
+    int n;
+
+    if (res == NULL) {
+        return -1;
+    }
+    n = (int)dv_db_get_i64(res, 0, "n", 0);
+    PQclear(res);
+    return n;
+}
+

@@ -85,7 +85,8 @@ notify_cb(const char *channel, const char *payload, void *arg)
 
     (void)payload;
     if (strcmp(channel, "capacity") == 0) {
-        int n = db_unblock(m->listen_db, &err);
+        int n = db_unblock(m->listen_db, !m->shared->cfg->backfill,
+                           (int)m->shared->cfg->backfill_depth, &err);
         if (n < 0) {
             log_warn("could not wake blocked evaluations: %s", err.msg);
         } else if (n > 0) {
@@ -185,7 +186,8 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     } else if (n > 0) {
         log_notice("%d expired evaluation leases returned to pending", n);
     }
-    if (db_unblock(m->listen_db, &err) < 0) {
+    if (db_unblock(m->listen_db, !m->shared->cfg->backfill,
+                           (int)m->shared->cfg->backfill_depth, &err) < 0) {
         log_warn("could not wake blocked evaluations: %s", err.msg);
     }
     if (db_expire_reservations(m->listen_db, dv_now(), &err) < 0) {

@@ -487,6 +487,7 @@ struct commit_result {
     int refused;      /* placements that no longer fitted */
     int *refused_idx; /* their indexes in plan->placements */
     int stopped;
+    int released; /* the job held reservations, dropped as it was placed */
     struct node_after *after; /* the locked nodes as committed */
     int nafter;
     double seconds;
@@ -536,7 +537,16 @@ int db_finish_eval(struct dv_db *db, const char *owner, int64_t eval_id,
 int db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
                const struct plan *plan, const struct victim *victims, int n,
                struct dv_err *err);
-int db_unblock(struct dv_db *db, struct dv_err *err);
+/* Wakes blocked evaluations that capacity freed since could place (with
+ * strict, --backfill=false, only the best-ranked waiting job's), and those
+ * of the top depth waiting batch jobs that hold no backfill reservation.
+ * Returns how many, or -1. */
+int db_unblock(struct dv_db *db, int strict, int depth, struct dv_err *err);
+/* How many waiting batch jobs rank above the job, counting up to depth;
+ * -1 on error. */
+int db_ranked_above(struct dv_db *db, int64_t job_id, int priority, int depth,
+                    struct dv_err *err);
+
 int db_reap_leases(struct dv_db *db, double now, struct dv_err *err);
 int db_expire_reservations(struct dv_db *db, double now, struct dv_err *err);
 /* Extends a lease; 1 when it is still ours, 0 when not, -1 on error. */
@@ -557,9 +567,10 @@ int db_load_running(struct dv_db *db, const int64_t *node_ids, int n,
 int db_reserve(struct dv_db *db, int64_t job_id, int priority, double start,
                double expire, const struct bf_slot *slots, int nslots,
                const char *kind, int depth, int *made, struct dv_err *err);
-/* 1 when the job holds a live preemption reservation, 0 when not, -1 on
- * error. */
-int db_holds_reservation(struct dv_db *db, int64_t job_id, struct dv_err *err);
+/* 1 when the job holds a live preemption reservation (backfill: a
+ * backfill or fifo one), 0 when not, -1 on error. */
+int db_holds_reservation(struct dv_db *db, int64_t job_id, int backfill,
+                         struct dv_err *err);
 
 /* ---- metrics.c ---- */
 

@@ -116,7 +116,7 @@ try_preempt(struct sched_worker *w, struct dv_db *db,
         return 0;
     }
     /* Already waiting for victims it chose: do not evict more. */
-    if (db_holds_reservation(db, job->id, &err) != 0) {
+    if (db_holds_reservation(db, job->id, 0, &err) != 0) {
         return 0;
     }
     if (db_load_victims(db, plan->feasible_ids, plan->nfeasible,
@@ -143,10 +143,11 @@ try_preempt(struct sched_worker *w, struct dv_db *db,
 }
 
 /* How long past its start a backfill reservation outlives the evaluation
- * that made it (each evaluation of the job makes it again). */
+ * that made it, at least (each evaluation of the job makes it again); four
+ * leases when that is longer. */
 #define BACKFILL_HOLD_SECONDS 300.0
 
-/* EASY backfill: a batch job that cannot start now, ranked among the top
+/* EASY backfill: a PBS job that cannot start now, ranked among the top
  * --backfill-depth waiting jobs, gets a reservation from the earliest time
  * its unplaced instances fit (backfill.c) on the nodes they would take;
  * with --backfill=false the top job holds every node instead (strict
@@ -160,12 +161,36 @@ try_reserve(struct sched_worker *w, struct dv_db *db,
     const struct sched_config *cfg = sh->cfg;
     struct bf_running *run = NULL;
     struct bf_slot *slots = NULL;
-    int *groups = NULL, nrun = 0, nslots = 0, made = 0;
+    int *groups = NULL, nrun = 0, nslots = 0, made = 0, above;
     double now = dv_now(), start;
+    /* long enough for the job's next evaluation, even when a scaled clock
+     * makes the scheduler's own latency many Drover seconds */
+    double hold = cfg->lease * 4 > BACKFILL_HOLD_SECONDS
+                      ? cfg->lease * 4
+                      : BACKFILL_HOLD_SECONDS;
     struct dv_err err;
 
+    /* PBS jobs (placed whole, once): a native batch job's instances are
+     * placed one by one, as room appears. */
     if (cfg->backfill_depth <= 0 || plan->never || plan->nunplaced == 0 ||
-        strcmp(job->type, "batch") != 0) {
+        !job->pbs || strcmp(job->type, "batch") != 0) {
+        return;
+    }
+    /* Only the top waiting jobs get one: a cheap look before reading the
+     * running work (db_reserve checks again under its lock). */
+    above = db_ranked_above(db, job->id, job->priority,
+                            (int)cfg->backfill_depth, &err);
+    if (above < 0) {
+        log_warn("job %lld: could not rank it for backfill: %s",
+                 (long long)job->id, err.msg);
+        return;
+    }
+    if (above >= cfg->backfill_depth) {
+        if (db_holds_reservation(db, job->id, 1, &err) == 1) {
+            db_reserve(db, job->id, job->priority, -1, now, NULL, 0,
+                       cfg->backfill ? "backfill" : "fifo",
+                       (int)cfg->backfill_depth, &made, &err);
+        }
         return;
     }
     groups = dv_xcalloc((size_t)plan->nunplaced + 1, sizeof(int));
@@ -200,7 +225,7 @@ try_reserve(struct sched_worker *w, struct dv_db *db,
         nslots = 0; /* never fits as things stand: hold nothing */
     }
     if (db_reserve(db, job->id, job->priority, start,
-                   (start > now ? start : now) + BACKFILL_HOLD_SECONDS, slots,
+                   (start > now ? start : now) + hold, slots,
                    nslots, cfg->backfill ? "backfill" : "fifo",
                    (int)cfg->backfill_depth, &made, &err) < 0) {
         log_warn("job %lld: could not reserve: %s", (long long)job->id,
@@ -310,6 +335,14 @@ worker_process(struct sched_worker *w, struct dv_db *db,
                          (long long)job.id, cr.placed,
                          cr.placed == 1 ? "" : "s", plan.nnodes,
                          plan.nnodes == 1 ? "" : "s");
+                /* The next job in line (strict order), or the next top
+                 * job (it held a reservation), may go now. */
+                if ((!cfg->backfill || (cr.released &&
+                                        cfg->backfill_depth > 0)) &&
+                    db_unblock(db, !cfg->backfill, (int)cfg->backfill_depth,
+                               &err) < 0) {
+                    log_warn("could not wake the next job: %s", err.msg);
+                }
             }
         }
         if (cr.outcome != COMMIT_DONE) {
