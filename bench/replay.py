@@ -20,10 +20,13 @@ The workload is either
   scale 0.4871, in log seconds) stretched to the offered load asked for
   (--load; the daily cycle is left out). Walltimes (user estimates, which
   the model does not give) are the run time times a factor uniform in
-  [1, 3], rounded up to the minute. Seeded (--seed). --compress F divides
-  every generated time (run times, walltimes, arrivals) by F, so that
-  2,000 jobs replay in minutes at a clock scale the daemons keep up with
-  (the shapes of the distributions, and the load, are unchanged).
+  [1, 3], rounded up to the minute. Seeded (--seed).
+
+--compress F divides every time of the workload (run times, walltimes,
+arrivals; a trace's too) by F, so that 2,000 jobs replay in minutes at a
+clock scale the daemons keep up with (the shapes of the distributions,
+and the load, are unchanged). A trace's jobs wider than the simulated
+cluster are cut to its size.
 
 Jobs of up to one node's cores ask for select=1:ncpus=N, wider ones for
 whole nodes (select=ceil(N/C):ncpus=C, place=scatter); a simulated job
@@ -238,6 +241,9 @@ def main():
         jobs = read_swf(a.swf, a.jobs)
         for j in jobs:
             j["procs"] = min(j["procs"], total)
+            j["submit"] /= a.compress
+            j["run"] = max(1, round(j["run"] / a.compress))
+            j["walltime"] = max(float(j["run"]), j["walltime"] / a.compress)
     else:
         jobs = lublin_feitelson(a.jobs, total, a.load, a.seed, a.max_run,
                                 a.compress)
