@@ -51,7 +51,7 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-build unit integration demo install clean bench \
-        bench-c1m bench-throughput bench-qstat format check-banned
+        bench-c1m bench-throughput bench-qstat bench-backfill format check-banned
 all: $(PROGRAMS) $(LINKS)
 
 deps:
@@ -141,6 +141,16 @@ QSTAT_ARGS ?=
 bench-qstat: deps
 	$(MAKE) all
 	python3 bench/qstat_scale.py $(QSTAT_ARGS)
+
+# make bench-backfill: a seeded Lublin-Feitelson workload of 2,000 jobs
+# (times compressed 16x) on 32 simulated 4-core nodes, replayed 200 times
+# faster than real time, once in strict order and once with EASY backfill
+# (BACKFILL_ARGS to change; --swf FILE replays a Parallel Workloads
+# Archive trace).
+BACKFILL_ARGS ?= --jobs 2000 --nodes 32 --cores 4 --max-run 3600 --compress 16 --scale 200
+bench-backfill: deps
+	$(MAKE) all
+	python3 bench/replay.py $(BACKFILL_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -36,7 +36,8 @@ class Bench(cluster.Cluster):
     def start_cluster(self):
         a = self.args
         self.migrate("c1m")
-        self.start_qmgr(workers=a.qmgr_workers)
+        self.start_qmgr(workers=a.qmgr_workers,
+                        extra=getattr(a, "qmgr_args", []))
         self.start_noded("sim", [
             "--simulate", str(a.nodes), "--simulate-topology", a.topology,
             "--memory", a.node_memory,
@@ -45,7 +46,8 @@ class Bench(cluster.Cluster):
         t0 = time.time()
         self.wait_nodes(a.nodes)
         log("%d nodes ready in %.1fs" % (a.nodes, time.time() - t0))
-        self.start_sched(workers=a.workers, batch=4)
+        self.start_sched(workers=a.workers, batch=4,
+                         extra=getattr(a, "sched_args", []))
 
     def cpu(self):
         c = super().cpu()

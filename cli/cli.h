@@ -220,6 +220,7 @@ struct cli_job {
     int run_count;
     long long modify_index;
     double ctime, qtime, stime, mtime, end_time; /* < 0: unset */
+    double est_start; /* estimated.start_time; < 0: unset */
     int has_used;
     int64_t used_cput, used_walltime, used_mem; /* seconds, bytes */
     struct dv_kv *rlist;                        /* Resource_List as text */
@@ -318,6 +319,7 @@ int cli_wait_exit_code(const struct cli_job *j);
 #define QSTAT_ALT_COMMENT 0x8  /* -s */
 #define QSTAT_ALT_ONELINE 0x10 /* -1 */
 #define QSTAT_ALT_WIDE 0x20    /* -w */
+#define QSTAT_ALT_EST 0x40     /* -T: Est Start instead of Elap Time */
 
 struct qstat_attr {
     char *name; /* "Resource_List" */
@@ -340,6 +342,13 @@ void qstat_default_row(struct dv_buf *out, const char *job_id, const char *name,
 void qstat_job_default_row(struct dv_buf *out, const struct cli_job *j,
                            int wide);
 void qstat_alt_header(struct dv_buf *out, const char *server, int wide);
+/* The same with QSTAT_ALT_* options (QSTAT_ALT_EST: "Est Start"). */
+void qstat_alt_header_opt(struct dv_buf *out, const char *server, int wide,
+                          int opt);
+/* The Est Start column (-T) for an estimated start t (< 0: unset, " -- "):
+ * "HH:MM" today, "Dd HH" within a week ("Tu 15"), the month ("Jun") this
+ * year, else the year, in local time. */
+void qstat_est_start(double t, double now, char *buf, size_t size);
 void qstat_alt_row(struct dv_buf *out, const struct cli_job *j, int opt);
 /* Rescales a PBS size for the Memory column (cnv_size) into buf. */
 const char *qstat_cnv_size(const char *value, int opt, char *buf, size_t size);

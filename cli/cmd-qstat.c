@@ -139,7 +139,7 @@ display_one(struct qstat *q, struct cli_job *j, const char *server, int *header)
 {
     if (q->alt) {
         if (*header) {
-            qstat_alt_header(&q->out, server, q->wide);
+            qstat_alt_header_opt(&q->out, server, q->wide, q->alt_opt);
             *header = 0;
         }
         qstat_alt_row(&q->out, j, q->alt_opt);
@@ -538,8 +538,11 @@ cmd_qstat(int argc, char **argv)
         case 'Q':
             q.queues = 1;
             break;
-        case 'p':
         case 'T':
+            q.alt = 1;
+            q.alt_opt |= QSTAT_ALT_EST;
+            break;
+        case 'p':
         case 'q':
         case 'B':
         case 'W':

@@ -267,6 +267,7 @@ cli_job_from_json(const json_t *o, struct cli_job *j)
     j->stime = get_time(o, "stime");
     j->mtime = get_time(o, "mtime");
     j->end_time = get_time(o, "end_time");
+    j->est_start = get_time(o, "estimated_start_time");
     used = json_object_get(o, "resources_used");
     if (json_is_object(used)) {
         j->has_used = 1;

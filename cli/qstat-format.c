@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "lib/clock.h"
@@ -214,22 +215,34 @@ qstat_cnv_size(const char *value, int opt, char *buf, size_t size)
 void
 qstat_alt_header(struct dv_buf *out, const char *server, int wide)
 {
+    qstat_alt_header_opt(out, server, wide, 0);
+}
+
+/* -T: the last column is "Est Start" (the estimated start time) instead of
+ * "Elap Time". */
+void
+qstat_alt_header_opt(struct dv_buf *out, const char *server, int wide, int opt)
+{
+    const char *top = (opt & QSTAT_ALT_EST) ? "Est" : "Elap";
+    const char *bottom = (opt & QSTAT_ALT_EST) ? "Start" : "Time";
+
     dv_buf_printf(out, "\n%s: ", server != NULL ? server : "");
     if (wide) {
         dv_buf_printf(out, "\n%99s", "");
-        dv_buf_puts(out, "Req'd  Req'd   Elap\n");
+        dv_buf_printf(out, "Req'd  Req'd   %s\n", top);
         dv_buf_printf(out, "%-30s %-15s %-15s %-15s %-8s %-4s %-5s ", "Job ID",
                       "Username", "Queue", "Jobname", "SessID", "NDS", "TSK");
-        dv_buf_puts(out, "Memory Time  S Time\n");
+        dv_buf_printf(out, "Memory Time  S %s\n", bottom);
         dv_buf_printf(out, "%.30s %.15s %.15s %.15s %.8s %.4s %.5s ",
                       "------------------------------", "---------------",
                       "---------------", "---------------", "--------", "----",
                       "-----");
         dv_buf_puts(out, "------ ----- - -----\n");
     } else {
-        dv_buf_printf(out, "\n%60s%-7s%-8s%s\n", " ", "Req'd", "Req'd", "Elap");
-        dv_buf_puts(out, "Job ID          Username Queue    Jobname    "
-                         "SessID NDS TSK Memory Time  S Time\n");
+        dv_buf_printf(out, "\n%60s%-7s%-8s%s\n", " ", "Req'd", "Req'd", top);
+        dv_buf_printf(out, "Job ID          Username Queue    Jobname    "
+                           "SessID NDS TSK Memory Time  S %s\n",
+                      bottom);
         dv_buf_puts(out, "--------------- -------- -------- ---------- "
                          "------ --- --- ------ ----- - -----\n");
     }
@@ -295,6 +308,31 @@ alt_nodes(struct dv_buf *out, const char *nodes, int same_line)
 }
 
 void
+qstat_est_start(double t, double now, char *buf, size_t size)
+{
+    static const char *const days[] = {"Su", "Mo", "Tu", "We",
+                                       "Th", "Fr", "Sa"};
+    time_t tt = (time_t)t, nt = (time_t)now;
+    struct tm tm, nm;
+
+    if (t < 0) {
+        snprintf(buf, size, " -- ");
+        return;
+    }
+    localtime_r(&tt, &tm);
+    localtime_r(&nt, &nm);
+    if (tm.tm_year == nm.tm_year && tm.tm_yday == nm.tm_yday) {
+        strftime(buf, size, "%H:%M", &tm);
+    } else if (t > now && t - now < 7 * 86400.0) {
+        snprintf(buf, size, "%s %02d", days[tm.tm_wday], tm.tm_hour);
+    } else if (tm.tm_year == nm.tm_year) {
+        strftime(buf, size, "%b", &tm);
+    } else {
+        strftime(buf, size, "%Y", &tm);
+    }
+}
+
+void
 qstat_alt_row(struct dv_buf *out, const struct cli_job *j, int opt)
 {
     static const char blank[] = " -- ";
@@ -322,7 +360,10 @@ qstat_alt_row(struct dv_buf *out, const struct cli_job *j, int opt)
     if (mem != NULL) {
         memtext = qstat_cnv_size(mem, opt, membuf, sizeof(membuf));
     }
-    if (j->has_used) {
+    if (opt & QSTAT_ALT_EST) {
+        qstat_est_start(j->est_start, dv_now(),
+                        elap, sizeof(elap));
+    } else if (j->has_used) {
         hms(cput_req != NULL ? j->used_cput : j->used_walltime, elap,
             sizeof(elap));
     } else {
@@ -623,6 +664,11 @@ qstat_job_attrs(const struct cli_job *j, const char *server,
         qstat_attrs_add(a, "array_id", NULL, j->array_id);
         snprintf(buf, sizeof(buf), "%d", j->array_index);
         qstat_attrs_add(a, "array_index", NULL, buf);
+    }
+    if (j->est_start >= 0) {
+        char est[64];
+        dv_clock_ctime(j->est_start, est, sizeof(est));
+        qstat_attrs_add(a, "estimated", "start_time", est);
     }
     if (pbs) {
         qstat_attrs_add(a, "project", NULL,

@@ -118,6 +118,12 @@ api_job_json(const struct db_jobs *r, int row, int *vrow, const char *server,
     set_int_or_null(o, "stime", res, row, "stime");
     set_int_or_null(o, "mtime", res, row, "mtime");
     set_int_or_null(o, "end_time", res, row, "end_time");
+    if (strcmp(dv_db_get(res, row, "state"), "queued") == 0) {
+        /* the scheduler's estimate (backfill), while the job waits */
+        set_int_or_null(o, "estimated_start_time", res, row, "est_start");
+    } else {
+        json_object_set_new(o, "estimated_start_time", json_null());
+    }
     json_object_set_new(o, "run_count",
                         json_integer(dv_db_get_i64(res, row, "run_count", 0)));
     if (!dv_db_is_null(res, row, "used_walltime")) {

@@ -796,6 +796,7 @@ int db_cluster_init(struct dv_db *db, const char *name, struct dv_err *err);
     "floor(extract(epoch FROM greatest(j.submit_time, j.queue_time, "          \
     "j.start_time, j.end_time, j.alter_time)))::bigint AS mtime, "             \
     "floor(extract(epoch FROM j.end_time))::bigint AS end_time, "              \
+    "floor(extract(epoch FROM j.estimated_start_time))::bigint AS est_start, " \
     "j.run_count, j.used_cput, j.used_walltime, j.used_mem, "                  \
     "j.modify_index, j.spec->'resource_list' AS resource_list"
 

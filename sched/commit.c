@@ -11,6 +11,7 @@
  * subjobs are checked against %max and written by sched/array.c under the
  * same job row lock.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +158,10 @@ struct locked {
     hwloc_bitmap_t gpus;
     int64_t disk;
     int changed;
-    /* held for other jobs of higher or equal priority */
-    int resv_cores;
-    int64_t resv_mem;
-    int resv_gpus;
+    struct bf_amount total;
+    struct bf_amount initial; /* free when locked, before this plan */
+    struct snap_resv *resv;   /* reservations on the node */
+    int nresv;
     int64_t modify_index;
     int64_t capacity_index;
     int64_t excl_job; /* held whole by this job (place=excl); 0: none */
@@ -271,7 +272,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "free_cpuset, free_mem, free_gpuset, free_disk, modify_index, "
         "capacity_index, coalesce(excl_job, 0) AS excl_job, "
         "free_cores = total_cores AND free_mem = total_mem AND "
-        "free_gpus = total_gpus AS empty FROM nodes "
+        "free_gpus = total_gpus AS empty, total_cores, total_mem, "
+        "total_gpus FROM nodes "
         "WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE";
     /* Still ours? A lease that expired mid-plan may have been taken over:
      * then write nothing. Renewed here while the job row is locked. */
@@ -294,11 +296,18 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     static const char admit[] =
         "SELECT drover_queue_admit($1, $2, $3) AS why";
     static const char next_index[] = "SELECT nextval('modify_index_seq') AS v";
+    /* Reservations on the locked nodes, and what the running work there
+     * still holds at their start (read under the row locks: nothing else
+     * can place on these nodes meanwhile). Which bind this job, and how, is
+     * backfill.c's. */
     static const char reserved[] =
-        "SELECT node_id, sum(cores) AS c, sum(mem) AS m, sum(gpus) AS g "
-        "FROM reservations WHERE node_id = ANY($1::bigint[]) AND job_id <> $2 "
-        "AND priority >= $3 AND expire_time > to_timestamp($4) "
-        "GROUP BY node_id";
+        "SELECT r.node_id, r.job_id, r.priority, r.kind, r.cores, r.mem, "
+        "r.gpus, coalesce(extract(epoch FROM r.start_time), 0) AS start, "
+        "b.cores AS busy_cores, b.mem AS busy_mem, b.gpus AS busy_gpus "
+        "FROM reservations r "
+        "CROSS JOIN LATERAL drover_busy_at(r.node_id, r.start_time) b "
+        "WHERE r.node_id = ANY($1::bigint[]) AND r.job_id <> $2 "
+        "AND r.expire_time > to_timestamp($3)";
     static const char drop_reservations[] =
         "SELECT drover_release_reservations($1)";
     static const char update_nodes[] =
@@ -375,6 +384,7 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     if (res == NULL) {
         goto out;
     }
+    r->released = PQntuples(res) > 0;
     ids = locked_ids(plan, res, &nids);
     PQclear(res);
     res = NULL;
@@ -400,6 +410,12 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         lk[i].excl_job = dv_db_get_i64(res, i, "excl_job", 0);
         lk[i].db_excl = lk[i].excl_job;
         lk[i].empty = dv_db_get_bool(res, i, "empty", 0);
+        lk[i].total.cores = (int)dv_db_get_i64(res, i, "total_cores", 0);
+        lk[i].total.mem = dv_db_get_i64(res, i, "total_mem", 0);
+        lk[i].total.gpus = (int)dv_db_get_i64(res, i, "total_gpus", 0);
+        lk[i].initial.cores = hwloc_bitmap_weight(lk[i].cores);
+        lk[i].initial.mem = lk[i].mem;
+        lk[i].initial.gpus = hwloc_bitmap_weight(lk[i].gpus);
     }
     PQclear(res);
     {
@@ -471,9 +487,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     }
     {
         const char *p[] = {dv_buf_str(&a1), dv_db_i64(b1, job->id),
-                           dv_db_i64(b2, job->priority),
                            dv_db_double(b3, c->now)};
-        res = dv_db_exec(db, reserved, 4, p, err);
+        res = dv_db_exec(db, reserved, 3, p, err);
     }
     if (res == NULL) {
         goto out;
@@ -481,11 +496,14 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     for (int i = 0; i < PQntuples(res); i++) {
         struct locked *l =
             find_locked(lk, nids, dv_db_get_i64(res, i, "node_id", 0));
-        if (l != NULL) {
-            l->resv_cores = (int)dv_db_get_i64(res, i, "c", 0);
-            l->resv_mem = dv_db_get_i64(res, i, "m", 0);
-            l->resv_gpus = (int)dv_db_get_i64(res, i, "g", 0);
+        struct snap_resv *rv;
+        if (l == NULL) {
+            continue;
         }
+        l->resv = dv_xrealloc(l->resv,
+                              sizeof(*l->resv) * (size_t)(l->nresv + 1));
+        rv = &l->resv[l->nresv++];
+        snap_resv_read(res, i, rv);
     }
     PQclear(res);
     res = dv_db_exec(db, next_index, 0, NULL, err);
@@ -520,11 +538,25 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                           (job->exclusive && !l->empty))) {
             goto refuse;
         }
-        if (l == NULL || !l->ready || l->mem - l->resv_mem < pl->mem ||
+        if (l == NULL || !l->ready || l->mem < pl->mem ||
             (pl->disk > 0 && l->disk < pl->disk) ||
-            hwloc_bitmap_weight(l->cores) - l->resv_cores < ncores ||
-            hwloc_bitmap_weight(l->gpus) - l->resv_gpus < ngpus) {
+            hwloc_bitmap_weight(l->cores) < ncores ||
+            hwloc_bitmap_weight(l->gpus) < ngpus) {
             goto refuse;
+        }
+        if (l->nresv > 0) {
+            /* The job's share of the node: what this commit already
+             * granted it there, and this placement. */
+            struct bf_amount use = {
+                l->initial.cores - hwloc_bitmap_weight(l->cores) + ncores,
+                l->initial.mem - l->mem + pl->mem,
+                l->initial.gpus - hwloc_bitmap_weight(l->gpus) + ngpus};
+            if (!backfill_allows(l->resv, l->nresv, &l->total, &l->initial,
+                                 &use, job->id, job->priority, c->now,
+                                 job->walltime > 0 ? c->now + job->walltime
+                                                   : INFINITY)) {
+                goto refuse;
+            }
         }
         if (hwloc_bitmap_isincluded(pl->cores, l->cores)) {
             cores = hwloc_bitmap_dup(pl->cores);
@@ -806,6 +838,7 @@ out:
     for (int i = 0; lk != NULL && i < nids; i++) {
         hwloc_bitmap_free(lk[i].cores);
         hwloc_bitmap_free(lk[i].gpus);
+        free(lk[i].resv);
     }
     for (int i = 0; i < plan->nplacements; i++) {
         free(cpusets[i]);

@@ -20,6 +20,10 @@
 #include "sched/sched.h"
 
 #define BLOCK_LOCK_KEY "4750001"
+/* Blocked evaluations woken at most by one capacity change (the
+ * best-ranked first): a thousand waiting jobs re-planned for every job
+ * that ends would swamp the schedulers. */
+#define UNBLOCK_LIMIT "32"
 
 /* A float8 column as text ("-Infinity" included); -inf when NULL. */
 static double
@@ -171,7 +175,7 @@ db_load_job(struct dv_db *db, int64_t id, struct sched_job *job,
         "(j.spec ? 'script' OR j.spec ? 'argv') AS pbs, "
         "j.spec ? 'array' AS is_array, "
         "coalesce(q.preemption, false) AS preemption, "
-        "coalesce(j.alter_time, 'epoch') AS alter_time "
+        "coalesce(j.alter_time, 'epoch') AS alter_time, j.walltime "
         "FROM jobs j LEFT JOIN queues q ON q.name = j.queue WHERE j.id = $1";
     char idbuf[24];
     const char *params[] = {dv_db_i64(idbuf, id)};
@@ -195,6 +199,7 @@ db_load_job(struct dv_db *db, int64_t id, struct sched_job *job,
     job->pbs = dv_db_get_bool(res, 0, "pbs", 0);
     job->can_preempt = dv_db_get_bool(res, 0, "preemption", 0);
     job->alter_time = dv_xstrdup(dv_db_get(res, 0, "alter_time"));
+    job->walltime = (double)dv_db_get_i64(res, 0, "walltime", 0);
     if (dv_db_is_null(res, 0, "placement")) {
         legacy = placement_from_chunks(dv_db_get(res, 0, "chunks"),
                                        dv_db_get(res, 0, "place"));
@@ -634,6 +639,8 @@ db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
 /* --- waking --- */
 
 struct unblock_tx {
+    int strict;
+    int depth;
     int woken;
 };
 
@@ -646,41 +653,108 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
      * its smallest instance, wakes it (one per job, never next to one
      * already pending or leased). */
     static const char wake[] =
-        "WITH woken AS (UPDATE evaluations SET status = 'pending', "
+        /* strict order ($1): only the best-ranked waiting job may start,
+         * so only it wakes (the others would plan and block again) */
+        "WITH top AS (SELECT job_id FROM evaluations WHERE status IN "
+        "('blocked', 'pending', 'leased') AND NOT never "
+        "ORDER BY priority DESC, job_id LIMIT 1), "
+        "free AS (SELECT coalesce(sum(free_cores), 0) AS c FROM nodes "
+        "WHERE status = 'ready' AND eligible AND NOT drain), "
+        "woken AS (UPDATE evaluations SET status = 'pending', "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id IN (SELECT DISTINCT ON (job_id) id FROM evaluations b "
+        "WHERE id IN (SELECT id FROM (SELECT DISTINCT ON (job_id) id, "
+        "job_id, priority FROM evaluations b "
         "WHERE status = 'blocked' AND b.wait_queue IS NULL "
         "AND NOT EXISTS (SELECT 1 FROM evaluations o "
         "WHERE o.job_id = b.job_id AND o.status IN ('pending', 'leased')) "
+        /* strict order: nothing ranked below a fifo holder can start, so
+         * capacity does not wake it (the holder's release does) */
+        "AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.kind = 'fifo' "
+        "AND r.job_id <> b.job_id AND (r.priority > b.priority OR "
+        "(r.priority = b.priority AND r.job_id < b.job_id))) "
+        "AND (NOT $1::boolean OR b.never OR b.job_id IN (SELECT job_id "
+        "FROM top)) "
+        /* a PBS job is placed whole: not before the cluster has its
+         * cores free somewhere */
+        "AND (b.never OR NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+        "j.id = b.job_id AND j.pbs AND j.ncpus > (SELECT c FROM free))) "
         "AND CASE WHEN b.never THEN EXISTS (SELECT 1 FROM nodes n "
         "WHERE n.shape_index > b.blocked_index) "
         "ELSE EXISTS (SELECT 1 FROM nodes n WHERE n.capacity_index > "
         "b.blocked_index AND n.status = 'ready' AND n.eligible AND "
         "NOT n.drain AND n.free_cores >= b.need_cores AND "
-        "n.free_mem >= b.need_mem AND n.free_gpus >= b.need_gpus) END "
-        "ORDER BY job_id, id DESC) RETURNING id) "
+        "n.free_mem >= b.need_mem AND n.free_gpus >= b.need_gpus "
+        /* a hint, not the check: not a node whose backfill reservation
+         * the job would run into and not fit beside (backfill.c decides
+         * exactly when it is planned) */
+        "AND NOT EXISTS (SELECT 1 FROM reservations r JOIN jobs bj "
+        "ON bj.id = b.job_id WHERE r.node_id = n.id AND r.kind = 'backfill' "
+        "AND r.job_id <> b.job_id AND (r.priority > b.priority OR "
+        "(r.priority = b.priority AND r.job_id < b.job_id)) AND "
+        "(bj.walltime <= 0 OR r.start_time IS NULL OR r.start_time < "
+        "to_timestamp($2) + make_interval(secs => bj.walltime)) AND "
+        "n.free_cores - r.cores < b.need_cores)) END "
+        "ORDER BY job_id, id DESC) c "
+        /* the best-ranked first, a bounded number at a time: the rest
+         * still satisfy this at the next capacity change or tick */
+        "ORDER BY priority DESC, job_id LIMIT " UNBLOCK_LIMIT ") "
+        "RETURNING id) "
+        "SELECT count(*) AS n, CASE WHEN count(*) > 0 THEN "
+        "pg_notify('evals', '') END FROM woken";
+    /* The top --backfill-depth waiting batch jobs without a reservation
+     * are evaluated again whatever capacity did: a holder that started or
+     * left hands its place on at once, so the top job always holds one. */
+    static const char top[] =
+        "WITH w AS (SELECT DISTINCT ON (e.job_id) e.id, e.job_id, e.status, "
+        "e.priority FROM evaluations e JOIN jobs j ON j.id = e.job_id "
+        "AND j.type = 'batch' AND j.pbs "
+        "WHERE e.status IN ('blocked', 'pending', 'leased') AND NOT e.never "
+        "ORDER BY e.job_id, e.id DESC), "
+        "best AS (SELECT * FROM w ORDER BY priority DESC, job_id LIMIT $1), "
+        "woken AS (UPDATE evaluations SET status = 'pending', "
+        "modify_index = nextval('modify_index_seq') WHERE id IN "
+        "(SELECT id FROM best b WHERE b.status = 'blocked' AND NOT EXISTS "
+        "(SELECT 1 FROM evaluations o WHERE o.job_id = b.job_id "
+        "AND o.status IN ('pending', 'leased')) AND NOT EXISTS "
+        "(SELECT 1 FROM reservations r WHERE r.job_id = b.job_id "
+        "AND r.kind <> 'preemption')) RETURNING id) "
         "SELECT count(*) AS n, CASE WHEN count(*) > 0 THEN "
         "pg_notify('evals', '') END FROM woken";
     struct unblock_tx *u = arg;
     PGresult *res;
+    char b1[24];
 
     u->woken = 0;
     if (dv_db_exec_cmd(db, lock, 0, NULL, err) < 0) {
         return -1;
     }
-    res = dv_db_exec(db, wake, 0, NULL, err);
+    {
+        char b2[32];
+        const char *p[] = {u->strict ? "true" : "false",
+                           dv_db_double(b2, dv_now())};
+        res = dv_db_exec(db, wake, 2, p, err);
+    }
     if (res == NULL) {
         return -1;
     }
     u->woken = (int)dv_db_get_i64(res, 0, "n", 0);
     PQclear(res);
+    if (u->depth > 0) {
+        const char *p[] = {dv_db_i64(b1, u->depth)};
+        res = dv_db_exec(db, top, 1, p, err);
+        if (res == NULL) {
+            return -1;
+        }
+        u->woken += (int)dv_db_get_i64(res, 0, "n", 0);
+        PQclear(res);
+    }
     return 0;
 }
 
 int
-db_unblock(struct dv_db *db, struct dv_err *err)
+db_unblock(struct dv_db *db, int strict, int depth, struct dv_err *err)
 {
-    struct unblock_tx u = {0};
+    struct unblock_tx u = {.strict = strict, .depth = depth};
 
     if (dv_db_tx(db, DV_DB_READ_COMMITTED, unblock_tx_fn, NULL, &u, 0, err) <
         0) {
@@ -736,14 +810,17 @@ db_wake_nodes(struct dv_db *db, const int64_t *ids, int n, struct dv_err *err)
 }
 
 int
-db_holds_reservation(struct dv_db *db, int64_t job_id, struct dv_err *err)
+db_holds_reservation(struct dv_db *db, int64_t job_id, int backfill,
+                     struct dv_err *err)
 {
     static const char sql[] =
         "SELECT 1 FROM reservations WHERE job_id = $1 "
+        "AND (kind <> 'preemption') = $3::boolean "
         "AND expire_time > to_timestamp($2) LIMIT 1";
     char b1[24], b2[32];
-    const char *p[] = {dv_db_i64(b1, job_id), dv_db_double(b2, dv_now())};
-    PGresult *res = dv_db_exec(db, sql, 2, p, err);
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_double(b2, dv_now()),
+                       backfill ? "true" : "false"};
+    PGresult *res = dv_db_exec(db, sql, 3, p, err);
     int found;
 
     if (res == NULL) {
@@ -779,3 +856,308 @@ db_reap_leases(struct dv_db *db, double now, struct dv_err *err)
     PQclear(res);
     return n;
 }
+
+int
+db_load_running(struct dv_db *db, const int64_t *node_ids, int n,
+                struct bf_running **out, int *nout, struct dv_err *err)
+{
+    /* Live allocations and their estimated end (no walltime: never). */
+    static const char sql[] =
+        "SELECT a.node_id, a.ncpus, a.mem, a.ngpus, j.walltime, "
+        "extract(epoch FROM coalesce(a.start_time, a.create_time)) AS t0 "
+        "FROM allocations a JOIN jobs j ON j.id = a.job_id "
+        "WHERE a.node_id = ANY($1::bigint[]) AND a.end_time IS NULL";
+    struct dv_buf b;
+    PGresult *res;
+    int rows;
+
+    *out = NULL;
+    *nout = 0;
+    dv_buf_init(&b);
+    int_array(&b, node_ids, n);
+    {
+        const char *p[] = {dv_buf_str(&b)};
+        res = dv_db_exec(db, sql, 1, p, err);
+    }
+    dv_buf_cleanup(&b);
+    if (res == NULL) {
+        return -1;
+    }
+    rows = PQntuples(res);
+    *out = dv_xcalloc((size_t)rows + 1, sizeof(**out));
+    for (int i = 0; i < rows; i++) {
+        struct bf_running *r = &(*out)[i];
+        int64_t wall = dv_db_get_i64(res, i, "walltime", 0);
+        r->node_id = dv_db_get_i64(res, i, "node_id", 0);
+        r->cores = (int)dv_db_get_i64(res, i, "ncpus", 0);
+        r->mem = dv_db_get_i64(res, i, "mem", 0);
+        r->gpus = (int)dv_db_get_i64(res, i, "ngpus", 0);
+        r->end = wall > 0 ? dv_db_get_double(res, i, "t0", 0) + (double)wall
+                          : INFINITY;
+    }
+    *nout = rows;
+    PQclear(res);
+    return 0;
+}
+
+/* Serialises the choice of the top jobs between schedulers. */
+#define BACKFILL_LOCK_KEY "4750007"
+
+struct reserve_tx {
+    int64_t job_id;
+    int priority;
+    double start;
+    double expire;
+    const struct bf_slot *slots;
+    int nslots;
+    const char *kind;
+    int depth;
+    int made;
+};
+
+static int
+slot_cmp(const void *a, const void *b)
+{
+    const struct bf_slot *x = a, *y = b;
+
+    return x->node_id < y->node_id ? -1 : x->node_id > y->node_id;
+}
+
+/* Is the job's stored reservation (own, ordered by node) the one about to
+ * be made? Starts that have both begun, or differ by under a second,
+ * count as the same. */
+static int
+own_unchanged(const PGresult *own, const struct reserve_tx *t)
+{
+    struct bf_slot *s;
+    double now = dv_now();
+    int same = PQntuples(own) == t->nslots;
+
+    if (!same) {
+        return 0;
+    }
+    s = dv_xcalloc((size_t)t->nslots + 1, sizeof(*s));
+    memcpy(s, t->slots, sizeof(*s) * (size_t)t->nslots);
+    qsort(s, (size_t)t->nslots, sizeof(*s), slot_cmp);
+    for (int i = 0; i < t->nslots && same; i++) {
+        double st = dv_db_get_double(own, i, "start", 0);
+        same = dv_db_get_i64(own, i, "node_id", 0) == s[i].node_id &&
+               dv_db_get_i64(own, i, "cores", 0) == s[i].a.cores &&
+               dv_db_get_i64(own, i, "mem", 0) == s[i].a.mem &&
+               dv_db_get_i64(own, i, "gpus", 0) == s[i].a.gpus &&
+               strcmp(dv_db_get(own, i, "kind"), t->kind) == 0 &&
+               ((st <= now && t->start <= now) || fabs(st - t->start) < 1.0);
+    }
+    free(s);
+    return same;
+}
+
+static int
+reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
+{
+    static const char lock[] =
+        "SELECT pg_advisory_xact_lock(" BACKFILL_LOCK_KEY ")";
+    /* Waiting jobs ranked above this one (up to the depth). */
+    static const char above_sql[] =
+        "SELECT drover_ranked_above($1, $2, $3) AS n";
+    /* Holders that are no longer among the top waiting jobs. */
+    static const char holders[] =
+        "SELECT job_id FROM (SELECT job_id, max(priority) AS p "
+        "FROM reservations WHERE kind <> 'preemption' AND job_id <> $1 "
+        "GROUP BY job_id) h WHERE drover_ranked_above(h.job_id, h.p, $2) >= $2";
+    static const char own[] =
+        "SELECT node_id, cores, mem, gpus, kind, "
+        "coalesce(extract(epoch FROM start_time), 0) AS start "
+        "FROM reservations WHERE job_id = $1 AND kind <> 'preemption' "
+        "ORDER BY node_id";
+    static const char extend[] =
+        "UPDATE reservations SET expire_time = to_timestamp($2) "
+        "WHERE job_id = $1 AND kind <> 'preemption'";
+    static const char insert[] =
+        "INSERT INTO reservations (job_id, node_id, priority, cores, mem, "
+        "gpus, reason, create_time, expire_time, start_time, kind) "
+        "SELECT $1, n, $2, c, m, g, 'backfill', to_timestamp($3), "
+        "to_timestamp($4), to_timestamp($5), $6 "
+        "FROM unnest($7::bigint[], $8::int[], $9::bigint[], $10::int[]) "
+        "AS u(n, c, m, g)";
+    static const char estimate[] =
+        "UPDATE jobs SET estimated_start_time = $2 WHERE id = $1 "
+        "AND estimated_start_time IS DISTINCT FROM $2";
+    /* Pushed out of the top: let go (and wake what it held back). */
+    static const char drop_job[] =
+        "WITH gone AS (DELETE FROM reservations WHERE job_id = $1 "
+        "AND kind <> 'preemption' RETURNING node_id) "
+        "SELECT drover_wake_nodes(array_agg(DISTINCT node_id)) FROM gone";
+    static const char clear_estimate[] =
+        "UPDATE jobs SET estimated_start_time = NULL WHERE id = $1 "
+        "AND estimated_start_time IS NOT NULL";
+    struct reserve_tx *t = arg;
+    char b1[24], b2[24], b3[32], b4[32], b5[32];
+    struct dv_buf n, c, m, g;
+    PGresult *res = NULL, *mine = NULL;
+    int above = 0, rc = -1;
+
+    dv_buf_init(&n);
+    dv_buf_init(&c);
+    dv_buf_init(&m);
+    dv_buf_init(&g);
+    t->made = 0;
+    if (dv_db_exec_cmd(db, lock, 0, NULL, err) < 0) {
+        goto out;
+    }
+    {
+        const char *p[] = {dv_db_i64(b1, t->job_id), dv_db_i64(b2, t->priority),
+                           dv_db_i64(b3, t->depth)};
+        res = dv_db_exec(db, above_sql, 3, p, err);
+    }
+    if (res == NULL) {
+        goto out;
+    }
+    above = (int)dv_db_get_i64(res, 0, "n", 0);
+    PQclear(res);
+    res = NULL;
+    if (above < t->depth && t->nslots > 0) {
+        int same;
+        {
+            const char *p[] = {dv_db_i64(b1, t->job_id)};
+            mine = dv_db_exec(db, own, 1, p, err);
+        }
+        if (mine == NULL) {
+            goto out;
+        }
+        same = own_unchanged(mine, t);
+        PQclear(mine);
+        mine = NULL;
+        if (same) {
+            /* The same reservation: keep it (moving it would wake the
+             * nodes, and the job would be evaluated again for nothing). */
+            const char *p[] = {dv_db_i64(b1, t->job_id),
+                               dv_db_double(b4, t->expire)};
+            if (dv_db_exec_cmd(db, extend, 2, p, err) < 0) {
+                goto out;
+            }
+            t->made = 1;
+            goto others;
+        }
+        {
+            const char *p[] = {dv_db_i64(b1, t->job_id)};
+            if (dv_db_exec_cmd(db, drop_job, 1, p, err) < 0) {
+                goto out;
+            }
+        }
+        dv_buf_putc(&n, '{');
+        dv_buf_putc(&c, '{');
+        dv_buf_putc(&m, '{');
+        dv_buf_putc(&g, '{');
+        for (int i = 0; i < t->nslots; i++) {
+            const char *sep = i > 0 ? "," : "";
+            dv_buf_printf(&n, "%s%lld", sep, (long long)t->slots[i].node_id);
+            dv_buf_printf(&c, "%s%d", sep, t->slots[i].a.cores);
+            dv_buf_printf(&m, "%s%lld", sep, (long long)t->slots[i].a.mem);
+            dv_buf_printf(&g, "%s%d", sep, t->slots[i].a.gpus);
+        }
+        dv_buf_putc(&n, '}');
+        dv_buf_putc(&c, '}');
+        dv_buf_putc(&m, '}');
+        dv_buf_putc(&g, '}');
+        {
+            const char *p[] = {dv_db_i64(b1, t->job_id),
+                               dv_db_i64(b2, t->priority),
+                               dv_db_double(b3, dv_now()),
+                               dv_db_double(b4, t->expire),
+                               dv_db_double(b5, t->start),
+                               t->kind,
+                               dv_buf_str(&n),
+                               dv_buf_str(&c),
+                               dv_buf_str(&m),
+                               dv_buf_str(&g)};
+            if (dv_db_exec_cmd(db, insert, 10, p, err) < 0) {
+                goto out;
+            }
+        }
+        {
+            char when[64];
+            const char *p[] = {dv_db_i64(b1, t->job_id), when};
+            dv_clock_iso(t->start, when, sizeof(when));
+            if (dv_db_exec_cmd(db, estimate, 2, p, err) < 0) {
+                goto out;
+            }
+        }
+        t->made = 1;
+    } else {
+        const char *p[] = {dv_db_i64(b1, t->job_id)};
+        if (dv_db_exec_cmd(db, drop_job, 1, p, err) < 0 ||
+            dv_db_exec_cmd(db, clear_estimate, 1, p, err) < 0) {
+            goto out;
+        }
+    }
+others:
+    /* Holders now ranked beyond the depth give their place up. */
+    {
+        const char *p[] = {dv_db_i64(b1, t->job_id), dv_db_i64(b2, t->depth)};
+        res = dv_db_exec(db, holders, 2, p, err);
+    }
+    if (res == NULL) {
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *p[] = {dv_db_get(res, i, "job_id")};
+        if (dv_db_exec_cmd(db, drop_job, 1, p, err) < 0 ||
+            dv_db_exec_cmd(db, clear_estimate, 1, p, err) < 0) {
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    PQclear(mine);
+    dv_buf_cleanup(&n);
+    dv_buf_cleanup(&c);
+    dv_buf_cleanup(&m);
+    dv_buf_cleanup(&g);
+    return rc;
+}
+
+int
+db_reserve(struct dv_db *db, int64_t job_id, int priority, double start,
+           double expire, const struct bf_slot *slots, int nslots,
+           const char *kind, int depth, int *made, struct dv_err *err)
+{
+    struct reserve_tx t = {
+        .job_id = job_id,
+        .priority = priority,
+        .start = start,
+        .expire = expire,
+        .slots = slots,
+        .nslots = nslots,
+        .kind = kind,
+        .depth = depth,
+    };
+
+    if (dv_db_tx(db, DV_DB_READ_COMMITTED, reserve_tx_fn, NULL, &t, 0, err) <
+        0) {
+        return -1;
+    }
+    *made = t.made;
+    return 0;
+}
+
+int
+db_ranked_above(struct dv_db *db, int64_t job_id, int priority, int depth,
+                struct dv_err *err)
+{
+    static const char sql[] = "SELECT drover_ranked_above($1, $2, $3) AS n";
+    char b1[24], b2[24], b3[24];
+    const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, priority),
+                       dv_db_i64(b3, depth)};
+    PGresult *res = dv_db_exec(db, sql, 3, p, err);
+    int n;
+
+    if (res == NULL) {
+        return -1;
+    }
+    n = (int)dv_db_get_i64(res, 0, "n", 0);
+    PQclear(res);
+    return n;
+}
+

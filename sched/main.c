@@ -51,6 +51,11 @@ static const struct dv_conf_opt sched_opts[] = {
         "debug, info, notice, warn, error"),
     OPT("log-file", DV_CONF_STRING, NULL, 0, 0, 0, log_file,
         "append logs here instead of stderr"),
+    OPT("backfill-depth", DV_CONF_INT, "1", 0, 1000, 0, backfill_depth,
+        "waiting jobs that get reservations (PBS backfill_depth; 0: none)"),
+    OPT("backfill", DV_CONF_BOOL, "true", 0, 0, 0, backfill,
+        "lower-ranked jobs may start around reservations (false: strict "
+        "order)"),
 };
 #define NOPTS (sizeof(sched_opts) / sizeof(sched_opts[0]))
 
@@ -80,7 +85,8 @@ notify_cb(const char *channel, const char *payload, void *arg)
 
     (void)payload;
     if (strcmp(channel, "capacity") == 0) {
-        int n = db_unblock(m->listen_db, &err);
+        int n = db_unblock(m->listen_db, !m->shared->cfg->backfill,
+                           (int)m->shared->cfg->backfill_depth, &err);
         if (n < 0) {
             log_warn("could not wake blocked evaluations: %s", err.msg);
         } else if (n > 0) {
@@ -180,7 +186,8 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     } else if (n > 0) {
         log_notice("%d expired evaluation leases returned to pending", n);
     }
-    if (db_unblock(m->listen_db, &err) < 0) {
+    if (db_unblock(m->listen_db, !m->shared->cfg->backfill,
+                           (int)m->shared->cfg->backfill_depth, &err) < 0) {
         log_warn("could not wake blocked evaluations: %s", err.msg);
     }
     if (db_expire_reservations(m->listen_db, dv_now(), &err) < 0) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/mem.h"
 #include "lib/resources.h"
 #include "sched/sched.h"
@@ -34,6 +35,8 @@ struct place_ctx {
     /* per group, per spread stanza: instances per attribute value */
     struct spread_table **spread;
     hwloc_bitmap_t scratch;
+    double now; /* Drover time of the plan */
+    double end; /* when the job would end if placed now (INFINITY: never) */
 };
 
 /* Instances of a group per value of one spread attribute, over the values
@@ -139,17 +142,24 @@ fits(struct place_ctx *c, int g, int idx, int cores, int64_t mem, int gpus,
         return 0;
     }
     view(c, idx, &fc, &fm, &fg, &fd);
-    {
-        int rc_, rg_;
-        int64_t rm_;
-        snap_node_reserved(c->snap->nodes[idx], c->job->id, c->job->priority,
-                           &rc_, &rm_, &rg_);
-        fc -= rc_;
-        fm -= rm_;
-        fg -= rg_;
-    }
     if (fc < cores || fm < mem || fg < gpus || (disk > 0 && fd < disk)) {
         return 0;
+    }
+    if (c->snap->nodes[idx]->nresv > 0) {
+        /* Reservations (preemption, backfill) on the node: what the plan
+         * already put there counts as the job's share. */
+        const struct snap_node *n = c->snap->nodes[idx];
+        struct bf_amount total = {n->total_cores, n->total_mem,
+                                  n->total_gpus};
+        struct bf_amount free = {n->nfree_cores, n->free_mem,
+                                 hwloc_bitmap_weight(n->free_gpus)};
+        struct bf_amount use = {free.cores - fc + cores,
+                                free.mem - fm + mem,
+                                free.gpus - fg + gpus};
+        if (!backfill_allows(n->resv, n->nresv, &total, &free, &use,
+                             c->job->id, c->job->priority, c->now, c->end)) {
+            return 0;
+        }
     }
     if (gr->distinct_hosts && c->on_node[g][idx] > 0) {
         return 0;
@@ -593,6 +603,8 @@ plan_job(struct planner *p, const struct snapshot *snap,
     c.job = job;
     c.plan = plan;
     c.scratch = hwloc_bitmap_alloc();
+    c.now = p->now > 0 ? p->now : dv_now();
+    c.end = job->walltime > 0 ? c.now + job->walltime : INFINITY;
     c.by_index = dv_xcalloc((size_t)snap->n + 1, sizeof(*c.by_index));
     c.feasible = dv_xcalloc((size_t)ng, sizeof(*c.feasible));
     c.nfeasible = dv_xcalloc((size_t)ng, sizeof(int));

@@ -32,6 +32,8 @@ struct sched_config {
     double stats_interval;
     char *log_level;
     char *log_file;
+    int64_t backfill_depth; /* jobs that get reservations; 0: none */
+    int backfill;           /* 0: strict order (the top job holds all) */
 };
 
 /* ---- snapshot.c: the nodes as this process last saw them ---- */
@@ -41,13 +43,27 @@ struct snap_attr {
     char *value;
 };
 
-/* Capacity held on a node for a job (a preemptor). */
+enum resv_kind {
+    RESV_PREEMPTION = 0, /* held now for a preemptor */
+    RESV_BACKFILL,       /* held from start on for a top job (EASY) */
+    RESV_FIFO,           /* backfill off: nothing ranked lower starts */
+};
+
+/* Capacity held on a node for a job (a preemptor, or a waiting job ranked
+ * among the top --backfill-depth, from start on). */
 struct snap_resv {
     int64_t job_id;
     int priority;
+    enum resv_kind kind;
+    double start; /* Drover time; 0: from now */
     int cores;
     int64_t mem;
     int gpus;
+    /* what running allocations on the node still hold at start (their
+     * start + walltime is later), read with the reservation */
+    int busy_cores;
+    int64_t busy_mem;
+    int busy_gpus;
 };
 
 struct snap_node {
@@ -104,11 +120,6 @@ struct plan;
 struct snapshot;
 void snapshot_hold(struct snapshot *s, const struct plan *plan, int sign);
 
-/* What reservations held for other jobs of priority >= priority take from
- * n (the job's own do not count). */
-void snap_node_reserved(const struct snap_node *n, int64_t job_id,
-                        int priority, int *cores, int64_t *mem, int *gpus);
-
 struct snapshot {
     pthread_rwlock_t lock;
     struct snap_node **nodes; /* sorted by id */
@@ -120,6 +131,9 @@ struct snapshot {
     int want_full;          /* the next refresh reads every node */
 };
 
+/* Reads a reservation row (job_id, priority, kind, start, cores, mem,
+ * gpus, busy_cores, busy_mem, busy_gpus). */
+void snap_resv_read(const PGresult *res, int row, struct snap_resv *r);
 void snapshot_init(struct snapshot *s);
 void snapshot_cleanup(struct snapshot *s);
 /* Reads the nodes whose modify_index moved past what was seen (all of
@@ -244,6 +258,7 @@ struct sched_job {
     int can_preempt; /* the job's queue allows preemption */
     struct sched_array *array; /* NULL: not an array job */
     char *alter_time;          /* jobs.alter_time as loaded (qalter, qmove) */
+    double walltime; /* seconds; 0: none (runs for ever as backfill sees) */
 };
 
 /* Parses a stored spec's "placement" object. Returns 0, or -1 with err set
@@ -313,6 +328,56 @@ int version_cmp(const char *a, const char *b);
 /* Checks a version against a constraint like ">= 1.2, < 2.0". 1 when it
  * satisfies it, 0 when not, -1 on a syntax error. */
 int version_satisfies(const char *version, const char *constraint);
+
+/* ---- backfill.c: reservations in time (pure functions) ---- */
+
+struct bf_amount {
+    int cores;
+    int64_t mem;
+    int gpus;
+};
+
+/* A live allocation and when it should end (start + walltime; INFINITY
+ * without walltime). */
+struct bf_running {
+    int64_t node_id;
+    double end;
+    int cores;
+    int64_t mem;
+    int gpus;
+};
+
+/* What a reservation takes on one node. */
+struct bf_slot {
+    int64_t node_id;
+    struct bf_amount a;
+};
+
+/* "preemption", "backfill", "fifo" as stored; unknown: preemption. */
+enum resv_kind sched_resv_kind(const char *text);
+/* Does reservation r hold capacity against the job (job_id, priority)?
+ * Backfill and fifo reservations bind jobs ranked lower (lower priority,
+ * or equal priority and a higher id); preemption ones lower or equal
+ * priority; never the holder itself. */
+int backfill_binds(const struct snap_resv *r, int64_t job_id, int priority);
+/* May the job (ranked job_id, priority; ending at end, INFINITY without
+ * walltime) hold use (its whole share of the node, this placement
+ * included) on a node with these totals and free capacity (before any of
+ * the job's placements) given the node's reservations? 1 or 0. */
+int backfill_allows(const struct snap_resv *resv, int nresv,
+                    const struct bf_amount *total, const struct bf_amount *free,
+                    const struct bf_amount *use, int64_t job_id, int priority,
+                    double now, double end);
+/* The earliest time, from now, at which instances of the given groups
+ * (one entry per wanted instance) fit on snap's ready nodes that pass the
+ * job's static checks, given running work (run) and the reservations in
+ * the snapshot that bind the job, for the job's whole walltime. Fills
+ * slots (new array; caller frees) and returns the time, or -1 when they
+ * never fit. Caller holds the snapshot's read lock. */
+double backfill_earliest(const struct snapshot *snap,
+                         const struct sched_job *job, const int *groups,
+                         int nwanted, const struct bf_running *run, int nrun,
+                         double now, struct bf_slot **slots, int *nslots);
 
 /* ---- cores.c: which exact cores and GPUs ---- */
 
@@ -428,6 +493,7 @@ struct planner {
     int64_t sample;           /* nodes scored per placement on big clusters */
     int64_t sample_threshold; /* feasible sets up to this are scored whole */
     unsigned int seed;
+    double now; /* the plan's time for tests; 0: dv_now() */
 };
 
 /* Places every want of rec on snap (caller holds its read lock). Gang jobs
@@ -492,6 +558,7 @@ struct commit_result {
     int refused;      /* placements that no longer fitted */
     int *refused_idx; /* their indexes in plan->placements */
     int stopped;
+    int released; /* the job held reservations, dropped as it was placed */
     struct node_after *after; /* the locked nodes as committed */
     int nafter;
     double seconds;
@@ -560,7 +627,16 @@ int db_finish_eval(struct dv_db *db, const char *owner, int64_t eval_id,
 int db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
                const struct plan *plan, const struct victim *victims, int n,
                struct dv_err *err);
-int db_unblock(struct dv_db *db, struct dv_err *err);
+/* Wakes blocked evaluations that capacity freed since could place (with
+ * strict, --backfill=false, only the best-ranked waiting job's), and those
+ * of the top depth waiting batch jobs that hold no backfill reservation.
+ * Returns how many, or -1. */
+int db_unblock(struct dv_db *db, int strict, int depth, struct dv_err *err);
+/* How many waiting batch jobs rank above the job, counting up to depth;
+ * -1 on error. */
+int db_ranked_above(struct dv_db *db, int64_t job_id, int priority, int depth,
+                    struct dv_err *err);
+
 int db_reap_leases(struct dv_db *db, double now, struct dv_err *err);
 int db_expire_reservations(struct dv_db *db, double now, struct dv_err *err);
 /* Extends a lease; 1 when it is still ours, 0 when not, -1 on error. */
@@ -569,8 +645,22 @@ int db_renew_lease(struct dv_db *db, const char *owner, int64_t eval_id,
 /* Wakes blocked work that could use these nodes (drover_wake_nodes). */
 int db_wake_nodes(struct dv_db *db, const int64_t *ids, int n,
                   struct dv_err *err);
-/* 1 when the job holds a live reservation, 0 when not, -1 on error. */
-int db_holds_reservation(struct dv_db *db, int64_t job_id, struct dv_err *err);
+/* The live allocations on these nodes and their estimated ends. Caller
+ * frees *out. */
+int db_load_running(struct dv_db *db, const int64_t *node_ids, int n,
+                    struct bf_running **out, int *nout, struct dv_err *err);
+/* Makes (or moves) the job's reservation of kind "backfill" or "fifo":
+ * slots from start on, until expire, when fewer than depth jobs ranked
+ * above it hold one (then *made = 1 and the job's estimated start time is
+ * set); holders pushed beyond depth let go. With nslots 0 or no room in
+ * the top, drops the job's own. Under an advisory lock, one transaction. */
+int db_reserve(struct dv_db *db, int64_t job_id, int priority, double start,
+               double expire, const struct bf_slot *slots, int nslots,
+               const char *kind, int depth, int *made, struct dv_err *err);
+/* 1 when the job holds a live preemption reservation (backfill: a
+ * backfill or fifo one), 0 when not, -1 on error. */
+int db_holds_reservation(struct dv_db *db, int64_t job_id, int backfill,
+                         struct dv_err *err);
 
 /* ---- metrics.c ---- */
 

@@ -103,23 +103,6 @@ snapshot_hold(struct snapshot *s, const struct plan *plan, int sign)
 }
 
 void
-snap_node_reserved(const struct snap_node *n, int64_t job_id, int priority,
-                   int *cores, int64_t *mem, int *gpus)
-{
-    *cores = 0;
-    *mem = 0;
-    *gpus = 0;
-    for (int i = 0; i < n->nresv; i++) {
-        if (n->resv[i].job_id == job_id || n->resv[i].priority < priority) {
-            continue;
-        }
-        *cores += n->resv[i].cores;
-        *mem += n->resv[i].mem;
-        *gpus += n->resv[i].gpus;
-    }
-}
-
-void
 snapshot_cleanup(struct snapshot *s)
 {
     for (int i = 0; i < s->n; i++) {
@@ -447,6 +430,21 @@ snap_node_empty(const struct snap_node *n)
            hwloc_bitmap_weight(n->free_gpus) == n->total_gpus;
 }
 
+void
+snap_resv_read(const PGresult *res, int row, struct snap_resv *r)
+{
+    r->job_id = dv_db_get_i64(res, row, "job_id", 0);
+    r->priority = (int)dv_db_get_i64(res, row, "priority", 0);
+    r->kind = sched_resv_kind(dv_db_get(res, row, "kind"));
+    r->start = dv_db_get_double(res, row, "start", 0);
+    r->cores = (int)dv_db_get_i64(res, row, "cores", 0);
+    r->mem = dv_db_get_i64(res, row, "mem", 0);
+    r->gpus = (int)dv_db_get_i64(res, row, "gpus", 0);
+    r->busy_cores = (int)dv_db_get_i64(res, row, "busy_cores", 0);
+    r->busy_mem = dv_db_get_i64(res, row, "busy_mem", 0);
+    r->busy_gpus = (int)dv_db_get_i64(res, row, "busy_gpus", 0);
+}
+
 int
 snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
                  struct dv_err *err)
@@ -467,8 +465,11 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         "WHERE id = ANY($1::bigint[]) ORDER BY id";
     /* Reservations of jobs that still wait for placement. */
     static const char reservations[] =
-        "SELECT r.node_id, r.job_id, r.priority, r.cores, r.mem, r.gpus "
+        "SELECT r.node_id, r.job_id, r.priority, r.kind, r.cores, r.mem, "
+        "r.gpus, coalesce(extract(epoch FROM r.start_time), 0) AS start, "
+        "b.cores AS busy_cores, b.mem AS busy_mem, b.gpus AS busy_gpus "
         "FROM reservations r JOIN jobs j ON j.id = r.job_id "
+        "CROSS JOIN LATERAL drover_busy_at(r.node_id, r.start_time) b "
         "WHERE r.expire_time > to_timestamp($1) "
         "AND j.state IN ('queued', 'running') ORDER BY r.node_id";
     char b1[24], nowb[32];
@@ -583,11 +584,7 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         }
         n->resv = dv_xrealloc(n->resv, sizeof(*n->resv) * (size_t)(n->nresv + 1));
         r = &n->resv[n->nresv++];
-        r->job_id = dv_db_get_i64(resv, i, "job_id", 0);
-        r->priority = (int)dv_db_get_i64(resv, i, "priority", 0);
-        r->cores = (int)dv_db_get_i64(resv, i, "cores", 0);
-        r->mem = dv_db_get_i64(resv, i, "mem", 0);
-        r->gpus = (int)dv_db_get_i64(resv, i, "gpus", 0);
+        snap_resv_read(resv, i, r);
     }
     s->last_index = max_index;
     if (full) {

@@ -117,7 +117,7 @@ try_preempt(struct sched_worker *w, struct dv_db *db,
         return 0;
     }
     /* Already waiting for victims it chose: do not evict more. */
-    if (db_holds_reservation(db, job->id, &err) != 0) {
+    if (db_holds_reservation(db, job->id, 0, &err) != 0) {
         return 0;
     }
     if (db_load_victims(db, plan->feasible_ids, plan->nfeasible,
@@ -141,6 +141,108 @@ try_preempt(struct sched_worker *w, struct dv_db *db,
     }
     atomic_fetch_add(&sh->metrics.preemptions, (uint64_t)n);
     return 1;
+}
+
+/* How long past its start a backfill reservation outlives the evaluation
+ * that made it, at least (each evaluation of the job makes it again); four
+ * leases when that is longer. */
+#define BACKFILL_HOLD_SECONDS 300.0
+
+/* EASY backfill: a PBS job that cannot start now, ranked among the top
+ * --backfill-depth waiting jobs, gets a reservation from the earliest time
+ * its unplaced instances fit (backfill.c) on the nodes they would take;
+ * with --backfill=false the top job holds every node instead (strict
+ * order). Ranking and pushing other holders out happen in db_reserve,
+ * under its lock. */
+static void
+try_reserve(struct sched_worker *w, struct dv_db *db,
+            const struct sched_job *job, const struct plan *plan)
+{
+    struct sched_shared *sh = w->shared;
+    const struct sched_config *cfg = sh->cfg;
+    struct bf_running *run = NULL;
+    struct bf_slot *slots = NULL;
+    int *groups = NULL, nrun = 0, nslots = 0, made = 0, above;
+    double now = dv_now(), start;
+    /* long enough for the job's next evaluation, even when a scaled clock
+     * makes the scheduler's own latency many Drover seconds */
+    double hold = cfg->lease * 4 > BACKFILL_HOLD_SECONDS
+                      ? cfg->lease * 4
+                      : BACKFILL_HOLD_SECONDS;
+    struct dv_err err;
+
+    /* PBS jobs (placed whole, once): a native batch job's instances are
+     * placed one by one, as room appears. */
+    if (cfg->backfill_depth <= 0 || plan->never || plan->nunplaced == 0 ||
+        !job->pbs || strcmp(job->type, "batch") != 0) {
+        return;
+    }
+    /* Only the top waiting jobs get one: a cheap look before reading the
+     * running work (db_reserve checks again under its lock). */
+    above = db_ranked_above(db, job->id, job->priority,
+                            (int)cfg->backfill_depth, &err);
+    if (above < 0) {
+        log_warn("job %lld: could not rank it for backfill: %s",
+                 (long long)job->id, err.msg);
+        return;
+    }
+    if (above >= cfg->backfill_depth) {
+        if (db_holds_reservation(db, job->id, 1, &err) == 1) {
+            db_reserve(db, job->id, job->priority, -1, now, NULL, 0,
+                       cfg->backfill ? "backfill" : "fifo",
+                       (int)cfg->backfill_depth, &made, &err);
+        }
+        return;
+    }
+    groups = dv_xcalloc((size_t)plan->nunplaced + 1, sizeof(int));
+    for (int i = 0; i < plan->nunplaced; i++) {
+        groups[i] = plan->rec->wants[plan->unplaced[i]].group;
+    }
+    if (db_load_running(db, plan->feasible_ids, plan->nfeasible, &run, &nrun,
+                        &err) < 0) {
+        log_warn("job %lld: could not read running work for backfill: %s",
+                 (long long)job->id, err.msg);
+        goto out;
+    }
+    pthread_rwlock_rdlock(&sh->snap.lock);
+    start = backfill_earliest(&sh->snap, job, groups, plan->nunplaced, run,
+                              nrun, now, &slots, &nslots);
+    if (start >= 0 && !cfg->backfill) {
+        /* Strict order: the top job holds every node. */
+        free(slots);
+        nslots = 0;
+        slots = dv_xcalloc((size_t)sh->snap.n + 1, sizeof(*slots));
+        for (int k = 0; k < sh->snap.n; k++) {
+            const struct snap_node *n = sh->snap.nodes[k];
+            slots[nslots].node_id = n->id;
+            slots[nslots].a.cores = n->total_cores;
+            slots[nslots].a.mem = n->total_mem;
+            slots[nslots].a.gpus = n->total_gpus;
+            nslots++;
+        }
+    }
+    pthread_rwlock_unlock(&sh->snap.lock);
+    if (start < 0) {
+        nslots = 0; /* never fits as things stand: hold nothing */
+    }
+    if (db_reserve(db, job->id, job->priority, start,
+                   (start > now ? start : now) + hold, slots,
+                   nslots, cfg->backfill ? "backfill" : "fifo",
+                   (int)cfg->backfill_depth, &made, &err) < 0) {
+        log_warn("job %lld: could not reserve: %s", (long long)job->id,
+                 err.msg);
+        goto out;
+    }
+    if (made) {
+        char when[64];
+        dv_clock_iso(start, when, sizeof(when));
+        log_info("job %lld: top job, reserved from %s on %d node%s",
+                 (long long)job->id, when, nslots, nslots == 1 ? "" : "s");
+    }
+out:
+    free(groups);
+    free(run);
+    free(slots);
 }
 
 void
@@ -239,6 +341,14 @@ worker_process(struct sched_worker *w, struct dv_db *db,
                          (long long)job.id, cr.placed,
                          cr.placed == 1 ? "" : "s", plan.nnodes,
                          plan.nnodes == 1 ? "" : "s");
+                /* The next job in line (strict order), or the next top
+                 * job (it held a reservation), may go now. */
+                if ((!cfg->backfill || (cr.released &&
+                                        cfg->backfill_depth > 0)) &&
+                    db_unblock(db, !cfg->backfill, (int)cfg->backfill_depth,
+                               &err) < 0) {
+                    log_warn("could not wake the next job: %s", err.msg);
+                }
             }
         }
         if (cr.outcome != COMMIT_DONE) {
@@ -304,6 +414,7 @@ worker_process(struct sched_worker *w, struct dv_db *db,
             reconcile_cleanup(&rec);
             goto out;
         }
+        try_reserve(w, db, &job, &plan);
         if (db_block_eval(db, w->owner, ev->id, job.id, &plan, &woken, &err) <
             0) {
             log_error("evaluation %lld: could not block: %s",

@@ -496,6 +496,50 @@ test_array(void)
     cli_job_cleanup(&j);
 }
 
+/* estimated.start_time (qstat -f) and the Est Start column (qstat -T). */
+static void
+test_estimated_start(void)
+{
+    struct cli_job j;
+    struct qstat_attrs a;
+    struct dv_buf b;
+    char buf[32];
+    double now = 1700000000; /* Tue Nov 14 22:13:20 2023 UTC */
+
+    load_job(&j);
+    CHECK(j.est_start < 0); /* not in the answer: unset */
+    j.est_start = now + 3600;
+    memset(&a, 0, sizeof(a));
+    dv_buf_init(&b);
+    qstat_job_attrs(&j, "srv", &a);
+    qstat_full_text(&b, j.job_id, &a, 0);
+    CHECK(strstr(dv_buf_str(&b),
+                 "    Submit_arguments = -j oe job.sh\n"
+                 "    estimated.start_time = Tue Nov 14 23:13:20 2023\n"
+                 "    project = _pbs_project_default\n"
+                 "    Submit_Host = login1\n") != NULL);
+    dv_buf_reset(&b);
+    qstat_alt_header_opt(&b, "srv", 0, QSTAT_ALT_EST);
+    qstat_alt_row(&b, &j, QSTAT_ALT_EST);
+    CHECK(strstr(dv_buf_str(&b), "Req'd  Req'd   Est\n") != NULL);
+    CHECK(strstr(dv_buf_str(&b), "Memory Time  S Start\n") != NULL);
+    /* (the row compares with the real clock: 2023 is another year) */
+    CHECK(strstr(dv_buf_str(&b), " R  2023\n") != NULL);
+    qstat_est_start(now + 3600, now, buf, sizeof(buf));
+    CHECK_STR(buf, "23:13");
+    qstat_est_start(now + 2 * 86400, now, buf, sizeof(buf));
+    CHECK_STR(buf, "Th 22");
+    qstat_est_start(now + 30 * 86400, now, buf, sizeof(buf));
+    CHECK_STR(buf, "Dec");
+    qstat_est_start(now + 400 * 86400, now, buf, sizeof(buf));
+    CHECK_STR(buf, "2024");
+    qstat_est_start(-1, now, buf, sizeof(buf));
+    CHECK_STR(buf, " -- ");
+    qstat_attrs_cleanup(&a);
+    dv_buf_cleanup(&b);
+    cli_job_cleanup(&j);
+}
+
 int
 main(void)
 {
@@ -511,5 +555,6 @@ main(void)
     RUN(test_json);
     RUN(test_decode);
     RUN(test_array);
+    RUN(test_estimated_start);
     return unit_done();
 }
