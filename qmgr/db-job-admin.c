@@ -172,8 +172,10 @@ static int
 job_move(struct dv_db *db, struct db_job_admin *a, PGresult *job,
          struct notify_set *ns, struct dv_err *err)
 {
+    /* FOR KEY SHARE: the queue cannot be deleted under the move
+     * (sql/0006-queues.sql dropped the jobs -> queues foreign key). */
     static const char queue[] =
-        "SELECT name, enabled FROM queues WHERE name = $1";
+        "SELECT name, enabled FROM queues WHERE name = $1 FOR KEY SHARE";
     static const char move[] =
         "UPDATE jobs SET queue = $2, queue_time = to_timestamp($3), "
         "alter_time = to_timestamp($3), "
