@@ -157,6 +157,30 @@ def test_array_held_by_a_dependency():
           a)
 
 
+def test_nodes_show_subjob_ids():
+    arr = C.submit(["-J", "1-2", "--", "/bin/sleep", "60"])
+    s = seq(arr)
+    wait_until(lambda: C.sql("SELECT count(*) FROM subjobs WHERE job_id = %s "
+                             "AND state = 'running'" % s) == [["2"]],
+               30, what="both subjobs running")
+    want = ["%s[%d].%s" % (s, i, C.server) for i in (1, 2)]
+    st, body = C.api("GET", "/v1/nodes")
+    check(st == 200, (st, body))
+    ids = [j for n in body["nodes"] for j in n["jobs"]]
+    check(sorted(ids) == want, ids)
+    node = [n for n in body["nodes"] if n["jobs"]][0]
+    st, one = C.api("GET", "/v1/nodes/%d" % node["id"])
+    check(st == 200, (st, one))
+    check(sorted(a["job_id"] for a in one["allocations"]) == want, one)
+    out = C.run("pbsnodes", ["-a"])
+    check(out.returncode == 0, out.stderr)
+    for jid in want:
+        check("%s/" % jid in out.stdout, out.stdout)
+    check("%s.%s/" % (s, C.server) not in out.stdout, out.stdout)
+    C.run("qdel", [arr])
+    C.wait_state(s, "finished")
+
+
 def main():
     global C
     rc = 0
@@ -168,6 +192,7 @@ def main():
             test_afterok_on_one_subjob,
             test_subjob_edges_of_a_deleted_array,
             test_array_held_by_a_dependency,
+            test_nodes_show_subjob_ids,
         ])
     return rc
 
