@@ -197,3 +197,217 @@ CREATE TRIGGER subjobs_depend_update AFTER UPDATE OF state ON subjobs
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state
                        AND NEW.state IN ('running', 'finished'))
     EXECUTE FUNCTION subjobs_depend_resolve();
+
+-- Queue running-job limits for arrays (docs/internals/sched.md "Queue
+-- limits"): PBS's max_run and max_user_run count each running subjob as
+-- a job, and an array itself as none. How many jobs of queue qname (of
+-- owner who, when not NULL) run in that sense: plain jobs running or
+-- exiting, plus the running or exiting subjobs of its arrays.
+CREATE FUNCTION drover_queue_running(qname text, who text)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT (SELECT count(*) FROM jobs j
+            WHERE j.queue = qname AND (who IS NULL OR j.owner = who)
+              AND j.state IN ('running', 'exiting')
+              AND NOT EXISTS (SELECT 1 FROM job_arrays a
+                              WHERE a.job_id = j.id))
+         + (SELECT count(*) FROM jobs j JOIN subjobs s ON s.job_id = j.id
+            WHERE j.queue = qname AND (who IS NULL OR j.owner = who)
+              AND j.state IN ('running', 'exiting')
+              AND s.state IN ('running', 'exiting'))
+$$;
+
+-- The evaluation eval of job (leased by lessee) waits for a slot of queue
+-- qname (of owner waiter, when not NULL): blocked with wait_queue, and
+-- the job's comment says why (drover_queue_admit's side of 0006).
+CREATE FUNCTION drover_queue_block(job bigint, eval bigint, lessee text,
+                                   qname text, waiter text, why text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE evaluations e SET status = CASE WHEN EXISTS (SELECT 1
+        FROM evaluations o WHERE o.job_id = e.job_id AND o.status = 'pending')
+        THEN 'cancelled' ELSE 'blocked' END,
+        wait_queue = qname, wait_owner = waiter, status_description = why,
+        blocked_index = 0, need_cores = 0, need_mem = 0, need_gpus = 0,
+        never = false, lease_owner = NULL, lease_deadline = NULL,
+        modify_index = nextval('modify_index_seq')
+        WHERE id = eval AND status = 'leased' AND e.lease_owner = lessee;
+    UPDATE evaluations SET status = 'cancelled',
+        status_description = 'superseded',
+        modify_index = nextval('modify_index_seq')
+        WHERE job_id = job AND status = 'blocked' AND id <> eval;
+    UPDATE jobs SET comment = why, modify_index = nextval('modify_index_seq')
+        WHERE id = job AND comment IS DISTINCT FROM why;
+END
+$$;
+
+-- How many more subjobs of array job (locked by the caller, about to
+-- place want of them) may start now under its queue's started flag and
+-- running-job limits, counted under the queue's lock as
+-- drover_queue_admit counts plain jobs: want when the queue is unlimited.
+-- At 0 the evaluation (leased by lessee) is blocked waiting for the queue
+-- or the user and the array's comment says why (PBS's scheduler texts),
+-- as drover_queue_admit does; why is NULL otherwise.
+CREATE FUNCTION drover_queue_array_room(job bigint, eval bigint, lessee text,
+                                        want integer,
+                                        OUT room integer, OUT why text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    qname text;
+    who text;
+    q record;
+    waiter text;
+BEGIN
+    room := want;
+    SELECT j.queue, j.owner INTO qname, who FROM jobs j WHERE j.id = job;
+    IF qname IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT started, least(max_running, max_run_all) AS qmax,
+           least(max_user_run, max_run_user) AS umax
+        INTO q FROM queues WHERE name = qname;
+    IF NOT FOUND OR (q.started AND q.qmax IS NULL AND q.umax IS NULL) THEN
+        RETURN;
+    END IF;
+    PERFORM drover_queue_lock(qname, true);
+    SELECT started, least(max_running, max_run_all) AS qmax,
+           least(max_user_run, max_run_user) AS umax
+        INTO q FROM queues WHERE name = qname;
+    IF NOT q.started THEN
+        room := 0;
+        why := 'Not Running: Queue ' || qname || ' is not started';
+    END IF;
+    IF why IS NULL AND q.qmax IS NOT NULL THEN
+        room := least(room, greatest(q.qmax
+                                     - drover_queue_running(qname, NULL), 0));
+        IF room = 0 THEN
+            why := 'Not Running: Queue ' || qname
+                   || ' job limit has been reached.';
+        END IF;
+    END IF;
+    IF why IS NULL AND q.umax IS NOT NULL THEN
+        room := least(room, greatest(q.umax
+                                     - drover_queue_running(qname, who), 0));
+        IF room = 0 THEN
+            why := 'Not Running: User has reached queue ' || qname
+                   || ' running job limit.';
+            waiter := who;
+        END IF;
+    END IF;
+    IF why IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM drover_queue_block(job, eval, lessee, qname, waiter, why);
+END
+$$;
+
+-- drover_queue_admit as in 0006, counting as PBS does
+-- (drover_queue_running): a plain job does not start while an array's
+-- running subjobs fill the queue's max_run.
+CREATE OR REPLACE FUNCTION drover_queue_admit(job bigint, eval bigint, lessee text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    qname text;
+    who text;
+    q record;
+    n bigint;
+    why text;
+    waiter text;
+BEGIN
+    SELECT j.queue, j.owner INTO qname, who FROM jobs j WHERE j.id = job;
+    IF qname IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT started, least(max_running, max_run_all) AS qmax,
+           least(max_user_run, max_run_user) AS umax
+        INTO q FROM queues WHERE name = qname;
+    IF NOT FOUND OR (q.started AND q.qmax IS NULL AND q.umax IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM drover_queue_lock(qname, true);
+    -- Read again under the lock: qmgr changes these under it.
+    SELECT started, least(max_running, max_run_all) AS qmax,
+           least(max_user_run, max_run_user) AS umax
+        INTO q FROM queues WHERE name = qname;
+    IF NOT q.started THEN
+        why := 'Not Running: Queue ' || qname || ' is not started';
+    ELSIF q.qmax IS NOT NULL THEN
+        n := drover_queue_running(qname, NULL);
+        IF n >= q.qmax THEN
+            why := 'Not Running: Queue ' || qname
+                   || ' job limit has been reached.';
+        END IF;
+    END IF;
+    IF why IS NULL AND q.umax IS NOT NULL THEN
+        n := drover_queue_running(qname, who);
+        IF n >= q.umax THEN
+            why := 'Not Running: User has reached queue ' || qname
+                   || ' running job limit.';
+            waiter := who;
+        END IF;
+    END IF;
+    IF why IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM drover_queue_block(job, eval, lessee, qname, waiter, why);
+    RETURN why;
+END
+$$;
+
+-- drover_queue_wake as in 0006, but a begun array (running, B) blocked
+-- at its queue's limit is woken too: its remaining subjobs wait for a
+-- slot as a queued job does.
+CREATE OR REPLACE FUNCTION drover_queue_wake(qname text, waiter text, wake_all boolean)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH w AS (
+        UPDATE evaluations SET status = 'pending',
+            modify_index = nextval('modify_index_seq')
+        WHERE id = ANY(ARRAY(
+            SELECT b.id FROM evaluations b
+            WHERE b.status = 'blocked' AND b.wait_queue = qname
+            AND (wake_all OR b.wait_owner IS NOT DISTINCT FROM waiter)
+            AND EXISTS (SELECT 1 FROM jobs j
+                WHERE j.id = b.job_id AND (j.state = 'queued'
+                    OR (j.state = 'running' AND EXISTS (SELECT 1
+                        FROM job_arrays a WHERE a.job_id = j.id))))
+            AND NOT EXISTS (SELECT 1 FROM evaluations o
+                WHERE o.job_id = b.job_id AND o.status IN ('pending', 'leased'))
+            ORDER BY b.queue_priority DESC, b.priority DESC, b.fairshare, b.id
+            LIMIT CASE WHEN wake_all THEN NULL ELSE 1 END))
+        RETURNING id)
+    SELECT count(*) INTO n FROM w;
+    IF n > 0 THEN
+        PERFORM pg_notify('evals', '');
+    END IF;
+    RETURN n;
+END
+$$;
+
+-- A subjob that stops running frees a slot of its queue and of its owner,
+-- as a job does (jobs_queue_slot of 0006).
+CREATE FUNCTION subjobs_queue_slot() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    qname text;
+    who text;
+    q record;
+BEGIN
+    SELECT j.queue, j.owner INTO qname, who FROM jobs j
+        WHERE j.id = NEW.job_id;
+    SELECT least(max_running, max_run_all) AS qmax,
+           least(max_user_run, max_run_user) AS umax
+        INTO q FROM queues WHERE name = qname;
+    IF FOUND AND (q.qmax IS NOT NULL OR q.umax IS NOT NULL) THEN
+        PERFORM drover_queue_lock(qname, false);
+        PERFORM drover_queue_wake(qname, NULL, false);
+        PERFORM drover_queue_wake(qname, who, false);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER subjobs_queue_slot AFTER UPDATE OF state ON subjobs
+    FOR EACH ROW WHEN (OLD.state IN ('running', 'exiting')
+                       AND NEW.state NOT IN ('running', 'exiting'))
+    EXECUTE FUNCTION subjobs_queue_slot();

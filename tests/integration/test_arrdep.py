@@ -181,6 +181,54 @@ def test_nodes_show_subjob_ids():
     C.wait_state(s, "finished")
 
 
+def peak(intervals):
+    """The most intervals (start, end) open at once; an end before a start
+    at the same instant (a slot freed is reused)."""
+    events = []
+    for a, b in intervals:
+        check(a is not None and b is not None, repr(intervals))
+        events += [(a, 1), (b, -1)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    running = top = 0
+    for _, d in events:
+        running += d
+        top = max(top, running)
+    return top
+
+
+def test_queue_max_run_counts_subjobs():
+    """PBS's max_run counts each running subjob as a job: two schedulers
+    of two workers each, 8 free cores, a queue with max_run 2 holding an
+    8-subjob array and two plain jobs: never more than 2 at once (from the
+    recorded start and end times), and the cap is reached."""
+    with cluster("arrdep-queue", nodes=2, scheds=2,
+                 sched_args=["--workers", "2"]) as c:
+        out = c.run("qmgr", ["-c", "create queue cap2 enabled=True,"
+                             "started=False"])
+        check(out.returncode == 0, out.stderr)
+        out = c.run("qmgr", ["-c", "set queue cap2 max_run = "
+                             "'[o:PBS_ALL=2]'"])
+        check(out.returncode == 0, out.stderr)
+        arr = c.submit(["-q", "cap2", "-J", "1-8", "--", "/bin/sleep", "1"])
+        plain = [c.submit(["-q", "cap2", "--", "/bin/sleep", "1"])
+                 for _ in range(2)]
+        out = c.run("qmgr", ["-c", "set queue cap2 started = True"])
+        check(out.returncode == 0, out.stderr)
+        for jid in [seq(arr)] + plain:
+            j = c.wait_state(jid, "finished", 120)
+            check(j["exit_status"] == 0, "%s: %r" % (jid, j))
+        rows = c.sql("SELECT extract(epoch FROM start_time), "
+                     "extract(epoch FROM end_time) FROM subjobs "
+                     "WHERE job_id = %s UNION ALL "
+                     "SELECT extract(epoch FROM start_time), "
+                     "extract(epoch FROM end_time) FROM jobs "
+                     "WHERE id IN (%s)" % (seq(arr), ",".join(
+                         seq(p) for p in plain)))
+        check(len(rows) == 10, rows)
+        top = peak([(float(a), float(b)) for a, b in rows])
+        check(top == 2, "peak %d, want 2: %r" % (top, rows))
+
+
 def main():
     global C
     rc = 0
@@ -194,6 +242,7 @@ def main():
             test_array_held_by_a_dependency,
             test_nodes_show_subjob_ids,
         ])
+    rc |= run_tests([test_queue_max_run_counts_subjobs])
     return rc
 
 
