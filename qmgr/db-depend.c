@@ -40,8 +40,9 @@ lock_targets(struct dv_db *db, const struct dv_depend *d, int64_t self,
         "ORDER BY id FOR UPDATE) AS l WHERE j.id = l.id";
     static const char read[] =
         "SELECT id, owner, state, exit_status, start_time IS NOT NULL AS ran, "
-        "depend_on FROM jobs WHERE id = ANY($1::bigint[]) AND id <> $2 "
-        "ORDER BY id FOR SHARE";
+        "depend_on, EXISTS (SELECT 1 FROM job_arrays a WHERE a.job_id = "
+        "jobs.id) AS is_array FROM jobs WHERE id = ANY($1::bigint[]) "
+        "AND id <> $2 ORDER BY id FOR SHARE";
     struct dv_buf ids, before;
     char b2[24];
     PGresult *res = NULL;
@@ -271,6 +272,22 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
         }
     }
     subs = dv_xcalloc((size_t)d.nedges + 1, sizeof(*subs));
+    for (int i = 0; i < d.nedges; i++) {
+        struct dv_depend_edge *e = &d.edges[i];
+
+        /* "124" of an array is the array as a whole, shown "124[]" */
+        if (!e->array &&
+            dv_db_get_bool(targets, find_row(targets, e->id), "is_array", 0)) {
+            e->array = 1;
+            e->index = -1;
+        }
+        if (e->array && dv_depend_is_before(e->type)) {
+            dv_err_set(err, DV_EINVAL, "bad_depend",
+                       "Invalid Job Dependency: a before type cannot name a "
+                       "job array or a subjob");
+            goto out;
+        }
+    }
     for (int i = 0; i < d.nedges; i++) {
         if (d.edges[i].array &&
             subjob_read(db, &d.edges[i], server, &subs[i], err) < 0) {

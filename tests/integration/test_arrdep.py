@@ -47,9 +47,18 @@ def test_afterok_whole_array_that_succeeds():
     check(j["state"] == "held" and j["hold_types"] == "s", j)
     line = "depend = afterok:%s[].%s@%s" % (seq(arr), C.server, C.server)
     check(line in qstat_f(dep), qstat_f(dep))
+    # the array's bare number names the array as a whole
+    bare = C.submit(["-W", "depend=afterok:%s" % seq(arr), "--", "/bin/true"])
+    check(line in qstat_f(bare), qstat_f(bare))
+    # before types register on their target: not on arrays
+    out = C.qsub(["-W", "depend=beforeok:%s" % arr, "--", "/bin/true"])
+    check(out.returncode == 206 and "Invalid Job Dependency" in out.stderr,
+          (out.returncode, out.stderr))
     release(arr)
     j = C.wait_state(dep, "finished", 60)
     check(j["exit_status"] == 0, j)
+    check(C.wait_state(bare, "finished", 60)["exit_status"] == 0)
+    check("depend =" not in qstat_f(bare), qstat_f(bare))
     a = C.job(seq(arr))
     check(a["state"] == "finished" and a["exit_status"] == 0, a)
     # the dependent ran after the last subjob ended
