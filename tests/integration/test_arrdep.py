@@ -140,6 +140,26 @@ def test_subjob_edges_of_a_deleted_array():
           "%s[].%s" % (s, C.server), j)
 
 
+def test_qdel_of_a_queued_subjob_and_after_on_an_array():
+    """qdel 124[2] before it ran: its dependents are deleted; after:124[]
+    is met once a subjob begins, while the array still runs."""
+    arr = C.submit(["-h", "-J", "1-3", "--", "/bin/sleep", "60"])
+    s = seq(arr)
+    on2 = C.submit(["-W", "depend=afterany:%s[2]" % s, "--", "/bin/true"])
+    began = C.submit(["-W", "depend=after:%s[]" % s, "--", "/bin/true"])
+    out = C.run("qdel", ["%s[2]" % s])
+    check(out.returncode == 0, out.stderr)
+    j = C.wait_state(on2, "finished")
+    check(j.get("comment") == "Job deleted as result of dependency on job "
+          "%s[2].%s" % (s, C.server), j)
+    check(C.job(began)["state"] == "held", C.job(began))
+    release(arr)
+    check(C.wait_state(began, "finished", 60)["exit_status"] == 0)
+    check(C.job(s)["state"] == "running", C.job(s))
+    C.run("qdel", [arr])
+    C.wait_state(s, "finished")
+
+
 def test_array_held_by_a_dependency():
     first = C.submit(["-h", "--", "/bin/true"])
     arr = C.submit(["-J", "1-3", "-W", "depend=afterok:%s" % first, "--",
@@ -248,6 +268,7 @@ def main():
             test_afterok_whole_array_with_a_failing_subjob,
             test_afterok_on_one_subjob,
             test_subjob_edges_of_a_deleted_array,
+            test_qdel_of_a_queued_subjob_and_after_on_an_array,
             test_array_held_by_a_dependency,
             test_nodes_show_subjob_ids,
         ])
