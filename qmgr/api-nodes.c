@@ -154,8 +154,7 @@ api_nodes_register(struct qreq *qr)
         return;
     }
     c->r.topology = c->texts.topology != NULL ? c->texts.topology : "{}";
-    c->r.attributes =
-        c->texts.attributes != NULL ? c->texts.attributes : "{}";
+    c->r.attributes = c->texts.attributes != NULL ? c->texts.attributes : "{}";
     c->r.meta = c->texts.meta != NULL ? c->texts.meta : "{}";
     c->r.ttl = api_nodes_ttl(qr->q);
     qr->run = register_run;
@@ -540,11 +539,24 @@ api_node_json(const PGresult *nodes, int row, json_t *jobs, int64_t nallocs)
         "modify_index",
         (json_int_t)dv_db_get_i64(nodes, row, "modify_index", 0));
 
-    json_object_set_new(node, "node_class", node_class != NULL
-                                                ? json_string(node_class)
-                                                : json_null());
+    json_object_set_new(node, "node_class",
+                        node_class != NULL ? json_string(node_class)
+                                           : json_null());
     json_object_set_new(node, "meta", meta != NULL ? meta : json_object());
     return node;
+}
+
+/* A node's job as PBS's pbsnodes names it: "12.srv", or "124[7].srv" for
+ * a subjob (idx >= 0). */
+static void
+node_job_id(int64_t job, int idx, const char *server, char *buf, size_t size)
+{
+    if (idx >= 0) {
+        dv_array_id_format((long long)job, DV_ARRAY_ONE, idx, idx, server, buf,
+                           size);
+    } else {
+        dv_job_id_format((long long)job, server, buf, size);
+    }
 }
 
 static int
@@ -572,8 +584,9 @@ nodes_run(struct qreq *qr, struct dv_db *db)
         }
         while (jr < nj && dv_db_get_i64(jobs, jr, "node_id", 0) == id) {
             char jid[300];
-            dv_job_id_format((long long)dv_db_get_i64(jobs, jr, "job_id", 0),
-                             server, jid, sizeof(jid));
+            node_job_id(dv_db_get_i64(jobs, jr, "job_id", 0),
+                        (int)dv_db_get_i64(jobs, jr, "array_index", -1), server,
+                        jid, sizeof(jid));
             json_array_append_new(ids, json_string(jid));
             nallocs += dv_db_get_i64(jobs, jr, "n", 0);
             jr++;
@@ -593,6 +606,22 @@ api_nodes_list(struct qreq *qr)
     qreq_submit(qr);
 }
 
+struct node_job {
+    int64_t job;
+    int idx; /* subjob index, -1: none */
+};
+
+static int
+cmp_node_job(const void *a, const void *b)
+{
+    const struct node_job *x = a, *y = b;
+
+    if (x->job != y->job) {
+        return x->job < y->job ? -1 : 1;
+    }
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
 /* One node with its active allocations (GET /v1/nodes/:id and the answer
  * to a change). */
 static json_t *
@@ -605,7 +634,8 @@ node_view_json(const struct db_node_view *v, const char *server)
         int64_t job = dv_db_get_i64(v->allocs, i, "job_id", 0);
         char jid[300];
 
-        dv_job_id_format((long long)job, server, jid, sizeof(jid));
+        node_job_id(job, (int)dv_db_get_i64(v->allocs, i, "array_index", -1),
+                    server, jid, sizeof(jid));
         json_array_append_new(
             allocs,
             json_pack(
@@ -617,22 +647,24 @@ node_view_json(const struct db_node_view *v, const char *server)
                 "state", dv_db_get(v->allocs, i, "client_status"),
                 "desired_status", dv_db_get(v->allocs, i, "desired_status")));
     }
-    /* "jobs" as in the list: each job once, in id order. */
+    /* "jobs" as in the list: each job (or subjob) once, in id order. */
     {
-        int64_t *ids = dv_xcalloc((size_t)n + 1, sizeof(int64_t));
+        struct node_job *ids = dv_xcalloc((size_t)n + 1, sizeof(*ids));
         int m = 0;
 
         for (int i = 0; i < n; i++) {
-            ids[m++] = dv_db_get_i64(v->allocs, i, "job_id", 0);
+            ids[m].job = dv_db_get_i64(v->allocs, i, "job_id", 0);
+            ids[m++].idx = (int)dv_db_get_i64(v->allocs, i, "array_index", -1);
         }
-        qsort(ids, (size_t)m, sizeof(*ids), cmp_i64);
+        qsort(ids, (size_t)m, sizeof(*ids), cmp_node_job);
         for (int i = 0; i < m; i++) {
             char jid[300];
 
-            if (i > 0 && ids[i] == ids[i - 1]) {
+            if (i > 0 && ids[i].job == ids[i - 1].job &&
+                ids[i].idx == ids[i - 1].idx) {
                 continue;
             }
-            dv_job_id_format((long long)ids[i], server, jid, sizeof(jid));
+            node_job_id(ids[i].job, ids[i].idx, server, jid, sizeof(jid));
             json_array_append_new(jobs, json_string(jid));
         }
         free(ids);

@@ -5,9 +5,11 @@
  * (docs/internals/qmgr.md, "Arrays"). Every function runs inside the
  * caller's transaction, which holds the array's job row locked.
  *
- * Hooks for other parts of the queue (dependencies): array_subjob_ended is
- * called once when a subjob finishes, array_ended once when the whole
- * array does, both inside the transaction that made it so.
+ * Hooks for other parts of the queue: array_subjob_ended is called once
+ * when a subjob finishes, array_ended once when the whole array does, both
+ * inside the transaction that made it so. Dependencies on arrays and
+ * subjobs resolve in the database (triggers on jobs and subjobs rows,
+ * sql/0013-arrdep.sql), not here.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/depend.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -39,8 +40,9 @@ lock_targets(struct dv_db *db, const struct dv_depend *d, int64_t self,
         "ORDER BY id FOR UPDATE) AS l WHERE j.id = l.id";
     static const char read[] =
         "SELECT id, owner, state, exit_status, start_time IS NOT NULL AS ran, "
-        "depend_on FROM jobs WHERE id = ANY($1::bigint[]) AND id <> $2 "
-        "ORDER BY id FOR SHARE";
+        "depend_on, EXISTS (SELECT 1 FROM job_arrays a WHERE a.job_id = "
+        "jobs.id) AS is_array FROM jobs WHERE id = ANY($1::bigint[]) "
+        "AND id <> $2 ORDER BY id FOR SHARE";
     struct dv_buf ids, before;
     char b2[24];
     PGresult *res = NULL;
@@ -146,6 +148,69 @@ register_before(struct dv_db *db, const struct dv_depend_edge *e, PGresult *t,
     return 0;
 }
 
+/* What an edge in array syntax ("124[]", "124[7]") waits on, read under
+ * the array's row lock (held FOR SHARE: every transaction that starts or
+ * ends a subjob locks the array's row first). */
+enum { SUBJOB_WAIT = -1 };
+struct subjob_state {
+    int event; /* enum dv_depend_event, or SUBJOB_WAIT */
+    int has_exit;
+    int exit_status;
+};
+
+/* Checks that e names an array (and a subjob of its range) and, for a
+ * subjob, reads what it did so far into *st. 404 "Unknown Job Id
+ * 124[7].srv" otherwise, as for any job id that names no job. */
+static int
+subjob_read(struct dv_db *db, const struct dv_depend_edge *e,
+            const char *server, struct subjob_state *st, struct dv_err *err)
+{
+    static const char sql[] =
+        "SELECT a.first_index, a.last_index, a.step, s.state, "
+        "s.exit_status, s.start_time IS NOT NULL AS ran "
+        "FROM job_arrays a LEFT JOIN subjobs s ON s.job_id = a.job_id "
+        "AND s.array_index = $2 WHERE a.job_id = $1";
+    char b1[24], b2[24], jid[300];
+    const char *p[] = {dv_db_i64(b1, e->id), dv_db_i64(b2, e->index)};
+    PGresult *res = dv_db_exec(db, sql, 2, p, err);
+    struct dv_array a = {0};
+    const char *state;
+    int ok;
+
+    if (res == NULL) {
+        return -1;
+    }
+    st->event = SUBJOB_WAIT;
+    ok = PQntuples(res) > 0;
+    if (ok) {
+        a.first = (int)dv_db_get_i64(res, 0, "first_index", 0);
+        a.last = (int)dv_db_get_i64(res, 0, "last_index", 0);
+        a.step = (int)dv_db_get_i64(res, 0, "step", 1);
+        ok = e->index < 0 || dv_array_has(&a, e->index);
+    }
+    if (!ok) {
+        PQclear(res);
+        dv_array_id_format(e->id, e->index >= 0 ? DV_ARRAY_ONE : DV_ARRAY_WHOLE,
+                           e->index, e->index, server, jid, sizeof(jid));
+        dv_err_set(err, DV_ENOTFOUND, "job_not_found", "Unknown Job Id %s",
+                   jid);
+        return -1;
+    }
+    state =
+        dv_db_is_null(res, 0, "state") ? "queued" : dv_db_get(res, 0, "state");
+    st->has_exit = !dv_db_is_null(res, 0, "exit_status");
+    st->exit_status = (int)dv_db_get_i64(res, 0, "exit_status", 0);
+    if (strcmp(state, "running") == 0 || strcmp(state, "exiting") == 0) {
+        st->event = DV_DEPEND_STARTED;
+    } else if (strcmp(state, "finished") == 0) {
+        st->event = dv_db_get_bool(res, 0, "ran", 0) && st->has_exit
+                        ? DV_DEPEND_ENDED
+                        : DV_DEPEND_DELETED;
+    }
+    PQclear(res);
+    return 0;
+}
+
 int
 db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
                  double now, struct notify_set *ns, struct dv_err *err)
@@ -174,6 +239,8 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
     int waits = 0, rc = -1;
     char *met = NULL; /* met[i]: edge i is met already */
     long long unmet_id = -1;
+    const struct dv_depend_edge *unmet_edge = NULL;
+    struct subjob_state *subs = NULL; /* subs[i]: edge i's subjob */
 
     if (dv_depend_parse(spec->depend, &d, err) < 0) {
         return -1;
@@ -187,14 +254,6 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
         server = dv_db_get(srv, 0, "name");
     }
     for (int i = 0; i < d.nedges; i++) {
-        if (d.edges[i].array) {
-            /* Job arrays are not built yet: no target can be one. */
-            dv_err_set(err, DV_EINVAL, "bad_depend",
-                       "Invalid Job Dependency: %lld[%s] names a job array, "
-                       "and this server has no job arrays",
-                       d.edges[i].id, d.edges[i].index >= 0 ? "n" : "");
-            goto out;
-        }
         if (d.edges[i].id == id) {
             dv_err_set(err, DV_EINVAL, "bad_depend",
                        "Invalid Job Dependency: a job cannot depend on "
@@ -212,6 +271,29 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
             goto out;
         }
     }
+    subs = dv_xcalloc((size_t)d.nedges + 1, sizeof(*subs));
+    for (int i = 0; i < d.nedges; i++) {
+        struct dv_depend_edge *e = &d.edges[i];
+
+        /* "124" of an array is the array as a whole, shown "124[]" */
+        if (!e->array &&
+            dv_db_get_bool(targets, find_row(targets, e->id), "is_array", 0)) {
+            e->array = 1;
+            e->index = -1;
+        }
+        if (e->array && dv_depend_is_before(e->type)) {
+            dv_err_set(err, DV_EINVAL, "bad_depend",
+                       "Invalid Job Dependency: a before type cannot name a "
+                       "job array or a subjob");
+            goto out;
+        }
+    }
+    for (int i = 0; i < d.nedges; i++) {
+        if (d.edges[i].array &&
+            subjob_read(db, &d.edges[i], server, &subs[i], err) < 0) {
+            goto out;
+        }
+    }
     /* After types: edges on targets that have not decided them yet. */
     for (int i = 0; i < d.nedges && unmet_id < 0; i++) {
         const struct dv_depend_edge *e = &d.edges[i];
@@ -222,7 +304,17 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
         if (dv_depend_is_before(e->type)) {
             continue;
         }
-        if (strcmp(state, "finished") == 0) {
+        if (e->array && e->index >= 0) {
+            /* a subjob: its own row (none yet: not placed) */
+            if (subs[i].event != SUBJOB_WAIT) {
+                o = dv_depend_outcome(e->type,
+                                      (enum dv_depend_event)subs[i].event,
+                                      subs[i].has_exit, subs[i].exit_status);
+            } else if (strcmp(state, "finished") == 0) {
+                /* the array ended without running it */
+                o = dv_depend_outcome(e->type, DV_DEPEND_DELETED, 0, 0);
+            }
+        } else if (strcmp(state, "finished") == 0) {
             o = dv_depend_outcome(
                 e->type,
                 dv_db_get_bool(targets, row, "ran", 0) ? DV_DEPEND_ENDED
@@ -235,6 +327,7 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
         }
         if (o == DV_DEPEND_UNMET) {
             unmet_id = e->id;
+            unmet_edge = e;
         } else if (o == DV_DEPEND_MET) {
             met[i] = 1;
         } else {
@@ -267,7 +360,14 @@ db_depend_submit(struct dv_db *db, int64_t id, const struct dv_job_spec *spec,
         char b1[24], b2[32];
         const char *p[] = {dv_db_i64(b1, id), dv_db_double(b2, now), text,
                            comment};
-        dv_job_id_format(unmet_id, server, jid, sizeof(jid));
+        if (unmet_edge->array) {
+            dv_array_id_format(
+                unmet_id,
+                unmet_edge->index >= 0 ? DV_ARRAY_ONE : DV_ARRAY_WHOLE,
+                unmet_edge->index, unmet_edge->index, server, jid, sizeof(jid));
+        } else {
+            dv_job_id_format(unmet_id, server, jid, sizeof(jid));
+        }
         snprintf(comment, sizeof(comment),
                  "Job deleted as result of dependency on job %s", jid);
         if (dv_db_exec_cmd(db, unmet, 4, p, err) < 0) {
@@ -301,6 +401,7 @@ out:
     }
     free(text);
     free(met);
+    free(subs);
     PQclear(targets);
     PQclear(srv);
     dv_depend_cleanup(&d);

@@ -44,7 +44,8 @@ read_view(struct dv_db *db, int64_t id, const char *name,
     static const char by_name[] =
         "SELECT " DB_NODE_COLUMNS " FROM nodes n WHERE n.name = $1";
     static const char allocs[] =
-        "SELECT id, job_id, ncpus, mem, ngpus, client_status, "
+        "SELECT id, job_id, coalesce(array_index, -1) AS array_index, "
+        "ncpus, mem, ngpus, client_status, "
         "desired_status FROM allocations WHERE node_id = $1 "
         "AND client_status IN " DB_ACTIVE " AND end_time IS NULL ORDER BY id";
     char b1[24];

@@ -1055,9 +1055,11 @@ node_list_tx(struct dv_db *db, void *arg, struct dv_err *err)
     static const char nodes[] =
         "SELECT " DB_NODE_COLUMNS " FROM nodes n ORDER BY n.id";
     static const char jobs[] =
-        "SELECT node_id, job_id, count(*) AS n FROM allocations "
+        "SELECT node_id, job_id, coalesce(array_index, -1) AS array_index, "
+        "count(*) AS n FROM allocations "
         "WHERE client_status IN " DB_ACTIVE " AND end_time IS NULL "
-        "GROUP BY node_id, job_id ORDER BY node_id, job_id";
+        "GROUP BY node_id, job_id, array_index "
+        "ORDER BY node_id, job_id, array_index";
     struct node_list_tx *t = arg;
 
     PQclear(*t->nodes);

@@ -708,8 +708,9 @@ int db_node_list(struct dv_db *db, PGresult **nodes, PGresult **jobs,
 
 struct db_node_view {
     PGresult *node;   /* one row of DB_NODE_COLUMNS */
-    PGresult *allocs; /* its active allocations: id, job_id, ncpus, mem,
-                         ngpus, client_status, desired_status; id order */
+    PGresult *allocs; /* its active allocations: id, job_id, array_index
+                         (-1: no subjob), ncpus, mem, ngpus, client_status,
+                         desired_status; id order */
 };
 
 void db_node_view_clear(struct db_node_view *v);

@@ -186,6 +186,7 @@ array_check_load(struct dv_db *db, const struct plan *plan,
     if (res == NULL) {
         return -1;
     }
+    ac->queue_room = -1;
     ac->taken = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(int));
     ac->accepted = dv_xcalloc((size_t)plan->nplacements + 1, sizeof(int));
     if (PQntuples(res) == 0) {
@@ -226,6 +227,9 @@ array_admits(const struct array_check *ac, int idx)
     }
     if (int_in(ac->accepted, ac->naccepted, idx)) {
         return 1; /* another chunk of a subjob already placed */
+    }
+    if (ac->queue_room >= 0 && ac->naccepted >= ac->queue_room) {
+        return 0; /* the queue's max_run / max_user_run */
     }
     return ac->max_run == 0 || ac->running + ac->naccepted < ac->max_run;
 }

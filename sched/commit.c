@@ -262,6 +262,20 @@ commit_text_elem(struct dv_buf *b, const char *s, int first)
     text_elem(b, s, first);
 }
 
+/* A queue admission answer (a "why" column): when it says to wait, the
+ * commit's outcome is COMMIT_QUEUE_WAIT with the reason; returns 1 then,
+ * else 0. */
+static int
+queue_wait(const PGresult *res, struct commit_result *r)
+{
+    if (dv_db_is_null(res, 0, "why")) {
+        return 0;
+    }
+    r->outcome = COMMIT_QUEUE_WAIT;
+    dv_strlcpy(r->why, dv_db_get(res, 0, "why"), sizeof(r->why));
+    return 1;
+}
+
 static int
 commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
 {
@@ -295,6 +309,10 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
      * limits, counted under the queue's lock (sql/0006-queues.sql). */
     static const char admit[] =
         "SELECT drover_queue_admit($1, $2, $3) AS why";
+    /* An array's subjobs count one by one against the same limits (PBS),
+     * at every commit that places some, not only the array's first. */
+    static const char array_room[] =
+        "SELECT room, why FROM drover_queue_array_room($1, $2, $3, $4)";
     static const char next_index[] = "SELECT nextval('modify_index_seq') AS v";
     /* Reservations on the locked nodes, and what the running work there
      * still holds at their start (read under the row locks: nothing else
@@ -462,16 +480,29 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     if (job->array != NULL && array_check_load(db, plan, &ac, err) < 0) {
         goto out;
     }
-    if (starting && plan->nplacements > 0) {
+    if (job->array != NULL && ac.max_run >= 0 && plan->nplacements > 0) {
+        const char *p[] = {dv_db_i64(b1, job->id), dv_db_i64(b2, c->eval_id),
+                           c->owner, dv_db_i64(b4, plan->nplacements)};
+        res = dv_db_exec(db, array_room, 4, p, err);
+        if (res == NULL) {
+            goto out;
+        }
+        if (queue_wait(res, r)) {
+            rc = 0;
+            goto out;
+        }
+        ac.queue_room = (int)dv_db_get_i64(res, 0, "room", 0);
+        PQclear(res);
+        res = NULL;
+    }
+    if (starting && plan->nplacements > 0 && job->array == NULL) {
         const char *p[] = {dv_db_i64(b1, job->id), dv_db_i64(b2, c->eval_id),
                            c->owner};
         res = dv_db_exec(db, admit, 3, p, err);
         if (res == NULL) {
             goto out;
         }
-        if (!dv_db_is_null(res, 0, "why")) {
-            r->outcome = COMMIT_QUEUE_WAIT;
-            dv_strlcpy(r->why, dv_db_get(res, 0, "why"), sizeof(r->why));
+        if (queue_wait(res, r)) {
             rc = 0;
             goto out;
         }

@@ -295,6 +295,7 @@ struct array_check {
     int ntaken;
     int *accepted; /* subjobs this commit places, ascending */
     int naccepted;
+    int queue_room; /* subjobs the queue's limits let start; -1: any */
 };
 
 struct plan;
@@ -302,7 +303,8 @@ struct plan;
  * Returns 0 or -1. */
 int array_check_load(struct dv_db *db, const struct plan *plan,
                      struct array_check *ac, struct dv_err *err);
-/* May a chunk of subjob idx be placed: unplaced, and within %max? */
+/* May a chunk of subjob idx be placed: unplaced, within %max and within
+ * the queue's room? */
 int array_admits(const struct array_check *ac, int idx);
 /* A chunk of subjob idx was granted. */
 void array_took(struct array_check *ac, int idx);
