@@ -974,8 +974,10 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "coalesce(extract(epoch FROM start_time), 0) AS start "
         "FROM reservations WHERE job_id = $1 AND kind <> 'preemption' "
         "ORDER BY node_id";
+    /* the holder's rank keys as they are now, too */
     static const char extend[] =
-        "UPDATE reservations SET expire_time = to_timestamp($2) "
+        "UPDATE reservations SET expire_time = to_timestamp($2), "
+        "queue_priority = $3, priority = $4, fairshare = $5 "
         "WHERE job_id = $1 AND kind <> 'preemption'";
     static const char insert[] =
         "INSERT INTO reservations (job_id, node_id, priority, cores, mem, "
@@ -1040,8 +1042,11 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
             /* The same reservation: keep it (moving it would wake the
              * nodes, and the job would be evaluated again for nothing). */
             const char *p[] = {dv_db_i64(b1, t->rank->id),
-                               dv_db_double(b4, t->expire)};
-            if (dv_db_exec_cmd(db, extend, 2, p, err) < 0) {
+                               dv_db_double(b4, t->expire),
+                               dv_db_i64(q, t->rank->queue_priority),
+                               dv_db_i64(b2, t->rank->priority),
+                               dv_db_double(f, t->rank->fairshare)};
+            if (dv_db_exec_cmd(db, extend, 5, p, err) < 0) {
                 goto out;
             }
             t->made = 1;
