@@ -298,6 +298,12 @@ test_plan_respects_reservations(void)
     /* The holder itself, and a job ranked above it, are not held back. */
     CHECK_INT(placed(&snap, 1, 0, 500, 2), 1);
     CHECK_INT(placed(&snap, 9, 5, 500, 2), 1);
+    /* Held for a high-priority queue's job: a -p 5 job of the default
+     * queue no longer passes it. */
+    snap.nodes[0]->resv[0].queue_priority = 100;
+    CHECK_INT(placed(&snap, 9, 5, 500, 2), 0);
+    CHECK_INT(placed(&snap, 9, 5, 50, 2), 1); /* ends before: backfills */
+    snap.nodes[0]->resv[0].queue_priority = 0;
     /* Job 1 needs only 4 cores at 1100: a long 4-core job fits beside. */
     snap.nodes[0]->resv[0].cores = 4;
     CHECK_INT(placed(&snap, 9, 0, 500, 4), 1);
