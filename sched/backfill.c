@@ -4,9 +4,10 @@
  * check (commit.c) and the worker that makes reservations (worker.c):
  *
  * - which reservations hold capacity against a job (rank: a reservation
- *   of kind backfill or fifo binds jobs ranked lower — lower priority, or
- *   equal priority and submitted later; a preemption reservation binds
- *   jobs of lower or equal priority, as in issue 3);
+ *   of kind backfill or fifo binds jobs ranked lower in the order of work
+ *   that leasing uses — queue priority, job priority, fair share, age
+ *   (sched_rank_cmp); a preemption reservation binds jobs of lower or
+ *   equal job priority, as in issue 3);
  * - whether a job may use a node's capacity now without delaying the
  *   reservations on it: held from their start on, they let a job in when
  *   it ends (now + walltime) before the start, or when it fits beside them
@@ -42,16 +43,46 @@ sched_resv_kind(const char *text)
 }
 
 int
-backfill_binds(const struct snap_resv *r, int64_t job_id, int priority)
+sched_rank_cmp(const struct sched_rank *a, const struct sched_rank *b)
 {
-    if (r->job_id == job_id) {
+    if (a->queue_priority != b->queue_priority) {
+        return a->queue_priority > b->queue_priority ? -1 : 1;
+    }
+    if (a->priority != b->priority) {
+        return a->priority > b->priority ? -1 : 1;
+    }
+    if (a->fairshare != b->fairshare) {
+        return a->fairshare < b->fairshare ? -1 : 1;
+    }
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+struct sched_rank
+sched_job_rank(const struct sched_job *job)
+{
+    struct sched_rank r = {.queue_priority = job->queue_priority,
+                           .priority = job->priority,
+                           .fairshare = job->fairshare,
+                           .id = job->id};
+
+    return r;
+}
+
+int
+backfill_binds(const struct snap_resv *r, const struct sched_rank *job)
+{
+    struct sched_rank holder = {.queue_priority = r->queue_priority,
+                                .priority = r->priority,
+                                .fairshare = r->fairshare,
+                                .id = r->job_id};
+
+    if (r->job_id == job->id) {
         return 0;
     }
     if (r->kind == RESV_PREEMPTION) {
-        return r->priority >= priority;
+        return r->priority >= job->priority;
     }
-    return r->priority > priority ||
-           (r->priority == priority && r->job_id < job_id);
+    return sched_rank_cmp(&holder, job) < 0;
 }
 
 static int
@@ -78,14 +109,14 @@ amount_within(const struct bf_amount *a, const struct bf_amount *limit)
 int
 backfill_allows(const struct snap_resv *resv, int nresv,
                 const struct bf_amount *total, const struct bf_amount *free,
-                const struct bf_amount *use, int64_t job_id, int priority,
+                const struct bf_amount *use, const struct sched_rank *job,
                 double now, double end)
 {
     struct bf_amount held = {0, 0, 0}, avail;
 
     for (int i = 0; i < nresv; i++) {
         const struct snap_resv *r = &resv[i];
-        if (!backfill_binds(r, job_id, priority)) {
+        if (!backfill_binds(r, job)) {
             continue;
         }
         if (r->kind == RESV_FIFO) {
@@ -106,7 +137,7 @@ backfill_allows(const struct snap_resv *resv, int nresv,
     for (int i = 0; i < nresv; i++) {
         const struct snap_resv *r = &resv[i];
         struct bf_amount at;
-        if (!backfill_binds(r, job_id, priority) || immediate(r, now) ||
+        if (!backfill_binds(r, job) || immediate(r, now) ||
             end <= r->start) {
             continue;
         }
@@ -115,7 +146,7 @@ backfill_allows(const struct snap_resv *resv, int nresv,
         at.gpus = r->busy_gpus + use->gpus;
         for (int k = 0; k < nresv; k++) {
             const struct snap_resv *o = &resv[k];
-            if (backfill_binds(o, job_id, priority) &&
+            if (backfill_binds(o, job) &&
                 (immediate(o, now) || o->start <= r->start)) {
                 amount_add(&at, o->cores, o->mem, o->gpus);
             }
@@ -127,13 +158,13 @@ backfill_allows(const struct snap_resv *resv, int nresv,
     return 1;
 }
 
-/* What node n has left at time t for a job ranked (job_id, priority):
+/* What node n has left at time t for a job of rank job:
  * its totals minus the running work still there at t (run: the node's
  * own allocations) and the reservations binding the job that have begun
  * by t (held from their start on). */
 static struct bf_amount
 left_at(const struct snap_node *n, const struct bf_running *run, int nrun,
-        int64_t job_id, int priority, double now, double t)
+        const struct sched_rank *job, double now, double t)
 {
     struct bf_amount a = {n->total_cores, n->total_mem, n->total_gpus};
 
@@ -144,7 +175,7 @@ left_at(const struct snap_node *n, const struct bf_running *run, int nrun,
     }
     for (int i = 0; i < n->nresv; i++) {
         const struct snap_resv *r = &n->resv[i];
-        if (backfill_binds(r, job_id, priority) &&
+        if (backfill_binds(r, job) &&
             (immediate(r, now) || r->start <= t)) {
             amount_add(&a, -r->cores, -r->mem, -r->gpus);
         }
@@ -156,18 +187,18 @@ left_at(const struct snap_node *n, const struct bf_running *run, int nrun,
  * the starts of reservations inside the span can lower it. */
 static struct bf_amount
 left_over(const struct snap_node *n, const struct bf_running *run, int nrun,
-          int64_t job_id, int priority, double now, double t, double until)
+          const struct sched_rank *job, double now, double t, double until)
 {
-    struct bf_amount least = left_at(n, run, nrun, job_id, priority, now, t);
+    struct bf_amount least = left_at(n, run, nrun, job, now, t);
 
     for (int i = 0; i < n->nresv; i++) {
         const struct snap_resv *r = &n->resv[i];
         struct bf_amount a;
-        if (!backfill_binds(r, job_id, priority) || immediate(r, now) ||
+        if (!backfill_binds(r, job) || immediate(r, now) ||
             r->start <= t || r->start >= until) {
             continue;
         }
-        a = left_at(n, run, nrun, job_id, priority, now, r->start);
+        a = left_at(n, run, nrun, job, now, r->start);
         least.cores = a.cores < least.cores ? a.cores : least.cores;
         least.mem = a.mem < least.mem ? a.mem : least.mem;
         least.gpus = a.gpus < least.gpus ? a.gpus : least.gpus;
@@ -294,6 +325,7 @@ backfill_earliest(const struct snapshot *snap, const struct sched_job *job,
     struct bf_running *byn = dv_xcalloc((size_t)nrun + 1, sizeof(*byn));
     int *first = dv_xcalloc((size_t)snap->n + 1, sizeof(int));
     int *count = dv_xcalloc((size_t)snap->n + 1, sizeof(int));
+    struct sched_rank rank = sched_job_rank(job);
 
     *slots = NULL;
     *nslots = 0;
@@ -348,9 +380,8 @@ backfill_earliest(const struct snapshot *snap, const struct sched_job *job,
                 left[k].gpus = -1;
                 continue;
             }
-            left[k] = left_over(n, byn + first[k], count[k], job->id,
-                                job->priority, now, times[t],
-                                times[t] + span);
+            left[k] = left_over(n, byn + first[k], count[k], &rank, now,
+                                times[t], times[t] + span);
         }
         free(*slots);
         *slots = NULL;

@@ -319,7 +319,8 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
      * can place on these nodes meanwhile). Which bind this job, and how, is
      * backfill.c's. */
     static const char reserved[] =
-        "SELECT r.node_id, r.job_id, r.priority, r.kind, r.cores, r.mem, "
+        "SELECT r.node_id, r.job_id, r.priority, r.queue_priority, "
+        "r.fairshare, r.kind, r.cores, r.mem, "
         "r.gpus, coalesce(extract(epoch FROM r.start_time), 0) AS start, "
         "b.cores AS busy_cores, b.mem AS busy_mem, b.gpus AS busy_gpus "
         "FROM reservations r "
@@ -582,8 +583,9 @@ commit_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                 l->initial.cores - hwloc_bitmap_weight(l->cores) + ncores,
                 l->initial.mem - l->mem + pl->mem,
                 l->initial.gpus - hwloc_bitmap_weight(l->gpus) + ngpus};
+            struct sched_rank rank = sched_job_rank(job);
             if (!backfill_allows(l->resv, l->nresv, &l->total, &l->initial,
-                                 &use, job->id, job->priority, c->now,
+                                 &use, &rank, c->now,
                                  job->walltime > 0 ? c->now + job->walltime
                                                    : INFINITY)) {
                 goto refuse;

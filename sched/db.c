@@ -53,16 +53,13 @@ int_array(struct dv_buf *b, const int64_t *v, int n)
 int
 sched_eval_order_cmp(const struct sched_eval *x, const struct sched_eval *y)
 {
-    if (x->queue_priority != y->queue_priority) {
-        return x->queue_priority > y->queue_priority ? -1 : 1;
-    }
-    if (x->priority != y->priority) {
-        return x->priority > y->priority ? -1 : 1;
-    }
-    if (x->fairshare != y->fairshare) {
-        return x->fairshare < y->fairshare ? -1 : 1;
-    }
-    return x->id < y->id ? -1 : x->id > y->id;
+    /* an evaluation's age is its id */
+    struct sched_rank a = {x->queue_priority, x->priority, x->fairshare,
+                           x->id};
+    struct sched_rank b = {y->queue_priority, y->priority, y->fairshare,
+                           y->id};
+
+    return sched_rank_cmp(&a, &b);
 }
 
 static int
@@ -644,6 +641,12 @@ struct unblock_tx {
     int woken;
 };
 
+/* Does reservation r's holder rank above blocked evaluation b's job, in the
+ * order of work (the holder's keys as captured with the reservation)? */
+#define RANKS_ABOVE \
+    "drover_ranks_above(r.queue_priority, r.priority, r.fairshare, " \
+    "r.job_id, b.queue_priority, b.priority, b.fairshare, b.job_id)"
+
 static int
 unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
 {
@@ -657,21 +660,20 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
          * so only it wakes (the others would plan and block again) */
         "WITH top AS (SELECT job_id FROM evaluations WHERE status IN "
         "('blocked', 'pending', 'leased') AND NOT never "
-        "ORDER BY priority DESC, job_id LIMIT 1), "
+        "ORDER BY " SCHED_JOB_ORDER " LIMIT 1), "
         "free AS (SELECT coalesce(sum(free_cores), 0) AS c FROM nodes "
         "WHERE status = 'ready' AND eligible AND NOT drain), "
         "woken AS (UPDATE evaluations SET status = 'pending', "
         "modify_index = nextval('modify_index_seq') "
         "WHERE id IN (SELECT id FROM (SELECT DISTINCT ON (job_id) id, "
-        "job_id, priority FROM evaluations b "
+        "job_id, priority, queue_priority, fairshare FROM evaluations b "
         "WHERE status = 'blocked' AND b.wait_queue IS NULL "
         "AND NOT EXISTS (SELECT 1 FROM evaluations o "
         "WHERE o.job_id = b.job_id AND o.status IN ('pending', 'leased')) "
         /* strict order: nothing ranked below a fifo holder can start, so
          * capacity does not wake it (the holder's release does) */
         "AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.kind = 'fifo' "
-        "AND r.job_id <> b.job_id AND (r.priority > b.priority OR "
-        "(r.priority = b.priority AND r.job_id < b.job_id))) "
+        "AND r.job_id <> b.job_id AND " RANKS_ABOVE ") "
         "AND (NOT $1::boolean OR b.never OR b.job_id IN (SELECT job_id "
         "FROM top)) "
         /* a PBS job is placed whole: not before the cluster has its
@@ -689,15 +691,14 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
          * exactly when it is planned) */
         "AND NOT EXISTS (SELECT 1 FROM reservations r JOIN jobs bj "
         "ON bj.id = b.job_id WHERE r.node_id = n.id AND r.kind = 'backfill' "
-        "AND r.job_id <> b.job_id AND (r.priority > b.priority OR "
-        "(r.priority = b.priority AND r.job_id < b.job_id)) AND "
+        "AND r.job_id <> b.job_id AND " RANKS_ABOVE " AND "
         "(bj.walltime <= 0 OR r.start_time IS NULL OR r.start_time < "
         "to_timestamp($2) + make_interval(secs => bj.walltime)) AND "
         "n.free_cores - r.cores < b.need_cores)) END "
         "ORDER BY job_id, id DESC) c "
         /* the best-ranked first, a bounded number at a time: the rest
          * still satisfy this at the next capacity change or tick */
-        "ORDER BY priority DESC, job_id LIMIT " UNBLOCK_LIMIT ") "
+        "ORDER BY " SCHED_JOB_ORDER " LIMIT " UNBLOCK_LIMIT ") "
         "RETURNING id) "
         "SELECT count(*) AS n, CASE WHEN count(*) > 0 THEN "
         "pg_notify('evals', '') END FROM woken";
@@ -706,11 +707,12 @@ unblock_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
      * left hands its place on at once, so the top job always holds one. */
     static const char top[] =
         "WITH w AS (SELECT DISTINCT ON (e.job_id) e.id, e.job_id, e.status, "
-        "e.priority FROM evaluations e JOIN jobs j ON j.id = e.job_id "
+        "e.priority, e.queue_priority, e.fairshare "
+        "FROM evaluations e JOIN jobs j ON j.id = e.job_id "
         "AND j.type = 'batch' AND j.pbs "
         "WHERE e.status IN ('blocked', 'pending', 'leased') AND NOT e.never "
         "ORDER BY e.job_id, e.id DESC), "
-        "best AS (SELECT * FROM w ORDER BY priority DESC, job_id LIMIT $1), "
+        "best AS (SELECT * FROM w ORDER BY " SCHED_JOB_ORDER " LIMIT $1), "
         "woken AS (UPDATE evaluations SET status = 'pending', "
         "modify_index = nextval('modify_index_seq') WHERE id IN "
         "(SELECT id FROM best b WHERE b.status = 'blocked' AND NOT EXISTS "
@@ -904,8 +906,7 @@ db_load_running(struct dv_db *db, const int64_t *node_ids, int n,
 #define BACKFILL_LOCK_KEY "4750007"
 
 struct reserve_tx {
-    int64_t job_id;
-    int priority;
+    const struct sched_rank *rank;
     double start;
     double expire;
     const struct bf_slot *slots;
@@ -959,25 +960,31 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "SELECT pg_advisory_xact_lock(" BACKFILL_LOCK_KEY ")";
     /* Waiting jobs ranked above this one (up to the depth). */
     static const char above_sql[] =
-        "SELECT drover_ranked_above($1, $2, $3) AS n";
-    /* Holders that are no longer among the top waiting jobs. */
+        "SELECT drover_ranked_above($1, $2, $3, $4, $5) AS n";
+    /* Holders that are no longer among the top waiting jobs (ranked by
+     * the keys captured with their reservations). */
     static const char holders[] =
-        "SELECT job_id FROM (SELECT job_id, max(priority) AS p "
+        "SELECT job_id FROM (SELECT job_id, max(queue_priority) AS q, "
+        "max(priority) AS p, min(fairshare) AS f "
         "FROM reservations WHERE kind <> 'preemption' AND job_id <> $1 "
-        "GROUP BY job_id) h WHERE drover_ranked_above(h.job_id, h.p, $2) >= $2";
+        "GROUP BY job_id) h "
+        "WHERE drover_ranked_above(h.job_id, h.q, h.p, h.f, $2) >= $2";
     static const char own[] =
         "SELECT node_id, cores, mem, gpus, kind, "
         "coalesce(extract(epoch FROM start_time), 0) AS start "
         "FROM reservations WHERE job_id = $1 AND kind <> 'preemption' "
         "ORDER BY node_id";
+    /* the holder's rank keys as they are now, too */
     static const char extend[] =
-        "UPDATE reservations SET expire_time = to_timestamp($2) "
+        "UPDATE reservations SET expire_time = to_timestamp($2), "
+        "queue_priority = $3, priority = $4, fairshare = $5 "
         "WHERE job_id = $1 AND kind <> 'preemption'";
     static const char insert[] =
         "INSERT INTO reservations (job_id, node_id, priority, cores, mem, "
-        "gpus, reason, create_time, expire_time, start_time, kind) "
+        "gpus, reason, create_time, expire_time, start_time, kind, "
+        "queue_priority, fairshare) "
         "SELECT $1, n, $2, c, m, g, 'backfill', to_timestamp($3), "
-        "to_timestamp($4), to_timestamp($5), $6 "
+        "to_timestamp($4), to_timestamp($5), $6, $11, $12 "
         "FROM unnest($7::bigint[], $8::int[], $9::bigint[], $10::int[]) "
         "AS u(n, c, m, g)";
     static const char estimate[] =
@@ -992,7 +999,7 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         "UPDATE jobs SET estimated_start_time = NULL WHERE id = $1 "
         "AND estimated_start_time IS NOT NULL";
     struct reserve_tx *t = arg;
-    char b1[24], b2[24], b3[32], b4[32], b5[32];
+    char b1[24], b2[24], b3[32], b4[32], b5[32], q[24], f[32];
     struct dv_buf n, c, m, g;
     PGresult *res = NULL, *mine = NULL;
     int above = 0, rc = -1;
@@ -1006,9 +1013,12 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         goto out;
     }
     {
-        const char *p[] = {dv_db_i64(b1, t->job_id), dv_db_i64(b2, t->priority),
+        const char *p[] = {dv_db_i64(b1, t->rank->id),
+                           dv_db_i64(q, t->rank->queue_priority),
+                           dv_db_i64(b2, t->rank->priority),
+                           dv_db_double(f, t->rank->fairshare),
                            dv_db_i64(b3, t->depth)};
-        res = dv_db_exec(db, above_sql, 3, p, err);
+        res = dv_db_exec(db, above_sql, 5, p, err);
     }
     if (res == NULL) {
         goto out;
@@ -1019,7 +1029,7 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
     if (above < t->depth && t->nslots > 0) {
         int same;
         {
-            const char *p[] = {dv_db_i64(b1, t->job_id)};
+            const char *p[] = {dv_db_i64(b1, t->rank->id)};
             mine = dv_db_exec(db, own, 1, p, err);
         }
         if (mine == NULL) {
@@ -1031,16 +1041,19 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         if (same) {
             /* The same reservation: keep it (moving it would wake the
              * nodes, and the job would be evaluated again for nothing). */
-            const char *p[] = {dv_db_i64(b1, t->job_id),
-                               dv_db_double(b4, t->expire)};
-            if (dv_db_exec_cmd(db, extend, 2, p, err) < 0) {
+            const char *p[] = {dv_db_i64(b1, t->rank->id),
+                               dv_db_double(b4, t->expire),
+                               dv_db_i64(q, t->rank->queue_priority),
+                               dv_db_i64(b2, t->rank->priority),
+                               dv_db_double(f, t->rank->fairshare)};
+            if (dv_db_exec_cmd(db, extend, 5, p, err) < 0) {
                 goto out;
             }
             t->made = 1;
             goto others;
         }
         {
-            const char *p[] = {dv_db_i64(b1, t->job_id)};
+            const char *p[] = {dv_db_i64(b1, t->rank->id)};
             if (dv_db_exec_cmd(db, drop_job, 1, p, err) < 0) {
                 goto out;
             }
@@ -1061,8 +1074,8 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         dv_buf_putc(&m, '}');
         dv_buf_putc(&g, '}');
         {
-            const char *p[] = {dv_db_i64(b1, t->job_id),
-                               dv_db_i64(b2, t->priority),
+            const char *p[] = {dv_db_i64(b1, t->rank->id),
+                               dv_db_i64(b2, t->rank->priority),
                                dv_db_double(b3, dv_now()),
                                dv_db_double(b4, t->expire),
                                dv_db_double(b5, t->start),
@@ -1070,14 +1083,16 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
                                dv_buf_str(&n),
                                dv_buf_str(&c),
                                dv_buf_str(&m),
-                               dv_buf_str(&g)};
-            if (dv_db_exec_cmd(db, insert, 10, p, err) < 0) {
+                               dv_buf_str(&g),
+                               dv_db_i64(q, t->rank->queue_priority),
+                               dv_db_double(f, t->rank->fairshare)};
+            if (dv_db_exec_cmd(db, insert, 12, p, err) < 0) {
                 goto out;
             }
         }
         {
             char when[64];
-            const char *p[] = {dv_db_i64(b1, t->job_id), when};
+            const char *p[] = {dv_db_i64(b1, t->rank->id), when};
             dv_clock_iso(t->start, when, sizeof(when));
             if (dv_db_exec_cmd(db, estimate, 2, p, err) < 0) {
                 goto out;
@@ -1085,7 +1100,7 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
         }
         t->made = 1;
     } else {
-        const char *p[] = {dv_db_i64(b1, t->job_id)};
+        const char *p[] = {dv_db_i64(b1, t->rank->id)};
         if (dv_db_exec_cmd(db, drop_job, 1, p, err) < 0 ||
             dv_db_exec_cmd(db, clear_estimate, 1, p, err) < 0) {
             goto out;
@@ -1094,7 +1109,7 @@ reserve_tx_fn(struct dv_db *db, void *arg, struct dv_err *err)
 others:
     /* Holders now ranked beyond the depth give their place up. */
     {
-        const char *p[] = {dv_db_i64(b1, t->job_id), dv_db_i64(b2, t->depth)};
+        const char *p[] = {dv_db_i64(b1, t->rank->id), dv_db_i64(b2, t->depth)};
         res = dv_db_exec(db, holders, 2, p, err);
     }
     if (res == NULL) {
@@ -1119,13 +1134,12 @@ out:
 }
 
 int
-db_reserve(struct dv_db *db, int64_t job_id, int priority, double start,
+db_reserve(struct dv_db *db, const struct sched_rank *rank, double start,
            double expire, const struct bf_slot *slots, int nslots,
            const char *kind, int depth, int *made, struct dv_err *err)
 {
     struct reserve_tx t = {
-        .job_id = job_id,
-        .priority = priority,
+        .rank = rank,
         .start = start,
         .expire = expire,
         .slots = slots,
@@ -1143,14 +1157,18 @@ db_reserve(struct dv_db *db, int64_t job_id, int priority, double start,
 }
 
 int
-db_ranked_above(struct dv_db *db, int64_t job_id, int priority, int depth,
+db_ranked_above(struct dv_db *db, const struct sched_rank *rank, int depth,
                 struct dv_err *err)
 {
-    static const char sql[] = "SELECT drover_ranked_above($1, $2, $3) AS n";
-    char b1[24], b2[24], b3[24];
-    const char *p[] = {dv_db_i64(b1, job_id), dv_db_i64(b2, priority),
+    static const char sql[] =
+        "SELECT drover_ranked_above($1, $2, $3, $4, $5) AS n";
+    char b1[24], b2[24], b3[24], b4[24], b5[32];
+    const char *p[] = {dv_db_i64(b1, rank->id),
+                       dv_db_i64(b4, rank->queue_priority),
+                       dv_db_i64(b2, rank->priority),
+                       dv_db_double(b5, rank->fairshare),
                        dv_db_i64(b3, depth)};
-    PGresult *res = dv_db_exec(db, sql, 3, p, err);
+    PGresult *res = dv_db_exec(db, sql, 5, p, err);
     int n;
 
     if (res == NULL) {

@@ -156,8 +156,9 @@ fits(struct place_ctx *c, int g, int idx, int cores, int64_t mem, int gpus,
         struct bf_amount use = {free.cores - fc + cores,
                                 free.mem - fm + mem,
                                 free.gpus - fg + gpus};
-        if (!backfill_allows(n->resv, n->nresv, &total, &free, &use,
-                             c->job->id, c->job->priority, c->now, c->end)) {
+        struct sched_rank rank = sched_job_rank(c->job);
+        if (!backfill_allows(n->resv, n->nresv, &total, &free, &use, &rank,
+                             c->now, c->end)) {
             return 0;
         }
     }

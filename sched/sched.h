@@ -54,6 +54,10 @@ enum resv_kind {
 struct snap_resv {
     int64_t job_id;
     int priority;
+    /* the holder's other rank keys, captured when the reservation was
+     * made (struct sched_rank) */
+    int queue_priority;
+    double fairshare;
     enum resv_kind kind;
     double start; /* Drover time; 0: from now */
     int cores;
@@ -259,7 +263,27 @@ struct sched_job {
     struct sched_array *array; /* NULL: not an array job */
     char *alter_time;          /* jobs.alter_time as loaded (qalter, qmove) */
     double walltime; /* seconds; 0: none (runs for ever as backfill sees) */
+    /* the rest of its place in the order of work, from the evaluation
+     * being planned (struct sched_rank) */
+    int queue_priority;
+    double fairshare;
 };
+
+/* A job's place in the order of work, one definition for leasing and
+ * backfill: queue priority (higher first), job priority (higher first),
+ * fair share (log2 of the owner's decayed usage, lower first; -inf: no
+ * usage), then the job id (older first). */
+struct sched_rank {
+    int queue_priority;
+    int priority;
+    double fairshare;
+    int64_t id;
+};
+
+/* <0 when a ranks above b, >0 when below, 0 the same. */
+int sched_rank_cmp(const struct sched_rank *a, const struct sched_rank *b);
+/* The job's rank (its queue_priority, priority, fairshare and id). */
+struct sched_rank sched_job_rank(const struct sched_job *job);
 
 /* Parses a stored spec's "placement" object. Returns 0, or -1 with err set
  * (a malformed stored spec is a bug upstream, not retryable). */
@@ -357,18 +381,19 @@ struct bf_slot {
 
 /* "preemption", "backfill", "fifo" as stored; unknown: preemption. */
 enum resv_kind sched_resv_kind(const char *text);
-/* Does reservation r hold capacity against the job (job_id, priority)?
- * Backfill and fifo reservations bind jobs ranked lower (lower priority,
- * or equal priority and a higher id); preemption ones lower or equal
- * priority; never the holder itself. */
-int backfill_binds(const struct snap_resv *r, int64_t job_id, int priority);
-/* May the job (ranked job_id, priority; ending at end, INFINITY without
+/* Does reservation r hold capacity against the job of rank job?
+ * Backfill and fifo reservations bind jobs ranked lower in the order of
+ * work (sched_rank_cmp against the holder's rank as stored); preemption
+ * ones jobs of lower or equal job priority (PBS's preemption levels);
+ * never the holder itself. */
+int backfill_binds(const struct snap_resv *r, const struct sched_rank *job);
+/* May the job (of rank job; ending at end, INFINITY without
  * walltime) hold use (its whole share of the node, this placement
  * included) on a node with these totals and free capacity (before any of
  * the job's placements) given the node's reservations? 1 or 0. */
 int backfill_allows(const struct snap_resv *resv, int nresv,
                     const struct bf_amount *total, const struct bf_amount *free,
-                    const struct bf_amount *use, int64_t job_id, int priority,
+                    const struct bf_amount *use, const struct sched_rank *job,
                     double now, double end);
 /* The earliest time, from now, at which instances of the given groups
  * (one entry per wanted instance) fit on snap's ready nodes that pass the
@@ -600,6 +625,12 @@ struct sched_eval {
  * evaluations_pending_order (sql/0006-queues.sql, which stamps the columns
  * whenever an evaluation becomes pending). */
 #define SCHED_EVAL_ORDER "queue_priority DESC, priority DESC, fairshare, id"
+/* The same order over jobs (backfill's top jobs and wake order, over
+ * evaluations' columns): the job's id is its age. Between rows, SQL
+ * compares with drover_ranks_above (sql/0014-rank.sql), C with
+ * sched_rank_cmp. */
+#define SCHED_JOB_ORDER \
+    "queue_priority DESC, priority DESC, fairshare, job_id"
 int sched_eval_order_cmp(const struct sched_eval *a,
                          const struct sched_eval *b);
 
@@ -634,9 +665,9 @@ int db_preempt(struct dv_db *db, const char *owner, int64_t eval_id,
  * of the top depth waiting batch jobs that hold no backfill reservation.
  * Returns how many, or -1. */
 int db_unblock(struct dv_db *db, int strict, int depth, struct dv_err *err);
-/* How many waiting batch jobs rank above the job, counting up to depth;
- * -1 on error. */
-int db_ranked_above(struct dv_db *db, int64_t job_id, int priority, int depth,
+/* How many waiting batch jobs rank above the job (the order of work,
+ * drover_ranked_above), counting up to depth; -1 on error. */
+int db_ranked_above(struct dv_db *db, const struct sched_rank *rank, int depth,
                     struct dv_err *err);
 
 int db_reap_leases(struct dv_db *db, double now, struct dv_err *err);
@@ -656,7 +687,7 @@ int db_load_running(struct dv_db *db, const int64_t *node_ids, int n,
  * above it hold one (then *made = 1 and the job's estimated start time is
  * set); holders pushed beyond depth let go. With nslots 0 or no room in
  * the top, drops the job's own. Under an advisory lock, one transaction. */
-int db_reserve(struct dv_db *db, int64_t job_id, int priority, double start,
+int db_reserve(struct dv_db *db, const struct sched_rank *rank, double start,
                double expire, const struct bf_slot *slots, int nslots,
                const char *kind, int depth, int *made, struct dv_err *err);
 /* 1 when the job holds a live preemption reservation (backfill: a

@@ -8,6 +8,7 @@
  * under its row locks keep such rows from staying stale.
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -435,6 +436,8 @@ snap_resv_read(const PGresult *res, int row, struct snap_resv *r)
 {
     r->job_id = dv_db_get_i64(res, row, "job_id", 0);
     r->priority = (int)dv_db_get_i64(res, row, "priority", 0);
+    r->queue_priority = (int)dv_db_get_i64(res, row, "queue_priority", 0);
+    r->fairshare = dv_db_get_double(res, row, "fairshare", -INFINITY);
     r->kind = sched_resv_kind(dv_db_get(res, row, "kind"));
     r->start = dv_db_get_double(res, row, "start", 0);
     r->cores = (int)dv_db_get_i64(res, row, "cores", 0);
@@ -465,7 +468,8 @@ snapshot_refresh(struct snapshot *s, struct dv_db *db, int full,
         "WHERE id = ANY($1::bigint[]) ORDER BY id";
     /* Reservations of jobs that still wait for placement. */
     static const char reservations[] =
-        "SELECT r.node_id, r.job_id, r.priority, r.kind, r.cores, r.mem, "
+        "SELECT r.node_id, r.job_id, r.priority, r.queue_priority, "
+        "r.fairshare, r.kind, r.cores, r.mem, "
         "r.gpus, coalesce(extract(epoch FROM r.start_time), 0) AS start, "
         "b.cores AS busy_cores, b.mem AS busy_mem, b.gpus AS busy_gpus "
         "FROM reservations r JOIN jobs j ON j.id = r.job_id "

@@ -164,6 +164,7 @@ try_reserve(struct sched_worker *w, struct dv_db *db,
     struct bf_slot *slots = NULL;
     int *groups = NULL, nrun = 0, nslots = 0, made = 0, above;
     double now = dv_now(), start;
+    struct sched_rank rank = sched_job_rank(job);
     /* long enough for the job's next evaluation, even when a scaled clock
      * makes the scheduler's own latency many Drover seconds */
     double hold = cfg->lease * 4 > BACKFILL_HOLD_SECONDS
@@ -179,8 +180,7 @@ try_reserve(struct sched_worker *w, struct dv_db *db,
     }
     /* Only the top waiting jobs get one: a cheap look before reading the
      * running work (db_reserve checks again under its lock). */
-    above = db_ranked_above(db, job->id, job->priority,
-                            (int)cfg->backfill_depth, &err);
+    above = db_ranked_above(db, &rank, (int)cfg->backfill_depth, &err);
     if (above < 0) {
         log_warn("job %lld: could not rank it for backfill: %s",
                  (long long)job->id, err.msg);
@@ -188,7 +188,7 @@ try_reserve(struct sched_worker *w, struct dv_db *db,
     }
     if (above >= cfg->backfill_depth) {
         if (db_holds_reservation(db, job->id, 1, &err) == 1) {
-            db_reserve(db, job->id, job->priority, -1, now, NULL, 0,
+            db_reserve(db, &rank, -1, now, NULL, 0,
                        cfg->backfill ? "backfill" : "fifo",
                        (int)cfg->backfill_depth, &made, &err);
         }
@@ -225,7 +225,7 @@ try_reserve(struct sched_worker *w, struct dv_db *db,
     if (start < 0) {
         nslots = 0; /* never fits as things stand: hold nothing */
     }
-    if (db_reserve(db, job->id, job->priority, start,
+    if (db_reserve(db, &rank, start,
                    (start > now ? start : now) + hold, slots,
                    nslots, cfg->backfill ? "backfill" : "fifo",
                    (int)cfg->backfill_depth, &made, &err) < 0) {
@@ -272,6 +272,10 @@ worker_process(struct sched_worker *w, struct dv_db *db,
         db_finish_eval(db, w->owner, ev->id, "complete", "job gone", &err);
         return;
     }
+    /* its place in the order of work, as leasing saw it (backfill ranks
+     * by the same keys) */
+    job.queue_priority = ev->queue_priority;
+    job.fairshare = ev->fairshare;
     for (int attempt = 0; attempt < cfg->max_attempts; attempt++) {
         struct sched_alloc *allocs = NULL;
         struct reconcile_result rec;

@@ -9,13 +9,18 @@ DROVER_SIM_RUNTIME, and two scheduler processes:
 - a long one that would delay the reserved job does not start before it;
 - the reserved job starts at about its estimated time, not later;
 - the reservation is honoured by both schedulers (whichever evaluates the
-  long job refuses it) and, with --backfill=false, nothing lower starts.
+  long job refuses it) and, with --backfill=false, nothing lower starts;
+- reservations follow the order of work that leasing uses: the wide job of
+  a high-priority queue holds it although a wide job in a low-priority
+  queue has a higher -p (and a short job still backfills around it), and
+  of two users' equal wide jobs the one whose owner used less holds it.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, cluster, run_tests, wait_until  # noqa: E402
+from harness import (TEST_USER, check, cluster, ensure_test_user,  # noqa: E402
+                     run_tests, wait_until)
 
 SCALE = 20.0
 # Four simulated nodes of 4 cores.
@@ -29,10 +34,11 @@ def start_sim(c):
     c.wait_nodes_ready(NODES)
 
 
-def qsub(c, select, walltime, runtime, prio=0):
-    return c.submit(["-l", "select=%s" % select, "-l", "walltime=%d" % walltime,
+def qsub(c, select, walltime, runtime, prio=0, queue=None, **kw):
+    return c.submit((["-q", queue] if queue else []) +
+                    ["-l", "select=%s" % select, "-l", "walltime=%d" % walltime,
                      "-p", str(prio), "-v", "DROVER_SIM_RUNTIME=%d" % runtime,
-                     "--", "/bin/true"])
+                     "--", "/bin/true"], **kw)
 
 
 def wait_blocked(c, jid, what):
@@ -120,9 +126,89 @@ def test_strict_order_without_backfill():
         check(js["stime"] >= jw["stime"], "%r %r" % (js, jw))
 
 
+def holders(c, *jids):
+    """Reservation rows (backfill or fifo) held by each of jids."""
+    return [int(c.sql("SELECT count(*) FROM reservations WHERE job_id = %s "
+                      "AND kind <> 'preemption'" % j.split(".")[0])[0][0])
+            for j in jids]
+
+
+def qmgr_ok(c, directive):
+    out = c.run("qmgr", ["-c", directive])
+    check(out.returncode == 0, "qmgr -c %r: %s" % (directive, out.stderr))
+
+
+def test_queue_priority_holds_reservation():
+    with cluster("bfqueue", nodes=0, scheds=2,
+                 sched_args=["--backfill-depth", "1"]) as c:
+        start_sim(c)
+        qmgr_ok(c, "create queue lo enabled=True,started=True,Priority=1")
+        qmgr_ok(c, "create queue hi enabled=True,started=True,Priority=100")
+        a = qsub(c, "3:ncpus=4", 100, 100)
+        c.wait_state(a, "running", 20)
+        # Two wide jobs: the low queue's is older and has the higher -p,
+        # the high queue's ranks first all the same (queue priority before
+        # job priority, as leasing orders them).
+        wlo = qsub(c, "4:ncpus=4", 100, 10, prio=50, queue="lo")
+        whi = qsub(c, "4:ncpus=4", 100, 10, prio=0, queue="hi")
+        wait_until(lambda: holders(c, whi, wlo) == [4, 0], 20,
+                   what="the high queue's wide job holding the reservation")
+        est = wait_until(lambda: est_start(c, whi), 20,
+                         what="an estimated start for the high queue's job")
+        check(c.job(wlo).get("estimated_start_time") is None,
+              repr(c.job(wlo)))
+        # The reservation row carries the holder's rank keys.
+        rows = c.sql("SELECT DISTINCT queue_priority, priority FROM "
+                     "reservations WHERE job_id = %s" % whi.split(".")[0])
+        check(rows == [["100", "0"]], repr(rows))
+        # A short job (default queue, ranked below both) still backfills
+        # on the free node: it ends before the reservation starts.
+        s = qsub(c, "1:ncpus=2", 20, 10)
+        js = c.wait_state(s, ("running", "finished"), 20)
+        check(js["stime"] < est, "short job started at %s, reservation %s"
+              % (js["stime"], est))
+        # The holder starts first; the -p 50 job of the low queue after it.
+        jhi = c.wait_state(whi, ("running", "finished"), 30)
+        check(jhi["stime"] <= est + 15,
+              "reserved job started at %s, estimated %s" % (jhi["stime"], est))
+        jlo = c.wait_state(wlo, ("running", "finished"), 60)
+        check(jlo["stime"] >= jhi["stime"], "low queue's job started %s, "
+              "high queue's %s" % (jlo["stime"], jhi["stime"]))
+
+
+def test_fair_share_holds_reservation():
+    pw = ensure_test_user()
+    check(pw is not None, "cannot create the test user (not root)")
+    with cluster("bffair", nodes=0, scheds=2,
+                 sched_args=["--backfill-depth", "1"]) as c:
+        d = os.path.join(c.dir, "userdir")
+        os.makedirs(d, exist_ok=True)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        start_sim(c)
+        # root has used the cluster (a large decayed usage); the test user
+        # never has.
+        c.sql("DELETE FROM user_usage")
+        c.sql("INSERT INTO user_usage (owner, usage_log2, core_seconds, "
+              "update_time) VALUES ('root', 1e6, 1e6, now())")
+        a = qsub(c, "3:ncpus=4", 100, 100)
+        c.wait_state(a, "running", 20)
+        # Equal wide jobs, root's submitted first: the test user's ranks
+        # above it (less usage before age) and holds the reservation.
+        wroot = qsub(c, "4:ncpus=4", 100, 10)
+        wuser = qsub(c, "4:ncpus=4", 100, 10, user=TEST_USER, cwd=d)
+        wait_until(lambda: holders(c, wuser, wroot) == [4, 0], 20,
+                   what="the lighter user's wide job holding the reservation")
+        ju = c.wait_state(wuser, ("running", "finished"), 30)
+        jr = c.wait_state(wroot, ("running", "finished"), 60)
+        check(jr["stime"] >= ju["stime"], "root's job started %s, the test "
+              "user's %s" % (jr["stime"], ju["stime"]))
+
+
 def main():
     os.environ["DROVER_TIME_SCALE"] = str(SCALE)
-    return run_tests([test_easy_backfill, test_strict_order_without_backfill])
+    return run_tests([test_easy_backfill, test_strict_order_without_backfill,
+                      test_queue_priority_holds_reservation,
+                      test_fair_share_holds_reservation])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@
 #include "sched/sched.h"
 #include "unit.h"
 
+/* A rank in the default queue with no usage: (id, priority). */
+#define RK(id, prio) (&(struct sched_rank){0, (prio), 0, (id)})
+
 static void
 job_init(struct sched_job *job, int64_t id, int priority, double walltime,
          int count, int cores)
@@ -56,16 +59,69 @@ test_binds(void)
                           .kind = RESV_PREEMPTION};
     struct snap_resv b = {.job_id = 5, .priority = 10, .kind = RESV_BACKFILL};
 
-    CHECK_INT(backfill_binds(&p, 9, 10), 1); /* equal priority: bound */
-    CHECK_INT(backfill_binds(&p, 9, 11), 0);
-    CHECK_INT(backfill_binds(&p, 5, 0), 0); /* never the holder */
-    CHECK_INT(backfill_binds(&b, 9, 10), 1); /* submitted later */
-    CHECK_INT(backfill_binds(&b, 3, 10), 0); /* submitted earlier */
-    CHECK_INT(backfill_binds(&b, 3, 9), 1);
-    CHECK_INT(backfill_binds(&b, 9, 11), 0);
+    CHECK_INT(backfill_binds(&p, RK(9, 10)), 1); /* equal priority: bound */
+    CHECK_INT(backfill_binds(&p, RK(9, 11)), 0);
+    CHECK_INT(backfill_binds(&p, RK(5, 0)), 0); /* never the holder */
+    CHECK_INT(backfill_binds(&b, RK(9, 10)), 1); /* submitted later */
+    CHECK_INT(backfill_binds(&b, RK(3, 10)), 0); /* submitted earlier */
+    CHECK_INT(backfill_binds(&b, RK(3, 9)), 1);
+    CHECK_INT(backfill_binds(&b, RK(9, 11)), 0);
     CHECK_INT(sched_resv_kind("fifo"), RESV_FIFO);
     CHECK_INT(sched_resv_kind("backfill"), RESV_BACKFILL);
     CHECK_INT(sched_resv_kind("preemption"), RESV_PREEMPTION);
+}
+
+/* The order of work: queue priority, then job priority, then fair share
+ * (less usage first, none first of all), then age. */
+static void
+test_rank_order(void)
+{
+    struct sched_rank hiq = {10, 0, 5.0, 9}, loq = {0, 100, -INFINITY, 1};
+    struct sched_rank light = {0, 0, 3.0, 9}, heavy = {0, 0, 7.0, 1};
+    struct sched_rank fresh = {0, 0, -INFINITY, 9};
+    struct sched_rank old = {0, 0, 3.0, 2};
+    struct sched_eval e1 = {.id = 2, .queue_priority = 10},
+                      e2 = {.id = 1, .priority = 100};
+
+    CHECK(sched_rank_cmp(&hiq, &loq) < 0); /* queue before -p */
+    CHECK(sched_rank_cmp(&loq, &hiq) > 0);
+    CHECK(sched_rank_cmp(&light, &heavy) < 0); /* usage before age */
+    CHECK(sched_rank_cmp(&fresh, &light) < 0); /* no usage first */
+    CHECK(sched_rank_cmp(&old, &light) < 0); /* then age */
+    CHECK_INT(sched_rank_cmp(&old, &old), 0);
+    /* leasing compares the same keys (an evaluation's age is its id) */
+    CHECK(sched_eval_order_cmp(&e1, &e2) < 0);
+}
+
+/* Backfill and fifo reservations bind by the order of work, with the
+ * holder's keys as stored; preemption ones by job priority alone. */
+static void
+test_binds_rank(void)
+{
+    struct snap_resv hiq = {.job_id = 5, .priority = 0, .queue_priority = 10,
+                            .fairshare = 5.0, .kind = RESV_BACKFILL};
+    struct snap_resv loq = {.job_id = 5, .priority = 100,
+                            .fairshare = -INFINITY, .kind = RESV_FIFO};
+    struct snap_resv heavy = {.job_id = 5, .fairshare = 7.0,
+                              .kind = RESV_BACKFILL};
+    struct snap_resv pre = {.job_id = 5, .priority = 5,
+                            .kind = RESV_PREEMPTION};
+    struct sched_rank hi_p = {0, 100, -INFINITY, 1};
+    struct sched_rank in_hiq = {10, 0, 6.0, 9};
+    struct sched_rank light = {0, 0, 3.0, 9}, heavier = {0, 0, 8.0, 1};
+    struct sched_rank pre_hiq = {10, 5, -INFINITY, 9};
+
+    /* a -p 100 job in a lower queue does not pass a high queue's holder */
+    CHECK_INT(backfill_binds(&hiq, &hi_p), 1);
+    CHECK_INT(backfill_binds(&hiq, &in_hiq), 1); /* more usage: bound */
+    /* a low queue's holder holds nothing against the high queue */
+    CHECK_INT(backfill_binds(&loq, &in_hiq), 0);
+    /* less usage than the holder: ranked above it (and older or not) */
+    CHECK_INT(backfill_binds(&heavy, &light), 0);
+    CHECK_INT(backfill_binds(&heavy, &heavier), 1);
+    /* preemption: job priority only, whatever the queue */
+    CHECK_INT(backfill_binds(&pre, &pre_hiq), 1);
+    CHECK_INT(backfill_binds(&pre, &hi_p), 0);
 }
 
 static void
@@ -79,32 +135,32 @@ test_allows(void)
                           .start = 100, .cores = 4, .busy_cores = 0};
 
     /* Ends before the start: allowed, whatever it takes. */
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, 9, 0, 10, 90), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, RK(9, 0), 10, 90), 1);
     /* Runs past it but fits beside: 0 busy + 4 held + 2 <= 8. */
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, 9, 0, 10, 500), 1);
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, 9, 0, 10, INFINITY),
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, RK(9, 0), 10, 500), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, RK(9, 0), 10, INFINITY),
               1);
     /* The running work holds 3 cores past t=100: 3 + 4 + 2 > 8. */
     r.busy_cores = 3;
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, 9, 0, 10, 500), 0);
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, 9, 0, 10, 500), 1);
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, 9, 0, 10, 100), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, RK(9, 0), 10, 500), 0);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, RK(9, 0), 10, 500), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, RK(9, 0), 10, 100), 1);
     /* A job ranked above the holder is not bound at all. */
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, 9, 5, 10, 500), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &two, RK(9, 5), 10, 500), 1);
     /* Once the start has come, the reservation holds its cores now. */
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, 9, 0, 100, 150), 0);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, RK(9, 0), 100, 150), 0);
     free.cores = 5;
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, 9, 0, 100, 150), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, RK(9, 0), 100, 150), 1);
     /* Strict order: nothing ranked lower starts. */
     r.kind = RESV_FIFO;
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, 9, 0, 10, 20), 0);
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, 0, 0, 10, 20), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, RK(9, 0), 10, 20), 0);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, RK(0, 0), 10, 20), 1);
     /* Preemption reservations hold now, for lower or equal priority. */
     r.kind = RESV_PREEMPTION;
     r.start = 0;
     free.cores = 4;
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, 9, 0, 10, 20), 0);
-    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, 9, 1, 10, 20), 1);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, RK(9, 0), 10, 20), 0);
+    CHECK_INT(backfill_allows(&r, 1, &total, &free, &one, RK(9, 1), 10, 20), 1);
 }
 
 static void
@@ -174,6 +230,26 @@ test_earliest(void)
     CHECK(t == 50);
     CHECK_INT(slots[0].node_id, 1);
     free(slots);
+    /* Later but in a higher-priority queue: ranked above the holder too;
+     * with less usage than the holder as well. */
+    job.id = 7;
+    job.queue_priority = 1;
+    t = backfill_earliest(&snap, &job, groups, 1, run, 4, 10, &slots,
+                          &nslots);
+    CHECK(t == 50);
+    free(slots);
+    job.queue_priority = 0;
+    job.fairshare = -1.0;
+    t = backfill_earliest(&snap, &job, groups, 1, run, 4, 10, &slots,
+                          &nslots);
+    CHECK(t == 50);
+    free(slots);
+    /* More usage than the holder: pushed as before. */
+    job.fairshare = 1.0;
+    t = backfill_earliest(&snap, &job, groups, 1, run, 4, 10, &slots,
+                          &nslots);
+    CHECK(t == 200);
+    free(slots);
     sched_job_cleanup(&job);
     snapshot_cleanup(&snap);
 }
@@ -222,6 +298,12 @@ test_plan_respects_reservations(void)
     /* The holder itself, and a job ranked above it, are not held back. */
     CHECK_INT(placed(&snap, 1, 0, 500, 2), 1);
     CHECK_INT(placed(&snap, 9, 5, 500, 2), 1);
+    /* Held for a high-priority queue's job: a -p 5 job of the default
+     * queue no longer passes it. */
+    snap.nodes[0]->resv[0].queue_priority = 100;
+    CHECK_INT(placed(&snap, 9, 5, 500, 2), 0);
+    CHECK_INT(placed(&snap, 9, 5, 50, 2), 1); /* ends before: backfills */
+    snap.nodes[0]->resv[0].queue_priority = 0;
     /* Job 1 needs only 4 cores at 1100: a long 4-core job fits beside. */
     snap.nodes[0]->resv[0].cores = 4;
     CHECK_INT(placed(&snap, 9, 0, 500, 4), 1);
@@ -232,6 +314,8 @@ int
 main(void)
 {
     RUN(test_binds);
+    RUN(test_rank_order);
+    RUN(test_binds_rank);
     RUN(test_allows);
     RUN(test_earliest);
     RUN(test_plan_respects_reservations);
