@@ -303,7 +303,8 @@ list_tx(struct dv_db *db, void *arg, struct dv_err *err)
      * so that neither finished history nor an owner's old jobs are walked.
      * One owner's active jobs: jobs_owner_active (owner, id), partial on
      * state <> 'finished' (the literal predicate lets a generic plan use
-     * it), so that qstat -u stays cheap however many jobs others queue.
+     * it), so that qstat -u stays cheap however many jobs others queue;
+     * one queue's, likewise, through jobs_queue (queue, id).
      * With finished jobs: jobs_owner (owner, id), or the primary key.
      */
 /* clang-format off */
@@ -327,6 +328,14 @@ list_tx(struct dv_db *db, void *arg, struct dv_err *err)
         "FROM jobs j WHERE j.owner = $3 AND j.state <> 'finished' "
         "AND j.id > $1 AND j.state = ANY($2::text[]) "
         "AND ($4::text IS NULL OR j.queue = $4) ORDER BY j.id LIMIT $6";
+    /* One queue's active jobs (qstat QUEUE): jobs_queue (queue, id),
+     * partial on state <> 'finished', as for owners. */
+    static const char active_queue[] =
+        "SELECT " DB_JOB_COLUMNS
+        ", CASE WHEN $5::boolean THEN j.spec END AS spec "
+        "FROM jobs j WHERE j.queue = $4 AND j.state <> 'finished' "
+        "AND j.id > $1 AND j.state = ANY($2::text[]) "
+        "AND ($3::text IS NULL OR j.owner = $3) ORDER BY j.id LIMIT $6";
     static const char by_owner[] =
         "SELECT " DB_JOB_COLUMNS
         ", CASE WHEN $5::boolean THEN j.spec END AS spec "
@@ -350,8 +359,11 @@ list_tx(struct dv_db *db, void *arg, struct dv_err *err)
     dv_db_i64(limit, (int64_t)f->limit + 1);
     if (!(f->states & (1u << DV_JOB_FINISHED))) {
         const char *p[] = {after, states, f->owner, f->queue, full, limit};
-        t->out->jobs = dv_db_exec(db, f->owner != NULL ? active_owner : active,
-                                  6, p, err);
+        const char *sql = f->owner != NULL   ? active_owner
+                          : f->queue != NULL ? active_queue
+                                             : active;
+
+        t->out->jobs = dv_db_exec(db, sql, 6, p, err);
     } else if (f->owner != NULL) {
         const char *p[] = {f->owner, after, states, f->queue, full, limit};
         t->out->jobs = dv_db_exec(db, by_owner, 6, p, err);

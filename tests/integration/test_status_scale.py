@@ -1,25 +1,32 @@
 """Status queries without full scans (issue 4, item 9): one owner's active
 jobs (qstat -u, GET /v1/jobs?owner=) are read through the partial index
-jobs_owner_active, page by page, and still list exactly that owner's
-queued and held jobs in id order, without the finished ones."""
+jobs_owner_active, and one queue's (qstat QUEUE, ?queue=) through
+jobs_queue, page by page, and still list exactly those queued and held
+jobs in id order, without the finished ones."""
 
 from harness import check, cluster, run_tests, wait_until
 
 C = None
 
 
-def submit(owner, hold=False):
+def submit(owner, hold=False, queue=None):
     body = {"name": "st", "owner": owner, "argv": ["/bin/true"],
             "hold": hold}
+    if queue is not None:
+        body["queue"] = queue
     st, j = C.api("POST", "/v1/jobs", body, headers={"X-Drover-User": owner})
     check(st == 201, "submit as %s: %s %r" % (owner, st, j))
     return j["id"]
 
 
-def owner_index_scans():
+def index_scans(name):
     rows = C.sql("SELECT idx_scan FROM pg_stat_user_indexes "
-                 "WHERE indexrelname = 'jobs_owner_active'")
+                 "WHERE indexrelname = '%s'" % name)
     return int(rows[0][0]) if rows else -1
+
+
+def owner_index_scans():
+    return index_scans("jobs_owner_active")
 
 
 def list_ids(path):
@@ -78,6 +85,32 @@ def test_owner_list_uses_index_and_pages():
                what="owner lists read through jobs_owner_active")
 
 
+def test_queue_list_uses_index():
+    out = C.run("qmgr", ["-c", "create queue short queue_type=e,enabled=t,"
+                               "started=t"])
+    check(out.returncode == 0, "qmgr: %s" % out.stderr)
+    short = [submit("carol", queue="short") for _ in range(5)]
+    for _ in range(8):
+        submit("carol")
+    done = submit("carol", queue="short")
+    st, _ = C.api("DELETE", "/v1/jobs/%d" % done,
+                  headers={"X-Drover-User": "carol"})
+    check(st in (200, 202), "qdel: %s" % st)
+    before = index_scans("jobs_queue")
+    ids, nxt = list_ids("/v1/jobs?queue=short")
+    check(ids == short and nxt is None, "short's jobs %r, expected %r"
+          % (ids, short))
+    ids, after = list_ids("/v1/jobs?queue=short&limit=3")
+    check(ids == short[:3] and after == short[2], "page: %r %r" % (ids, after))
+    out = C.run("qstat", ["short"])
+    check(out.returncode == 0, out.stderr)
+    listed = [x for x in out.stdout.splitlines() if x[:1].isdigit()]
+    check(len(listed) == len(short), "qstat short listed %d of %d"
+          % (len(listed), len(short)))
+    wait_until(lambda: index_scans("jobs_queue") >= before + 3, 15,
+               what="queue lists read through jobs_queue")
+
+
 def main():
     global C
     # no node and no scheduler: every job stays queued (or held)
@@ -89,7 +122,8 @@ def main():
         # generic plans, which cannot see the owner: check those
         c.env["PGOPTIONS"] = "-c plan_cache_mode=force_generic_plan"
         c.start_qmgr()
-        return run_tests([test_owner_list_uses_index_and_pages])
+        return run_tests([test_owner_list_uses_index_and_pages,
+                          test_queue_list_uses_index])
 
 
 if __name__ == "__main__":
