@@ -181,14 +181,16 @@ job_move(struct dv_db *db, struct db_job_admin *a, PGresult *job,
         "alter_time = to_timestamp($3), "
         "spec = jsonb_set(spec, '{queue}', to_jsonb($2::text)), "
         "modify_index = nextval('modify_index_seq') "
-        "WHERE id = $1 AND state IN ('queued', 'held')";
+        "WHERE id = $1 AND state IN ('queued', 'held', 'waiting')";
     const char *state = dv_db_get(job, 0, "state");
     char b1[24], b3[32];
     const char *p[] = {dv_db_i64(b1, a->id), a->queue,
                        dv_db_double(b3, a->now)};
     PGresult *res;
 
-    if (!waiting(state)) {
+    /* PBS moves any job not yet running, W (qsub -a) included: it keeps
+     * its execution time and stays W. */
+    if (!waiting(state) && strcmp(state, "waiting") != 0) {
         return bad_state(state, err);
     }
     res = dv_db_exec(db, queue, 1, p + 1, err);

@@ -227,6 +227,13 @@ def test_qmove():
     out = C.run("qmove", ["workq", jid])
     check(out.returncode == 35, "qmove of a finished job: %d"
           % out.returncode)
+    # a W job (qsub -a) moves and stays W
+    w = C.submit(["-a", "2359", "--", "/bin/true"])
+    check(C.job(w)["state"] == "waiting", repr(C.job(w)))
+    run_ok("qmove", "second", w)
+    j = C.job(w)
+    check(j["queue"] == "second" and j["state"] == "waiting", repr(j))
+    run_ok("qdel", w)
 
 
 # --- pbsnodes ---
