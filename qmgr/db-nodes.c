@@ -226,14 +226,9 @@ heartbeat_tx(struct dv_db *db, void *arg, struct dv_err *err)
     if (res == NULL) {
         return -1;
     }
-    if (PQntuples(res) == 0) {
-        db_node_not_found(h->id, err);
-    } else if (h->cn != NULL && strcmp(dv_db_get(res, 0, "name"), h->cn) != 0) {
-        dv_err_set(err, DV_EFORBIDDEN, "forbidden",
-                   "node %lld is not \"%s\", the name of the client "
-                   "certificate",
-                   (long long)h->id, h->cn);
-    } else {
+    if (db_node_identity(h->id,
+                         PQntuples(res) > 0 ? dv_db_get(res, 0, "name") : NULL,
+                         h->cn, err) == 0) {
         dv_err_set(err, DV_ENOTFOUND, "node_not_found",
                    "node %lld is %s: register again", (long long)h->id,
                    dv_db_get(res, 0, "status"));
@@ -964,15 +959,9 @@ alloc_status_tx(struct dv_db *db, void *arg, struct dv_err *err)
     if (res == NULL) {
         goto out;
     }
-    if (PQntuples(res) == 0) {
-        db_node_not_found(s->node_id, err);
-        goto out;
-    }
-    if (s->cn != NULL && strcmp(dv_db_get(res, 0, "name"), s->cn) != 0) {
-        dv_err_set(err, DV_EFORBIDDEN, "forbidden",
-                   "node %lld is not \"%s\", the name of the client "
-                   "certificate",
-                   (long long)s->node_id, s->cn);
+    if (db_node_identity(s->node_id,
+                         PQntuples(res) > 0 ? dv_db_get(res, 0, "name") : NULL,
+                         s->cn, err) < 0) {
         goto out;
     }
     PQclear(res);

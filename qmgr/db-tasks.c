@@ -344,15 +344,9 @@ ended_tx(struct dv_db *db, void *arg, struct dv_err *err)
     if (res == NULL) {
         goto out;
     }
-    if (PQntuples(res) == 0) {
-        db_node_not_found(s->node_id, err);
-        goto out;
-    }
-    if (s->cn != NULL && strcmp(dv_db_get(res, 0, "name"), s->cn) != 0) {
-        dv_err_set(err, DV_EFORBIDDEN, "forbidden",
-                   "node %lld is not \"%s\", the name of the client "
-                   "certificate",
-                   (long long)s->node_id, s->cn);
+    if (db_node_identity(s->node_id,
+                         PQntuples(res) > 0 ? dv_db_get(res, 0, "name") : NULL,
+                         s->cn, err) < 0) {
         goto out;
     }
     PQclear(res);

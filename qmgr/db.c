@@ -124,6 +124,24 @@ db_node_not_found(int64_t id, struct dv_err *err)
                (long long)id);
 }
 
+int
+db_node_identity(int64_t id, const char *name, const char *cn,
+                 struct dv_err *err)
+{
+    if (name == NULL) {
+        db_node_not_found(id, err);
+        return -1;
+    }
+    if (cn != NULL && strcmp(name, cn) != 0) {
+        dv_err_set(err, DV_EFORBIDDEN, "forbidden",
+                   "node %lld is not \"%s\", the name of the client "
+                   "certificate",
+                   (long long)id, cn);
+        return -1;
+    }
+    return 0;
+}
+
 void
 db_add_event(struct job_event **ev, int *n, int64_t job_id, const char *state,
              int has_exit, int exit_status)

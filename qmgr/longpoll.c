@@ -229,14 +229,8 @@ lp_batch_run(struct pool_work *w, struct dv_db *db)
         qr->failed = 0;
         qr->lp_moved = 0;
         dv_err_clear(&qr->err);
-        if (!p->found) {
-            db_node_not_found(qr->lp_key, &qr->err);
-            qr->failed = 1;
-        } else if (qr->node_cn != NULL && strcmp(qr->node_cn, p->name) != 0) {
-            dv_err_set(&qr->err, DV_EFORBIDDEN, "forbidden",
-                       "node %lld is not \"%s\", the name of the client "
-                       "certificate",
-                       (long long)qr->lp_key, qr->node_cn);
+        if (db_node_identity(qr->lp_key, p->found ? p->name : NULL,
+                             qr->node_cn, &qr->err) < 0) {
             qr->failed = 1;
         } else if (p->answer) {
             free(qr->body);

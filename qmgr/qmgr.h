@@ -838,6 +838,11 @@ int db_notify_send(struct dv_db *db, const struct notify_set *n,
                    struct dv_err *err);
 void db_job_not_found(const char *server, int64_t id, struct dv_err *err);
 void db_node_not_found(int64_t id, struct dv_err *err);
+/* The caller of a node request is node id: name is the node's (NULL: no
+ * such node, 404 node_not_found) and must be cn, the client certificate's
+ * name, when there is one (403 forbidden). Returns 0 or -1. */
+int db_node_identity(int64_t id, const char *name, const char *cn,
+                     struct dv_err *err);
 void db_add_event(struct job_event **ev, int *n, int64_t job_id,
                   const char *state, int has_exit, int exit_status);
 /* Reads the vnodes of r->jobs' rows that ran (exec_vnode). */
